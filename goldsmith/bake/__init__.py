@@ -1,0 +1,1 @@
+"""The bake: typed BuildState, steps with run/cleanup, the runner and its journal."""

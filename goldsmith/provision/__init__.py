@@ -1,0 +1,1 @@
+"""Provisioners (shell, file, template, reboot) behind a small registry."""

@@ -1,0 +1,1 @@
+"""The local cloud: moto server, gateway, instance runtime, base image."""
