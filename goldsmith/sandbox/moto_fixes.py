@@ -1,0 +1,429 @@
+"""Fixes to moto 5.2.5's EC2 model so the sandbox behaves like AWS does for an AMI baker.
+
+moto invents a single 15 GiB /dev/sda1 mapping for every AMI (see /work/shared/MOTO_NOTES.md). An AMI
+baker lives on block device mappings, so each function below restores one AWS behaviour, named in its
+docstring. ``apply_all`` installs them; it is idempotent and must run before the first request.
+An AMI that went through these fixes carries its real mapping in ``ami.gs_mappings`` (AWS-shaped dicts).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidParameterDependency,
+    InvalidSnapshotInUse,
+    MissingParameterError,
+)
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, VolumeAttachment
+from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.utils import random_ami_id, random_snapshot_id
+
+Mapping = dict[str, Any]
+
+BASE_IMAGE_OWNER = "136693071363"  # Debian's real AWS account, so recipes can filter by owner
+BASE_ROOT_DEVICE = "/dev/xvda"
+BASE_ROOT_SIZE_GIB = 8
+BASE_SNAPSHOT_DESCRIPTION = "Debian 12 sandbox root filesystem"
+_base_image_name: str | None = None
+_applied = False
+
+
+def _error(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+def _entry(device: str, snapshot_id: str | None, size: int, volume_type: str, delete: bool,
+           encrypted: bool, kms_key_id: str | None = None, iops: int | None = None) -> Mapping:
+    ebs: dict[str, Any] = {"DeleteOnTermination": delete, "VolumeSize": int(size),
+                           "VolumeType": volume_type, "Encrypted": encrypted}
+    if snapshot_id:
+        ebs["SnapshotId"] = snapshot_id
+    if encrypted and kms_key_id:
+        ebs["KmsKeyId"] = kms_key_id
+    if iops:
+        ebs["Iops"] = int(iops)
+    return {"DeviceName": device, "Ebs": ebs}
+
+
+def _new_ami(backend: Any, ami_id: str, mappings: list[Mapping], **kwargs: Any) -> Any:
+    """Build an Ami with a real mapping, dropping the throwaway snapshot moto's constructor makes."""
+    ena_support = kwargs.pop("ena_support", True)
+    ami: Any = Ami(backend, ami_id, root_device_type="ebs", **kwargs)
+    backend.snapshots.pop(ami.ebs_snapshot.id, None)
+    ami.gs_mappings = mappings
+    ami.ena_support = ena_support
+    return ami
+
+
+def _check_name_free(backend: Any, name: str | None) -> None:
+    """AWS: an AMI name is unique per account and region (InvalidAMIName.Duplicate)."""
+    if not name:
+        raise MissingParameterError("name")
+    for ami in backend.amis.values():
+        if ami.name == name and ami.owner_id == backend.account_id:
+            raise _error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
+
+
+def _block_device_mappings(self: Ami) -> list[Mapping]:
+    """DescribeImages shows the AMI's real mapping (moto's invented one only for its own AMIs)."""
+    mappings = getattr(self, "gs_mappings", None)
+    if mappings is not None:
+        return copy.deepcopy(mappings)
+    return _orig_bdm(self)  # type: ignore[no-any-return]
+
+
+_orig_bdm = Ami.block_device_mappings.fget  # type: ignore[attr-defined]
+
+
+# (a) RegisterImage ---------------------------------------------------------------------------------------
+def register_image(backend: Any, params: dict[str, Any], tags: dict[str, str]) -> Any:
+    """AWS RegisterImage: the AMI is made of the given snapshots at the given devices and sizes."""
+    _check_name_free(backend, params.get("Name"))
+    root = params.get("RootDeviceName") or "/dev/xvda"
+    mappings: list[Mapping] = []
+    for item in params.get("BlockDeviceMappings") or []:
+        if item.get("NoDevice") is not None or "Ebs" not in item:
+            continue
+        mappings.append(_registered_entry(backend, item["DeviceName"], item["Ebs"]))
+    if not any(m["DeviceName"] == root and m["Ebs"].get("SnapshotId") for m in mappings):
+        raise _error("InvalidBlockDeviceMapping",
+                     f"The root device name {root} has no snapshot in the block device mapping.")
+    ami = _new_ami(backend, random_ami_id(), mappings, name=params["Name"],
+                   description=params.get("Description") or "",
+                   architecture=params.get("Architecture") or "x86_64",
+                   virtualization_type=params.get("VirtualizationType") or "hvm",
+                   root_device_name=root, ena_support=params.get("EnaSupport"),
+                   boot_mode=params.get("BootMode"))
+    ami.imds_support = params.get("ImdsSupport")
+    ami.tpm_support = params.get("TpmSupport")
+    ami.add_tags(tags)
+    backend.amis[ami.id] = ami
+    return ami
+
+
+def _registered_entry(backend: Any, device: str, ebs: dict[str, Any]) -> Mapping:
+    snapshot_id = ebs.get("SnapshotId")
+    size = ebs.get("VolumeSize")
+    encrypted = bool(ebs.get("Encrypted"))
+    kms = None
+    if snapshot_id:
+        snapshot = backend.get_snapshot(snapshot_id)
+        _check_size(size, snapshot)
+        size = size or snapshot.volume_size
+        encrypted = encrypted or snapshot.encrypted
+        kms = snapshot.kms_key_id
+    elif not size:
+        raise MissingParameterError("size or snapshotId")
+    delete = ebs.get("DeleteOnTermination")
+    return _entry(device, snapshot_id, size, ebs.get("VolumeType") or "gp2",
+                  True if delete is None else bool(delete), encrypted, kms, ebs.get("Iops"))
+
+
+def _check_size(size: int | None, snapshot: Snapshot) -> None:
+    if size and int(size) < snapshot.volume_size:
+        raise _error("InvalidBlockDeviceMapping",
+                     f"Volume of size {size}GB is smaller than snapshot '{snapshot.id}', "
+                     f"expect size >= {snapshot.volume_size}GB")
+
+
+def _register_image_response(self: AmisResponse) -> ActionResult:
+    self.error_on_dryrun()
+    params = {key: self._get_param(key) for key in (
+        "Name", "Description", "BlockDeviceMappings", "RootDeviceName", "Architecture",
+        "VirtualizationType", "BootMode", "ImdsSupport", "TpmSupport")}
+    params["EnaSupport"] = self._get_bool_param("EnaSupport")
+    tags = self._parse_tag_specification().get("image", {})
+    image = register_image(self.ec2_backend, params, tags)
+    return ActionResult({"ImageId": image.id})
+
+
+# (b) RunInstances ----------------------------------------------------------------------------------------
+def _parse_launch_mappings(self: InstanceResponse) -> list[Mapping]:
+    """Keep the request's mapping as sent: an absent DeleteOnTermination/Encrypted means 'inherit'."""
+    return [copy.deepcopy(dict(m)) for m in self._get_param("BlockDeviceMappings", [])]
+
+
+def merge_launch_mappings(backend: Any, ami_mappings: list[Mapping] | None,
+                          requested: list[Mapping]) -> list[Mapping]:
+    """AWS RunInstances: one volume per AMI mapping entry, from its snapshot, overridable per device;
+    extra request entries add volumes; NoDevice drops one."""
+    wanted = {m["DeviceName"]: m for m in requested}
+    merged: list[Mapping] = []
+    for base in ami_mappings or []:
+        req = wanted.pop(base["DeviceName"], None)
+        if req is not None and req.get("NoDevice") is not None:
+            continue
+        merged.append(_launch_entry(backend, base["DeviceName"], base["Ebs"], (req or {}).get("Ebs") or {}))
+    for device, req in wanted.items():
+        if req.get("NoDevice") is not None:
+            continue
+        ebs = req.get("Ebs") or {}
+        if not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+            raise MissingParameterError("size or snapshotId")
+        merged.append(_launch_entry(backend, device, {}, ebs))
+    return [{**m, "NoDevice": None, "VirtualName": None} for m in merged]
+
+
+def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[str, Any]) -> Mapping:
+    snapshot_id = over.get("SnapshotId") or base.get("SnapshotId")
+    snapshot = backend.get_snapshot(snapshot_id) if snapshot_id else None
+    size = over.get("VolumeSize") or base.get("VolumeSize") or (snapshot.volume_size if snapshot else None)
+    if snapshot is not None:
+        _check_size(size, snapshot)
+    encrypted = over.get("Encrypted")
+    encrypted = bool(base.get("Encrypted")) if encrypted is None else bool(encrypted)
+    kms = over.get("KmsKeyId") or base.get("KmsKeyId")
+    if snapshot is not None and snapshot.encrypted:
+        encrypted, kms = True, kms or snapshot.kms_key_id
+    delete = over.get("DeleteOnTermination")
+    delete = base.get("DeleteOnTermination", True) if delete is None else bool(delete)
+    entry = _entry(device, snapshot_id, int(size or 0), over.get("VolumeType") or base.get("VolumeType")
+                   or "gp2", bool(delete), encrypted, kms, over.get("Iops") or base.get("Iops"))
+    entry["Ebs"].setdefault("KmsKeyId", None)
+    entry["Ebs"].setdefault("SnapshotId", None)
+    return entry
+
+
+def _run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str],
+                   **kwargs: Any) -> Any:
+    ami = self.amis.get(image_id)
+    requested = kwargs.pop("block_device_mappings", None) or []
+    ami_mappings = getattr(ami, "gs_mappings", None)
+    if ami_mappings is not None or requested:
+        kwargs["block_device_mappings"] = merge_launch_mappings(self, ami_mappings, requested)
+    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+_orig_run_instances = InstanceBackend.run_instances
+
+
+def _attachment_delete_on_termination(self: VolumeAttachment) -> bool:
+    """AWS DescribeVolumes shows each attachment's DeleteOnTermination."""
+    attached = self.instance.block_device_mapping.get(self.device)
+    return bool(attached.delete_on_termination) if attached is not None else False
+
+
+# (c) CreateImage -----------------------------------------------------------------------------------------
+def _create_image(self: Any, instance_id: str, name: str, description: str,
+                  tag_specifications: list[dict[str, Any]]) -> Any:
+    """AWS CreateImage: snapshot each attached volume; the AMI maps them at their real devices and sizes;
+    TagSpecifications may tag the image and/or the snapshots."""
+    instance = self.get_instance(instance_id)
+    _check_name_free(self, name)
+    tags: dict[str, dict[str, str]] = {"image": {}, "snapshot": {}}
+    for spec in tag_specifications:
+        if spec["ResourceType"] not in tags:
+            raise _error("InvalidParameterValue", f"'{spec['ResourceType']}' is not a valid taggable "
+                         "resource type for this operation.")
+        tags[spec["ResourceType"]].update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+    ami_id = random_ami_id()
+    mappings = []
+    for device, attached in instance.get_block_device_mapping:
+        volume = self.get_volume(attached.volume_id)
+        snapshot = self.create_snapshot(volume.id, f"Created by CreateImage({instance_id}) for {ami_id}",
+                                        from_ami=ami_id)
+        snapshot.add_tags(tags["snapshot"])
+        mappings.append(_entry(device, snapshot.id, volume.size, volume.volume_type,
+                               bool(attached.delete_on_termination), bool(volume.encrypted),
+                               volume.kms_key_id, volume.iops))
+    source = self.amis.get(instance.image_id)
+    ami = _new_ami(self, ami_id, mappings, instance=instance, name=name, description=description,
+                   root_device_name=instance.root_device_name,
+                   ena_support=getattr(source, "ena_support", True),
+                   boot_mode=getattr(source, "boot_mode", None))
+    ami.add_tags(tags["image"])
+    self.amis[ami_id] = ami
+    return ami
+
+
+def _create_snapshot(self: Any, volume_id: str, description: str, owner_id: str | None = None,
+                     from_ami: str | None = None) -> Snapshot:
+    """AWS: a snapshot of an encrypted volume is encrypted with the volume's KMS key."""
+    snapshot = _orig_create_snapshot(self, volume_id, description, owner_id, from_ami)
+    if snapshot.encrypted:
+        snapshot.kms_key_id = snapshot.volume.kms_key_id
+    return snapshot
+
+
+_orig_create_snapshot = EBSBackend.create_snapshot
+
+
+def _delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
+    """AWS: a snapshot that backs a registered AMI cannot be deleted (InvalidSnapshot.InUse)."""
+    for ami in self.amis.values():
+        for mapping in getattr(ami, "gs_mappings", None) or []:
+            if mapping["Ebs"].get("SnapshotId") == snapshot_id:
+                raise InvalidSnapshotInUse(snapshot_id, ami.id)
+    return _orig_delete_snapshot(self, snapshot_id)
+
+
+_orig_delete_snapshot = EBSBackend.delete_snapshot
+
+
+# (d) CopyImage -------------------------------------------------------------------------------------------
+def copy_image(target: Any, source_image_id: str, source_region: str, params: dict[str, Any]) -> Any:
+    """AWS CopyImage: the copy's mapping has new snapshots in the target region, encrypted with the given
+    key (which must exist there) when Encrypted is set."""
+    source_backend = ec2_backends[target.account_id][source_region]
+    source = source_backend.describe_images(ami_ids=[source_image_id])[0]
+    encrypted, kms_key_id = bool(params.get("Encrypted")), params.get("KmsKeyId")
+    if kms_key_id and not encrypted:
+        raise InvalidParameterDependency("KmsKeyId", "Encrypted")
+    key_arn = _resolve_key(target, kms_key_id) if kms_key_id else None
+    name = params.get("Name") or source.name
+    _check_name_free(target, name)
+    ami_id = random_ami_id()
+    mappings = []
+    for mapping in source.block_device_mappings:
+        ebs = dict(mapping["Ebs"])
+        if ebs.get("SnapshotId"):
+            copied = _copy_snapshot_for_ami(target, source_backend.get_snapshot(ebs["SnapshotId"]),
+                                            source_image_id, ami_id, encrypted, key_arn)
+            ebs.update(SnapshotId=copied.id, Encrypted=copied.encrypted)
+            ebs.pop("KmsKeyId", None)
+            if copied.encrypted:
+                ebs["KmsKeyId"] = copied.kms_key_id
+        mappings.append({"DeviceName": mapping["DeviceName"], "Ebs": ebs})
+    ami = _new_ami(target, ami_id, mappings, source_ami=source, name=name,
+                   description=params.get("Description"), root_device_name=source.root_device_name,
+                   ena_support=getattr(source, "ena_support", None), boot_mode=source.boot_mode)
+    ami.add_tags(params.get("Tags") or {})
+    target.amis[ami_id] = ami
+    return ami
+
+
+def _resolve_key(backend: Any, key_id: str) -> str:
+    from moto.kms.models import kms_backends
+
+    try:
+        return str(kms_backends[backend.account_id][backend.region_name].describe_key(key_id).arn)
+    except Exception as exc:
+        raise _error("InvalidParameterValue", f"The KMS key {key_id} does not exist in "
+                     f"{backend.region_name} or is not accessible.") from exc
+
+
+def _copy_snapshot_for_ami(target: Any, source: Snapshot, source_ami: str, ami_id: str, encrypt: bool,
+                           key_arn: str | None) -> Snapshot:
+    encrypted = encrypt or source.encrypted
+    kms = (key_arn or target._create_default_encryption_key()) if encrypted else None
+    description = (f"Copied for DestinationAmi {ami_id} from SourceAmi {source_ami} for SourceSnapshot "
+                   f"{source.id}. Task created on {int(time.time())}.")
+    snapshot = Snapshot(target, random_snapshot_id(), volume=source.volume, description=description,
+                        encrypted=encrypted, kms_key_id=kms, from_ami=ami_id)
+    target.snapshots[snapshot.id] = snapshot
+    return snapshot
+
+
+def _copy_image_response(self: AmisResponse) -> ActionResult:
+    self.error_on_dryrun()
+    params = {key: self._get_param(key) for key in ("Name", "Description", "KmsKeyId")}
+    params["Encrypted"] = self._get_bool_param("Encrypted", False)
+    params["Tags"] = self._parse_tag_specification().get("image", {})
+    image = copy_image(self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"),
+                       params)
+    return ActionResult({"ImageId": image.id})
+
+
+# (e) Enable/DisableImageDeprecation ----------------------------------------------------------------------
+def _enable_image_deprecation(self: AmisResponse) -> ActionResult:
+    """AWS EnableImageDeprecation: DescribeImages then shows DeprecationTime (rounded to the minute)."""
+    self.error_on_dryrun()
+    ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+    when = self._get_param("DeprecateAt")
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if not isinstance(when, datetime):
+        raise MissingParameterError("DeprecateAt")
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    when = (when + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    ami.deprecation_time = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return ActionResult({"Return": True})
+
+
+def _disable_image_deprecation(self: AmisResponse) -> ActionResult:
+    """AWS DisableImageDeprecation: the AMI no longer shows a DeprecationTime."""
+    self.error_on_dryrun()
+    ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+    ami.deprecation_time = None
+    return ActionResult({"Return": True})
+
+
+# (f) ModifySnapshotAttribute structured form -------------------------------------------------------------
+def _modify_snapshot_attribute(self: ElasticBlockStore) -> Any:
+    """AWS ModifySnapshotAttribute accepts CreateVolumePermission={Add: [...], Remove: [...]}."""
+    permission = self._get_param("CreateVolumePermission") or {}
+    if not permission:
+        return _orig_modify_snapshot_attribute(self)
+    self.error_on_dryrun()
+    snapshot_id = self._get_param("SnapshotId")
+    for key, change in (("Add", self.ec2_backend.add_create_volume_permission),
+                        ("Remove", self.ec2_backend.remove_create_volume_permission)):
+        items = permission.get(key) or []
+        user_ids = [i["UserId"] for i in items if i.get("UserId")]
+        groups = [i["Group"] for i in items if i.get("Group")]
+        if user_ids or groups:
+            change(snapshot_id, user_ids=user_ids, groups=groups)
+    return EmptyResult()
+
+
+_orig_modify_snapshot_attribute = ElasticBlockStore.modify_snapshot_attribute
+
+
+# Base image ----------------------------------------------------------------------------------------------
+def add_base_image(backend: Any, name: str) -> Any:
+    """The sandbox's one public AMI, like Debian's: 8 GiB gp3 root at /dev/xvda from one snapshot."""
+    volume = backend.create_volume(size=BASE_ROOT_SIZE_GIB, zone_name=f"{backend.region_name}a",
+                                   volume_type="gp3")
+    snapshot = _orig_create_snapshot(backend, volume.id, BASE_SNAPSHOT_DESCRIPTION, BASE_IMAGE_OWNER)
+    backend.volumes.pop(volume.id, None)
+    mapping = _entry(BASE_ROOT_DEVICE, snapshot.id, BASE_ROOT_SIZE_GIB, "gp3", True, False)
+    ami = _new_ami(backend, random_ami_id(), [mapping], name=name, owner_id=BASE_IMAGE_OWNER,
+                   description="Debian 12 (sandbox) amd64", public=True, architecture="x86_64",
+                   virtualization_type="hvm", root_device_name=BASE_ROOT_DEVICE, ena_support=True,
+                   boot_mode="uefi-preferred", hypervisor="xen")
+    backend.amis[ami.id] = ami
+    return ami
+
+
+def _load_amis(self: Any) -> None:
+    _orig_load_amis(self)
+    if _base_image_name:
+        add_base_image(self, _base_image_name)
+
+
+_orig_load_amis = AmiBackend._load_amis
+
+
+def apply_all(base_image_name: str | None = None) -> None:
+    """Install every fix; with a name, each region's EC2 backend is born with the base AMI."""
+    global _applied, _base_image_name
+    _base_image_name = base_image_name
+    if _applied:
+        return
+    _applied = True
+    Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
+    for attr in ("ena_support", "deprecation_time", "imds_support", "tpm_support"):
+        setattr(Ami, attr, None)
+    AmisResponse.register_image = _register_image_response  # type: ignore[method-assign]
+    AmisResponse.copy_image = _copy_image_response  # type: ignore[method-assign]
+    AmisResponse.enable_image_deprecation = _enable_image_deprecation  # type: ignore[attr-defined]
+    AmisResponse.disable_image_deprecation = _disable_image_deprecation  # type: ignore[attr-defined]
+    InstanceResponse._parse_block_device_mapping = _parse_launch_mappings  # type: ignore[method-assign]
+    InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
+    VolumeAttachment.delete_on_termination = property(_attachment_delete_on_termination)  # type: ignore[attr-defined]
+    AmiBackend.create_image = _create_image  # type: ignore[method-assign]
+    AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
+    EBSBackend.create_snapshot = _create_snapshot  # type: ignore[method-assign]
+    EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
+    ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute  # type: ignore[method-assign]
