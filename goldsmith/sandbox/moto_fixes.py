@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from moto.ec2.exceptions import (
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, VolumeAttachment
-from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
@@ -201,8 +202,26 @@ def _run_instances(self: Any, image_id: str, count: int, user_data: Any, securit
     requested = kwargs.pop("block_device_mappings", None) or []
     ami_mappings = getattr(ami, "gs_mappings", None)
     if ami_mappings is not None or requested:
-        kwargs["block_device_mappings"] = merge_launch_mappings(self, ami_mappings, requested)
+        merged = merge_launch_mappings(self, ami_mappings, requested)
+        kwargs["block_device_mappings"] = merged
+        token = _launch_iops.set({m["DeviceName"]: m["Ebs"].get("Iops") for m in merged})
+        try:
+            return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+        finally:
+            _launch_iops.reset(token)
     return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+_launch_iops: ContextVar[dict[str, int | None] | None] = ContextVar("_launch_iops", default=None)
+
+
+def _add_block_device(self: Instance, size: int, device_path: str, snapshot_id: str | None, encrypted: bool,
+                      delete_on_termination: bool, kms_key_id: str | None, volume_type: str | None) -> None:
+    """AWS RunInstances honours the mapping's Iops (moto drops it, so io1/io2 launches failed)."""
+    volume = self.ec2_backend.create_volume(
+        size=size, zone_name=self._placement.zone, snapshot_id=snapshot_id, encrypted=encrypted,
+        kms_key_id=kms_key_id, volume_type=volume_type, iops=(_launch_iops.get() or {}).get(device_path))
+    self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
 
 
 _orig_run_instances = InstanceBackend.run_instances
@@ -421,6 +440,7 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmisResponse.disable_image_deprecation = _disable_image_deprecation  # type: ignore[attr-defined]
     InstanceResponse._parse_block_device_mapping = _parse_launch_mappings  # type: ignore[method-assign]
     InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
+    Instance.add_block_device = _add_block_device  # type: ignore[method-assign]
     VolumeAttachment.delete_on_termination = property(_attachment_delete_on_termination)  # type: ignore[attr-defined]
     AmiBackend.create_image = _create_image  # type: ignore[method-assign]
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]

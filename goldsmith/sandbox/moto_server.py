@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from goldsmith.errors import EnvironmentProblem
 
 BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
 
@@ -19,6 +27,70 @@ BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
 def default_base_image_name() -> str:
     """The base AMI's name, dated like Debian's own (debian-12-amd64-YYYYMMDD-...)."""
     return f"{BASE_IMAGE_NAME_PREFIX}-{datetime.now(UTC):%Y%m%d}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Block until something accepts connections on the port, or fail if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EnvironmentProblem(f"{what} exited with status {proc.returncode} before it served")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise EnvironmentProblem(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class MotoProcess:
+    """A running moto server child process (with our fixes)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, port: int | None = None, base_image_name: str | None = None,
+              log: Path | None = None, timeout: float = 30.0) -> MotoProcess:
+        port = port or free_port()
+        cmd = [sys.executable, "-m", "goldsmith.sandbox.moto_server", "--port", str(port)]
+        if base_image_name:
+            cmd += ["--base-image-name", base_image_name]
+        out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            if not isinstance(out, int):
+                out.close()
+        moto = cls(proc, port)
+        try:
+            wait_for_port(port, proc, timeout, "the moto server")
+        except BaseException:
+            moto.stop()
+            raise
+        return moto
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers; always reaps the child."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
