@@ -27,8 +27,9 @@ def moto() -> Iterator[MotoProcess]:
 
 
 def client(moto: MotoProcess, service: str = "ec2", region: str = "us-east-1") -> Any:
-    return boto3.client(  # type: ignore[call-overload]service, endpoint_url=moto.url, region_name=region, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+    return boto3.client(  # type: ignore[call-overload]
+        service, endpoint_url=moto.url, region_name=region, aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
 
 
 def unique(prefix: str) -> str:
