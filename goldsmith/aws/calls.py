@@ -1,0 +1,94 @@
+"""Translate botocore failures into Goldsmith errors at the boundary, and wait with botocore waiters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from goldsmith.errors import AwsError, WaitTimeout
+
+
+@contextmanager
+def aws_call(operation: str, resource: str = "") -> Iterator[None]:
+    """Run boto3 calls; a failure becomes an AwsError saying what was being done to what."""
+    try:
+        yield
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        message = str(err.get("Message", exc))
+        target = f" {resource}" if resource else ""
+        raise AwsError(
+            f"{operation}{target} failed: {code}: {message}", operation=operation, code=code, resource=resource
+        ) from exc
+    except BotoCoreError as exc:
+        target = f" {resource}" if resource else ""
+        raise AwsError(f"{operation}{target} failed: {exc}", operation=operation, resource=resource) from exc
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code behind an AwsError or ClientError, or ''."""
+    if isinstance(exc, AwsError):
+        return exc.code
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def wait(
+    client: Any,
+    waiter_name: str,
+    *,
+    resource: str,
+    wanted: str,
+    timeout: float,
+    delay: float,
+    **params: Any,
+) -> None:
+    """Wait with botocore's own waiter; a timeout names the resource and the state it was stuck in."""
+    delay = max(delay, 0.05)
+    attempts = max(1, int(timeout / delay) + 1)
+    waiter = client.get_waiter(waiter_name)
+    try:
+        waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **params)
+    except WaiterError as exc:
+        last = exc.last_response or {}
+        state = _describe_state(last)
+        if "Max attempts exceeded" in str(exc):
+            raise WaitTimeout(
+                f"{resource} did not become {wanted} within {timeout:.0f} s (last state: {state or 'unknown'})",
+                operation=waiter_name,
+                resource=resource,
+                code="WaitTimeout",
+            ) from exc
+        err = last.get("Error", {}) if isinstance(last, dict) else {}
+        if err:
+            raise AwsError(
+                f"waiting for {resource} to become {wanted} failed: {err.get('Code')}: {err.get('Message')}",
+                operation=waiter_name,
+                code=str(err.get("Code", "")),
+                resource=resource,
+            ) from exc
+        raise AwsError(
+            f"{resource} can no longer become {wanted} (state: {state or 'unknown'})",
+            operation=waiter_name,
+            resource=resource,
+            code="WaiterFailure",
+        ) from exc
+
+
+def _describe_state(response: Any) -> str:
+    """Dig the resource state out of a Describe* response, for error messages."""
+    if not isinstance(response, dict):
+        return ""
+    for reservation in response.get("Reservations", []):
+        for inst in reservation.get("Instances", []):
+            return str(inst.get("State", {}).get("Name", ""))
+    for image in response.get("Images", []):
+        return str(image.get("State", ""))
+    for snap in response.get("Snapshots", []):
+        return f"{snap.get('State', '')} {snap.get('Progress', '')}".strip()
+    return ""

@@ -1,0 +1,228 @@
+"""EC2 operations the bake needs, each one call (or one waiter) with errors translated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from goldsmith.aws.calls import aws_call, error_code, wait
+from goldsmith.aws.tags import tag_specs
+from goldsmith.errors import AwsError, PreflightError
+
+
+@dataclass(frozen=True)
+class Waits:
+    """Seconds to wait for each kind of state change, and how often to poll."""
+
+    delay: float = 5.0
+    instance: float = 600.0
+    stop: float = 600.0
+    snapshot: float = 1800.0
+    image: float = 1800.0
+
+
+def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architecture: str) -> dict[str, Any]:
+    """The newest available image matching the filter, like Packer's most_recent = true."""
+    filters = [
+        {"Name": "name", "Values": [name]},
+        {"Name": "architecture", "Values": [architecture]},
+        {"Name": "state", "Values": ["available"]},
+    ]
+    with aws_call("DescribeImages", name):
+        images = ec2.describe_images(Owners=list(owners), Filters=filters)["Images"]
+    if not images:
+        raise PreflightError(
+            f"No available {architecture} AMI named like '{name}' owned by {', '.join(owners)} in this region."
+        )
+    return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))  # type: ignore[no-any-return]
+
+
+def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
+    with aws_call("DescribeImages", image_id):
+        images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    if not images:
+        raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.")
+    return images[0]  # type: ignore[no-any-return]
+
+
+def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
+    with aws_call("DescribeImages", name):
+        return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])[  # type: ignore[no-any-return]
+            "Images"
+        ]
+
+
+def create_key_pair(ec2: Any, name: str, tags: Mapping[str, str]) -> tuple[str, str]:
+    """An ed25519 key pair; returns (key pair id, private key material). The material is never logged."""
+    with aws_call("CreateKeyPair", name):
+        resp = ec2.create_key_pair(
+            KeyName=name, KeyType="ed25519", KeyFormat="pem", TagSpecifications=tag_specs(["key-pair"], tags)
+        )
+    return str(resp.get("KeyPairId", name)), str(resp["KeyMaterial"])
+
+
+def delete_key_pair(ec2: Any, name: str) -> None:
+    with aws_call("DeleteKeyPair", name):
+        ec2.delete_key_pair(KeyName=name)
+
+
+def default_vpc(ec2: Any) -> str:
+    with aws_call("DescribeVpcs", "default VPC"):
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise PreflightError("This region has no default VPC: set build.subnet_id (or build.vpc_id) in the recipe.")
+    return str(vpcs[0]["VpcId"])
+
+
+def subnet_vpc(ec2: Any, subnet_id: str) -> str:
+    with aws_call("DescribeSubnets", subnet_id):
+        try:
+            subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+        except Exception as exc:
+            if "NotFound" in error_code(exc) or "InvalidSubnet" in error_code(exc):
+                raise PreflightError(f"Subnet {subnet_id} (build.subnet_id) does not exist in this region.") from exc
+            raise
+    if not subnets:
+        raise PreflightError(f"Subnet {subnet_id} (build.subnet_id) does not exist in this region.")
+    return str(subnets[0]["VpcId"])
+
+
+def create_security_group(
+    ec2: Any, *, name: str, vpc_id: str, cidr: str, port: int, tags: Mapping[str, str]
+) -> str:
+    """A group that lets SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0."""
+    if cidr in ("0.0.0.0/0", "::/0"):
+        raise AwsError(f"refusing to open SSH to {cidr}: the builder's own address is required")
+    with aws_call("CreateSecurityGroup", name):
+        group_id = str(
+            ec2.create_security_group(
+                GroupName=name,
+                Description="Goldsmith temporary builder access (SSH from the builder only)",
+                VpcId=vpc_id,
+                TagSpecifications=tag_specs(["security-group"], tags),
+            )["GroupId"]
+        )
+    with aws_call("AuthorizeSecurityGroupIngress", group_id):
+        ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}],
+                }
+            ],
+            TagSpecifications=tag_specs(["security-group-rule"], tags),
+        )
+    return group_id
+
+
+def delete_security_group(ec2: Any, group_id: str, *, timeout: float = 120.0) -> None:
+    """Delete, retrying while a terminating instance still holds the group (DependencyViolation)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with aws_call("DeleteSecurityGroup", group_id):
+                ec2.delete_security_group(GroupId=group_id)
+            return
+        except AwsError as exc:
+            if exc.code == "InvalidGroup.NotFound":
+                return
+            if exc.code != "DependencyViolation" or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+
+
+def run_instance(ec2: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    with aws_call("RunInstances", str(params.get("ImageId", ""))):
+        resp = ec2.run_instances(**params)
+    return resp["Instances"][0]  # type: ignore[no-any-return]
+
+
+def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
+    with aws_call("DescribeInstances", instance_id):
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]  # type: ignore[no-any-return]
+
+
+def wait_running(ec2: Any, instance_id: str, waits: Waits) -> dict[str, Any]:
+    wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
+         delay=waits.delay, InstanceIds=[instance_id])
+    return describe_instance(ec2, instance_id)
+
+
+def stop_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
+    with aws_call("StopInstances", instance_id):
+        ec2.stop_instances(InstanceIds=[instance_id])
+    wait(ec2, "instance_stopped", resource=instance_id, wanted="stopped", timeout=waits.stop,
+         delay=waits.delay, InstanceIds=[instance_id])
+
+
+def terminate_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
+    """Terminate and wait until it is gone, so its volumes and security group can go too."""
+    try:
+        with aws_call("TerminateInstances", instance_id):
+            ec2.terminate_instances(InstanceIds=[instance_id])
+    except AwsError as exc:
+        if exc.code == "InvalidInstanceID.NotFound":
+            return
+        raise
+    wait(ec2, "instance_terminated", resource=instance_id, wanted="terminated", timeout=waits.instance,
+         delay=waits.delay, InstanceIds=[instance_id])
+
+
+def create_snapshots(ec2: Any, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """Snapshot every volume of the instance at once (multi-volume, crash-consistent): device -> snapshot."""
+    with aws_call("CreateSnapshots", instance_id):
+        resp = ec2.create_snapshots(
+            InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
+            Description=description,
+            TagSpecifications=tag_specs(["snapshot"], tags),
+            CopyTagsFromSource="volume",
+        )
+    return {str(s["VolumeId"]): str(s["SnapshotId"]) for s in resp["Snapshots"]}
+
+
+def wait_snapshots(ec2: Any, snapshot_ids: Sequence[str], waits: Waits) -> None:
+    wait(ec2, "snapshot_completed", resource=", ".join(snapshot_ids), wanted="completed",
+         timeout=waits.snapshot, delay=waits.delay, SnapshotIds=list(snapshot_ids))
+
+
+def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
+    try:
+        with aws_call("DeleteSnapshot", snapshot_id):
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
+    except AwsError as exc:
+        if exc.code != "InvalidSnapshot.NotFound":
+            raise
+
+
+def register_image(ec2: Any, params: Mapping[str, Any]) -> str:
+    with aws_call("RegisterImage", str(params.get("Name", ""))):
+        return str(ec2.register_image(**params)["ImageId"])
+
+
+def wait_image(ec2: Any, image_id: str, waits: Waits) -> None:
+    wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
+         delay=waits.delay, ImageIds=[image_id])
+
+
+def deregister_image(ec2: Any, image_id: str) -> None:
+    try:
+        with aws_call("DeregisterImage", image_id):
+            ec2.deregister_image(ImageId=image_id)
+    except AwsError as exc:
+        if exc.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            raise
+
+
+def delete_volume(ec2: Any, volume_id: str) -> None:
+    try:
+        with aws_call("DeleteVolume", volume_id):
+            ec2.delete_volume(VolumeId=volume_id)
+    except AwsError as exc:
+        if exc.code != "InvalidVolume.NotFound":
+            raise

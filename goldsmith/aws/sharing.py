@@ -1,0 +1,70 @@
+"""Launch permissions on images and create-volume permissions on their snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from goldsmith.aws.calls import aws_call
+
+
+def launch_permission_entries(
+    accounts: Sequence[str], organizations: Sequence[str], ous: Sequence[str], public: bool = False
+) -> list[dict[str, str]]:
+    entries = [{"UserId": a} for a in accounts]
+    entries += [{"OrganizationArn": o} for o in organizations]
+    entries += [{"OrganizationalUnitArn": u} for u in ous]
+    if public:
+        entries.append({"Group": "all"})
+    return entries
+
+
+def add_launch_permissions(ec2: Any, image_id: str, entries: Sequence[dict[str, str]]) -> None:
+    if not entries:
+        return
+    with aws_call("ModifyImageAttribute", image_id):
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": list(entries)})
+
+
+def remove_launch_permissions(ec2: Any, image_id: str, entries: Sequence[dict[str, str]]) -> None:
+    if not entries:
+        return
+    with aws_call("ModifyImageAttribute", image_id):
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": list(entries)})
+
+
+def launch_permissions(ec2: Any, image_id: str) -> list[dict[str, str]]:
+    with aws_call("DescribeImageAttribute", image_id):
+        resp = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
+    return list(resp.get("LaunchPermissions", []))
+
+
+def add_snapshot_permissions(ec2: Any, snapshot_id: str, accounts: Sequence[str]) -> None:
+    """createVolumePermission, in the OperationType form every EC2 implementation understands."""
+    if not accounts:
+        return
+    with aws_call("ModifySnapshotAttribute", snapshot_id):
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=list(accounts),
+        )
+
+
+def remove_snapshot_permissions(ec2: Any, snapshot_id: str, accounts: Sequence[str]) -> None:
+    if not accounts:
+        return
+    with aws_call("ModifySnapshotAttribute", snapshot_id):
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot_id,
+            Attribute="createVolumePermission",
+            OperationType="remove",
+            UserIds=list(accounts),
+        )
+
+
+def snapshot_permissions(ec2: Any, snapshot_id: str) -> list[dict[str, str]]:
+    with aws_call("DescribeSnapshotAttribute", snapshot_id):
+        resp = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+    return list(resp.get("CreateVolumePermissions", []))

@@ -1,0 +1,27 @@
+"""Tags: every resource Goldsmith creates carries goldsmith:build-id, applied at creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+BUILD_ID_TAG = "goldsmith:build-id"
+RECIPE_TAG = "goldsmith:recipe"
+VERSION_TAG = "goldsmith:version"
+SOURCE_AMI_TAG = "goldsmith:source-ami"
+COMMIT_TAG = "goldsmith:git-commit"
+VALIDATION_TAG = "goldsmith:validation"
+TEMPORARY_TAG = "goldsmith:temporary"
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def tag_specs(resource_types: Iterable[str], tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """TagSpecifications for the given resource types, so tags exist from the first moment."""
+    return [{"ResourceType": rt, "Tags": tag_list(tags)} for rt in resource_types]
+
+
+def tags_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}

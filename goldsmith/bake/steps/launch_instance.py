@@ -1,0 +1,88 @@
+"""Launch the build instance: root + data volumes, IMDSv2 required, tagged at creation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.tags import tag_specs
+from goldsmith.bake.mappings import launch_mappings
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+def launch_params(state: BuildState, ctx: BakeContext, *, role: str, image: dict[str, Any],
+                  instance_type: str) -> dict[str, Any]:
+    """RunInstances parameters shared by the build and the validation instance."""
+    recipe = ctx.loaded.recipe
+    build = recipe.build
+    tags = {**state.tags, "Name": f"goldsmith {role} {recipe.name} {state.build_id}"}
+    params: dict[str, Any] = {
+        "ImageId": image["ImageId"],
+        "InstanceType": instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": state.key_name,
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+        "TagSpecifications": tag_specs(["instance", "volume"], tags),
+        "ClientToken": f"{state.build_id}-{role}"[:64],
+    }
+    network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [state.security_group_id]}
+    if build.subnet_id:
+        network["SubnetId"] = build.subnet_id
+    if build.associate_public_ip is not None:
+        network["AssociatePublicIpAddress"] = build.associate_public_ip
+        params["NetworkInterfaces"] = [network]
+    else:
+        params["SecurityGroupIds"] = [state.security_group_id]
+        if build.subnet_id:
+            params["SubnetId"] = build.subnet_id
+    if build.iam_instance_profile:
+        params["IamInstanceProfile"] = {"Name": build.iam_instance_profile}
+    return params
+
+
+class LaunchInstance:
+    name = "launch-instance"
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        recipe = ctx.loaded.recipe
+        assert state.source_image is not None
+        root_device = state.source_image.get("RootDeviceName", "/dev/xvda")
+        encrypt = recipe.image.encrypt
+        params = launch_params(state, ctx, role="build", image=state.source_image,
+                               instance_type=recipe.build.instance_type)
+        params["BlockDeviceMappings"] = launch_mappings(
+            recipe.volumes, root_device, encrypted=encrypt is not None,
+            kms_key=encrypt.kms_key if encrypt else None,
+        )
+        ec2 = ctx.aws.ec2(state.region)
+        entry = ctx.journal.intent("instance", state.region, params["ClientToken"])
+        instance = ec2ops.run_instance(ec2, params)
+        state.instance_id = instance["InstanceId"]
+        ctx.journal.created(entry, state.instance_id)
+        ctx.events.info(f"launched {state.instance_id} ({recipe.build.instance_type}) from {params['ImageId']}")
+        state.instance = ec2ops.wait_running(ec2, state.instance_id, ctx.waits)
+        state.volumes = {
+            m["DeviceName"]: m["Ebs"]["VolumeId"] for m in state.instance.get("BlockDeviceMappings", [])
+        }
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        if state.instance_id is None:
+            return
+        if ctx.options.keep_on_error and state.outcome == "failed":
+            host, port = state.endpoint or ("?", 22)
+            ctx.events.warn(
+                f"--keep-on-error: instance {state.instance_id} is still running; reach it with "
+                f"ssh -i {ctx.options.work_dir}/keys/{state.build_id}.pem -p {port} "
+                f"{ctx.loaded.recipe.build.ssh_username}@{host}; remove it all with "
+                f"`invoke clean --build-id {state.build_id}`"
+            )
+            if state.private_key is not None:
+                state.private_key.write_private_file(ctx.options.work_dir / "keys", name=f"{state.build_id}.pem")
+            return
+        ec2ops.terminate_instance(ctx.aws.ec2(state.region), state.instance_id, ctx.waits)
+        ctx.journal.deleted("instance", state.instance_id)
+        state.instance_id = None

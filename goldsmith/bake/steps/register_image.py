@@ -1,0 +1,65 @@
+"""Register the AMI from the snapshots, with an explicit block device mapping, named and tagged."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.tags import tag_specs
+from goldsmith.bake.mappings import image_mappings
+from goldsmith.bake.state import Artifact
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+def image_tags(state: BuildState, ctx: BakeContext) -> dict[str, str]:
+    """The recipe's tags (rendered) plus Goldsmith's own."""
+    rendered = {k: ctx.loaded.render(v, **state.facts) for k, v in ctx.loaded.recipe.image.tags.items()}
+    return {**rendered, **state.tags}
+
+
+def register_params(state: BuildState, ctx: BakeContext) -> dict[str, Any]:
+    recipe = ctx.loaded.recipe
+    source = state.source_image or {}
+    root_device = source.get("RootDeviceName", "/dev/xvda")
+    params: dict[str, Any] = {
+        "Name": state.image_name,
+        "Description": ctx.loaded.render(recipe.image.description, **state.facts) if recipe.image.description
+        else f"{recipe.name} {recipe.version} baked by Goldsmith ({state.build_id})",
+        "Architecture": source.get("Architecture", "x86_64"),
+        "RootDeviceName": root_device,
+        "VirtualizationType": "hvm",
+        "BlockDeviceMappings": image_mappings(recipe.volumes, root_device, state.snapshots),
+        "EnaSupport": bool(source.get("EnaSupport", True)),
+        "ImdsSupport": "v2.0",
+        "TagSpecifications": tag_specs(["image"], image_tags(state, ctx)),
+    }
+    if source.get("BootMode"):
+        params["BootMode"] = source["BootMode"]
+    if source.get("SriovNetSupport"):
+        params["SriovNetSupport"] = source["SriovNetSupport"]
+    return params
+
+
+class RegisterImage:
+    name = "register-image"
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        ec2 = ctx.aws.ec2(state.region)
+        params = register_params(state, ctx)
+        entry = ctx.journal.intent("image", state.region, params["Name"])
+        state.image_id = ec2ops.register_image(ec2, params)
+        ctx.journal.created(entry, state.image_id)
+        state.artifacts[state.region] = Artifact(state.region, state.image_id, dict(state.snapshots))
+        ec2ops.wait_image(ec2, state.image_id, ctx.waits)
+        ctx.events.info(f"registered {state.image_id} '{params['Name']}'")
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        if state.outcome == "succeeded" or state.image_id is None:
+            return
+        ec2ops.deregister_image(ctx.aws.ec2(state.region), state.image_id)
+        ctx.journal.deleted("image", state.image_id)
+        state.artifacts.pop(state.region, None)
+        state.image_id = None

@@ -1,0 +1,35 @@
+"""Grant launch permissions (accounts, organizations, OUs) and snapshot permissions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from goldsmith.aws import sharing
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+class ShareImage:
+    name = "share-image"
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        share = ctx.loaded.recipe.image.share
+        entries = sharing.launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)
+        if not entries:
+            return
+        for artifact in state.artifacts.values():
+            ec2 = ctx.aws.ec2(artifact.region)
+            sharing.add_launch_permissions(ec2, artifact.image_id, entries)
+            if share.snapshots:
+                for snapshot_id in artifact.snapshots.values():
+                    sharing.add_snapshot_permissions(ec2, snapshot_id, share.accounts)
+        state.launch_permissions = entries
+        state.snapshot_permissions = list(share.accounts) if share.snapshots else []
+        ctx.events.info(f"shared with {', '.join(next(iter(e.values())) for e in entries)}")
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        # On failure the image and snapshots are deregistered/deleted by their own steps' cleanups,
+        # which takes every permission with them.
+        return None

@@ -1,0 +1,48 @@
+"""Snapshot the root and every data volume of the stopped build instance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.errors import BakeError
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+class SnapshotVolumes:
+    name = "snapshot-volumes"
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        assert state.instance_id is not None
+        ec2 = ctx.aws.ec2(state.region)
+        entry = ctx.journal.intent("snapshot", state.region, f"snapshots of {state.instance_id}")
+        by_volume = ec2ops.create_snapshots(
+            ec2, state.instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
+        )
+        ctx.journal.created_many(entry, {f"{state.instance_id}:{vol}": snap for vol, snap in by_volume.items()})
+        device_of = {vol: dev for dev, vol in state.volumes.items()}
+        strangers = []
+        for volume_id, snapshot_id in by_volume.items():
+            # Recorded before any check, so the cleanup deletes every snapshot the call made.
+            state.snapshots[device_of.get(volume_id, volume_id)] = snapshot_id
+            if volume_id not in device_of:
+                strangers.append(f"{snapshot_id} of {volume_id}")
+        if strangers:
+            raise BakeError(f"snapshots of volumes that are not the build's: {', '.join(strangers)}")
+        missing = sorted(set(state.volumes) - set(state.snapshots))
+        if missing:
+            raise BakeError(f"no snapshot was made of {', '.join(missing)}")
+        ec2ops.wait_snapshots(ec2, list(state.snapshots.values()), ctx.waits)
+        ctx.events.info("snapshots: " + ", ".join(f"{d}={s}" for d, s in sorted(state.snapshots.items())))
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        if state.outcome == "succeeded" or not state.snapshots:
+            return
+        ec2 = ctx.aws.ec2(state.region)
+        for device, snapshot_id in list(state.snapshots.items()):
+            ec2ops.delete_snapshot(ec2, snapshot_id)
+            ctx.journal.deleted("snapshot", snapshot_id)
+            del state.snapshots[device]

@@ -1,0 +1,34 @@
+"""The target: where a bake runs (real AWS or the sandbox) and how it reaches instances.
+
+Steps ask the target for an instance's SSH endpoint and the builder's address, so no step has a
+special case for the sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from goldsmith.aws.ec2 import Waits
+    from goldsmith.aws.session import Aws, AwsSettings
+    from goldsmith.recipe.model import Build
+
+
+class Target(Protocol):
+    name: str
+
+    def aws_settings(self) -> AwsSettings:
+        """How to reach the EC2 API (endpoint, credentials, region, retry and polling)."""
+        ...
+
+    def waits(self, build: Build) -> Waits:
+        """Timeouts and poll interval for state changes."""
+        ...
+
+    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
+        """The single address (a /32) SSH is opened to."""
+        ...
+
+    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
+        """Host and port to reach this instance's SSH server."""
+        ...

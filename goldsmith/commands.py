@@ -1,0 +1,89 @@
+"""What each invoke task does, as plain functions (tested without invoke); tasks.py only adapts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from goldsmith.errors import InputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved from CLI flags, then invoke.yaml / INVOKE_* config, then these defaults."""
+
+    target: str = "sandbox"
+    region: str | None = None
+    profile: str | None = None
+    work_dir: Path = Path(".goldsmith")
+    sandbox_dir: Path | None = None
+    plain: bool | None = None
+
+
+def load(recipe: str, var: Sequence[str]) -> object:
+    """Load and check a recipe; every problem at once (RecipeError, exit 2), no AWS call."""
+    from goldsmith.recipe.loader import load_recipe, parse_var_args
+
+    path = Path(recipe)
+    if not path.exists():
+        raise InputError(f"{recipe}: no such recipe file")
+    return load_recipe(path, parse_var_args(var), os.environ)
+
+
+def check(recipe: str, var: Sequence[str]) -> str:
+    from goldsmith.recipe.loader import LoadedRecipe
+
+    loaded = load(recipe, var)
+    assert isinstance(loaded, LoadedRecipe)
+    r = loaded.recipe
+    return (f"{recipe}: ok — {r.name} {r.version}, {len(r.provision)} provisioners, "
+            f"{len(r.volumes.data)} data volumes")
+
+
+def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str | None = None,
+         keep_on_error: bool = False) -> tuple[str, Path]:
+    """Bake a recipe; returns (summary, manifest path). Errors are GoldsmithErrors with exit codes."""
+    from goldsmith.bake.api import bake as run_bake
+    from goldsmith.bake.context import BakeOptions
+    from goldsmith.recipe.loader import LoadedRecipe
+    from goldsmith.report.progress import make_display
+    from goldsmith.targets import make_target
+
+    loaded = load(recipe, var)
+    assert isinstance(loaded, LoadedRecipe)
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    options = BakeOptions(keep_on_error=keep_on_error, work_dir=settings.work_dir,
+                          manifest_path=Path(manifest) if manifest else None)
+    result = run_bake(loaded, target, options, display=make_display(settings.plain))
+    state = result.state
+    amis = ", ".join(f"{r}:{a.image_id}" for r, a in state.artifacts.items())
+    return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path
+
+
+def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bool,
+          regions: Sequence[str], report: Callable[[str], None]) -> int:
+    """Remove leftovers of one build (--build-id) or of all builds (--all); returns how many."""
+    from goldsmith.aws.session import Aws
+    from goldsmith.lifecycle.clean import clean as run_clean
+    from goldsmith.recipe.model import Build
+    from goldsmith.targets import make_target
+
+    if not build_id and not everything:
+        raise InputError("clean: say which build (--build-id ID) or --all")
+    if build_id and everything:
+        raise InputError("clean: --build-id and --all exclude each other")
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    aws = Aws(target.aws_settings())
+    result = run_clean(aws, regions=list(regions) or [aws.region], work_dir=settings.work_dir,
+                       build_id=build_id, waits=target.waits(Build()), dry_run=not yes, report=report)
+    if result.failures:
+        from goldsmith.errors import CleanupError
+
+        raise CleanupError("could not remove, delete manually:\n  " + "\n  ".join(result.failures))
+    if not yes and result.count:
+        report(f"{result.count} resources would be removed; run again with --yes to remove them")
+    return result.count

@@ -1,0 +1,23 @@
+"""Targets: real AWS, or the sandbox on this machine. `make_target` picks one by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from goldsmith.bake.target import Target
+from goldsmith.errors import InputError
+
+TARGETS = ("sandbox", "aws")
+
+
+def make_target(name: str, *, region: str | None = None, profile: str | None = None,
+                sandbox_dir: Path | None = None) -> Target:
+    if name == "sandbox":
+        from goldsmith.targets.sandbox import SandboxTarget
+
+        return SandboxTarget(state_dir=sandbox_dir, region=region)
+    if name == "aws":
+        from goldsmith.targets.aws import AwsTarget
+
+        return AwsTarget(region=region, profile=profile)
+    raise InputError(f"--target: unknown target '{name}' (known: {', '.join(TARGETS)})")

@@ -1,0 +1,62 @@
+"""The real AWS target: boto3's credential chain, the instance's address per build.interface."""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from goldsmith.aws.ec2 import Waits
+from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.errors import PreflightError, SshError
+
+if TYPE_CHECKING:
+    from goldsmith.recipe.model import Build
+
+CHECKIP_URL = "https://checkip.amazonaws.com"
+
+
+@dataclass
+class AwsTarget:
+    region: str | None = None
+    profile: str | None = None
+    name: str = "aws"
+
+    def aws_settings(self) -> AwsSettings:
+        return AwsSettings(region=self.region, profile=self.profile, waiter_delay=5.0)
+
+    def waits(self, build: Build) -> Waits:
+        t = build.timeouts
+        return Waits(delay=5.0, instance=600.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
+
+    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
+        """Our public address for public interfaces; the VPC's CIDR when we reach it privately."""
+        if build.interface.startswith("private") or build.bastion is not None:
+            vpc = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+            return str(vpc["CidrBlock"])
+        try:
+            with urllib.request.urlopen(CHECKIP_URL, timeout=10) as resp:  # noqa: S310 - fixed https URL
+                address = resp.read().decode().strip()
+            ipaddress.ip_address(address)
+        except (OSError, ValueError) as exc:
+            raise PreflightError(
+                f"Could not detect this machine's public address from {CHECKIP_URL} ({exc}); use a private "
+                "interface (build.interface: private_ip) or a bastion."
+            ) from exc
+        return f"{address}/32"
+
+    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
+        key = {
+            "public_ip": "PublicIpAddress",
+            "private_ip": "PrivateIpAddress",
+            "public_dns": "PublicDnsName",
+            "private_dns": "PrivateDnsName",
+        }[build.interface]
+        host = instance.get(key)
+        if not host:
+            raise SshError(
+                f"instance {instance.get('InstanceId')} has no {key} (build.interface: {build.interface}); "
+                "pick another interface or a subnet that assigns one."
+            )
+        return str(host), build.ssh_port

@@ -1,0 +1,57 @@
+"""The sandbox target: AWS played by moto behind the gateway, instances by the local runtime."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from goldsmith.aws.ec2 import Waits
+from goldsmith.aws.session import Aws, AwsSettings
+
+if TYPE_CHECKING:
+    from goldsmith.recipe.model import Build
+    from goldsmith.sandbox.manage import SandboxInfo
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass
+class SandboxTarget:
+    state_dir: Path | None = None
+    region: str | None = None
+    name: str = "sandbox"
+    _info: SandboxInfo | None = field(default=None, repr=False)
+
+    @property
+    def info(self) -> SandboxInfo:
+        """Bring the sandbox up on first use (idempotent; builds the base image once)."""
+        if self._info is None:
+            from goldsmith.sandbox import manage
+
+            self._info = manage.up(self.state_dir or manage.default_state_dir())
+        return self._info
+
+    def aws_settings(self) -> AwsSettings:
+        return AwsSettings(
+            region=self.region or os.environ.get("AWS_REGION") or DEFAULT_REGION,
+            endpoint_url=self.info.gateway_url,
+            access_key_id="testing",
+            secret_access_key="testing",
+            retry_mode="standard",
+            max_attempts=10,
+            waiter_delay=0.1,
+        )
+
+    def waits(self, build: Build) -> Waits:
+        t = build.timeouts
+        return Waits(delay=0.1, instance=120.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
+
+    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
+        return "127.0.0.1/32"
+
+    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
+        from goldsmith.sandbox.client import SandboxClient
+
+        return SandboxClient(self.info.gateway_url).endpoint(str(instance["InstanceId"]))

@@ -1,0 +1,211 @@
+"""Goldsmith's tasks. Thin: parse arguments, read config, call goldsmith, turn errors into Exit.
+
+Defaults live in invoke.yaml (section `goldsmith`) and INVOKE_GOLDSMITH_* variables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, Context, Exit, task
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cfg(c: Context, key: str, value: Any = None) -> Any:
+    """A task argument, else invoke.yaml / INVOKE_GOLDSMITH_<KEY>, else None."""
+    if value not in (None, "", []):
+        return value
+    section = c.config.get("goldsmith", {})
+    return section.get(key)
+
+
+def _settings(c: Context, target: str | None = None, region: str | None = None,
+              profile: str | None = None) -> Any:
+    from goldsmith.commands import Settings
+
+    sandbox_dir = _cfg(c, "sandbox_dir")
+    return Settings(
+        target=_cfg(c, "target", target) or "sandbox",
+        region=_cfg(c, "region", region),
+        profile=_cfg(c, "profile", profile),
+        work_dir=Path(_cfg(c, "work_dir") or ".goldsmith"),
+        sandbox_dir=Path(sandbox_dir) if sandbox_dir else None,
+        plain=_cfg(c, "plain"),
+    )
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """GoldsmithError -> Exit with its exit code (2 bad input, 1 failed, 130 interrupted)."""
+    from goldsmith.errors import GoldsmithError
+
+    try:
+        yield
+    except GoldsmithError as exc:
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        raise Exit(f"error: {exc}" + (f"\n{notes}" if notes else ""), code=exc.exit_code) from exc
+    except KeyboardInterrupt as exc:
+        raise Exit("interrupted", code=130) from exc
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+TARGET_HELP = "where to bake: sandbox (this machine, no account) or aws (default from invoke.yaml)"
+
+
+@task(
+    help={
+        "recipe": "recipe file, e.g. recipes/base.yaml",
+        "target": TARGET_HELP,
+        "var": "set a recipe variable, name=value (repeatable)",
+        "manifest": "write the manifest here (default .goldsmith/manifests/BUILD_ID.json)",
+        "keep_on_error": "on failure, leave the build instance running and print how to reach it",
+        "region": "AWS region (default: AWS_REGION / profile / invoke.yaml)",
+        "profile": "AWS profile (default: AWS_PROFILE / invoke.yaml)",
+    },
+    iterable=["var"],
+)
+def bake(c: Context, recipe: str, target: str | None = None, var: list[str] | None = None,
+         manifest: str | None = None, keep_on_error: bool = False, region: str | None = None,
+         profile: str | None = None) -> None:
+    """Bake a recipe into an AMI: launch, provision, snapshot, register, validate, share."""
+    from goldsmith import commands
+
+    with _errors():
+        summary, path = commands.bake(recipe, var or [], _settings(c, target, region, profile),
+                                      manifest=manifest, keep_on_error=keep_on_error)
+    _say(summary)
+    _say(f"manifest: {path}")
+
+
+@task(help={"recipe": "recipe file to check", "var": "set a recipe variable, name=value (repeatable)"},
+      iterable=["var"])
+def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
+    """Check a recipe without touching AWS: every mistake at once, with file:line:column."""
+    from goldsmith import commands
+
+    with _errors():
+        _say(commands.check(recipe, var or []))
+
+
+@task(
+    help={
+        "build_id": "remove what this build left",
+        "all": "remove what any Goldsmith build left (everything tagged goldsmith:build-id)",
+        "yes": "really remove (without it, only list what would go)",
+        "target": TARGET_HELP,
+        "region": "region to search (repeatable; default the current one)",
+        "profile": "AWS profile",
+    },
+    iterable=["region"],
+)
+def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False,  # noqa: A002
+          target: str | None = None, region: list[str] | None = None, profile: str | None = None) -> None:
+    """Remove resources left by killed bakes (from their journals and from the build-id tags)."""
+    from goldsmith import commands
+
+    with _errors():
+        count = commands.clean(_settings(c, target, None, profile), build_id=build_id, everything=all,
+                               yes=yes, regions=region or [], report=_say)
+    _say(f"{'removed' if yes else 'found'} {count} resources")
+
+
+@task(help={"fix": "let ruff fix what it can"})
+def lint(c: Context, fix: bool = False) -> None:
+    """ruff and mypy over the package, tasks and tests."""
+    c.run(f"ruff check {'--fix ' if fix else ''}goldsmith tests bench tasks.py", pty=False)
+    c.run("mypy goldsmith tasks.py", pty=False)
+
+
+@task(help={"k": "only tests matching this expression", "quick": "skip the slow kill matrix"})
+def test(c: Context, k: str | None = None, quick: bool = False) -> None:
+    """Run the whole test suite (unit + sandbox end to end)."""
+    args = ["-m 'not slow'" if quick else "", f"-k {k!r}" if k else ""]
+    result = c.run(f"{sys.executable} -m pytest {' '.join(a for a in args if a)}", pty=False, warn=True)
+    if result is not None and result.exited:
+        raise Exit(code=result.exited)
+
+
+@task
+def docs(c: Context) -> None:
+    """Regenerate the recipe reference (docs/recipe-reference.md) and JSON Schema from the model."""
+    c.run(f"{sys.executable} -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md")
+    c.run(f"{sys.executable} -m goldsmith.recipe.schema --json > schema/recipe.schema.json")
+
+
+def _sandbox_dir(c: Context) -> Path:
+    from goldsmith.sandbox import manage
+
+    configured = _cfg(c, "sandbox_dir")
+    return Path(configured) if configured else manage.default_state_dir()
+
+
+@task
+def sandbox_up(c: Context) -> None:
+    """Start the sandbox (moto + gateway + instance runtime) in the background; idempotent."""
+    from goldsmith.sandbox import manage
+
+    with _errors():
+        info = manage.up(_sandbox_dir(c), progress=lambda line: print(line, file=sys.stderr, flush=True))
+        for line in manage.env_lines(info):
+            _say(line)
+
+
+@task
+def sandbox_down(c: Context) -> None:
+    """Stop the sandbox: every instance, mount and process it started."""
+    from goldsmith.sandbox import manage
+
+    with _errors():
+        manage.down(_sandbox_dir(c))
+    _say("sandbox stopped")
+
+
+@task
+def sandbox_status(c: Context) -> None:
+    """List the sandbox's instances (id, state, endpoint, AMI) and snapshots with their sizes."""
+    from goldsmith.sandbox import manage
+
+    with _errors():
+        _say(manage.status_text(_sandbox_dir(c)))
+
+
+@task
+def sandbox_env(c: Context) -> None:
+    """Print the environment for the sandbox: eval "$(invoke sandbox.env)"."""
+    from goldsmith.sandbox import manage
+
+    with _errors():
+        info = manage.up(_sandbox_dir(c), progress=lambda line: print(line, file=sys.stderr, flush=True))
+        for line in manage.env_lines(info):
+            _say(line)
+
+
+@task(help={"instance_id": "the sandbox instance, i-..."})
+def sandbox_endpoint(c: Context, instance_id: str) -> None:
+    """Print HOST PORT of a sandbox instance's SSH server."""
+    from goldsmith.sandbox import manage
+    from goldsmith.sandbox.client import SandboxClient
+
+    with _errors():
+        info = manage.up(_sandbox_dir(c))
+        host, port = SandboxClient(info.gateway_url).endpoint(instance_id)
+    _say(f"{host} {port}")
+
+
+sandbox = Collection("sandbox")
+sandbox.add_task(sandbox_up, "up")
+sandbox.add_task(sandbox_down, "down")
+sandbox.add_task(sandbox_status, "status")
+sandbox.add_task(sandbox_env, "env")
+sandbox.add_task(sandbox_endpoint, "endpoint")
+
+ns = Collection(bake, check, clean, lint, test, docs, sandbox)
+ns.configure({"goldsmith": {"target": "sandbox", "work_dir": ".goldsmith"}})
