@@ -106,7 +106,7 @@ def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
     },
     iterable=["region"],
 )
-def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False,  # noqa: A002
+def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False,
           target: str | None = None, region: list[str] | None = None, profile: str | None = None) -> None:
     """Remove resources left by killed bakes (from their journals and from the build-id tags)."""
     from goldsmith import commands
@@ -191,8 +191,9 @@ def sandbox_env(c: Context) -> None:
 @task(help={"instance_id": "the sandbox instance, i-..."})
 def sandbox_endpoint(c: Context, instance_id: str) -> None:
     """Print HOST PORT of a sandbox instance's SSH server."""
-    from goldsmith.sandbox import manage
     from goldsmith.sandbox.client import SandboxClient
+
+    from goldsmith.sandbox import manage
 
     with _errors():
         info = manage.up(_sandbox_dir(c))

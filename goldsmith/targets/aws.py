@@ -36,7 +36,7 @@ class AwsTarget:
             vpc = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
             return str(vpc["CidrBlock"])
         try:
-            with urllib.request.urlopen(CHECKIP_URL, timeout=10) as resp:  # noqa: S310 - fixed https URL
+            with urllib.request.urlopen(CHECKIP_URL, timeout=10) as resp:
                 address = resp.read().decode().strip()
             ipaddress.ip_address(address)
         except (OSError, ValueError) as exc:

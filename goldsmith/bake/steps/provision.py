@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.bake.steps.wait_for_ssh import connect
+from goldsmith.bake.access import connect
 from goldsmith.provision.base import ProvisionContext, run_provisioners
 
 if TYPE_CHECKING:

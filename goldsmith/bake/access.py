@@ -1,0 +1,38 @@
+"""Reaching the build instance over SSH, with the host key pinned after first contact."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from goldsmith.ssh.endpoint import SshTarget
+from goldsmith.ssh.session import SshSession
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+def ssh_target(state: BuildState, ctx: BakeContext) -> SshTarget:
+    build = ctx.loaded.recipe.build
+    assert state.endpoint is not None and state.private_key is not None
+    host, port = state.endpoint
+    bastion = None
+    if build.bastion is not None:
+        from goldsmith.ssh.keys import PrivateKey
+
+        b = build.bastion
+        key = PrivateKey.from_file(ctx.loaded.resolve(b.private_key_file)) if b.private_key_file else state.private_key
+        bastion = SshTarget(host=b.host, port=b.port, username=b.username, key=key)
+    return SshTarget(host=host, port=port, username=build.ssh_username, key=state.private_key, bastion=bastion)
+
+
+def connect(state: BuildState, ctx: BakeContext) -> SshSession:
+    """A session to the build instance; after the first contact the host key must not change."""
+    build = ctx.loaded.recipe.build
+    session = SshSession.connect(
+        ssh_target(state, ctx),
+        timeout=build.timeouts.ssh,
+        known_host_key=state.host_key,
+    )
+    state.host_key = session.host_key
+    return session

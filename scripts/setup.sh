@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything Goldsmith needs on a fresh Debian machine, as root. Idempotent and quick the second time.
+#   apt: bubblewrap + debootstrap (the sandbox's instances), OpenSSH (instances, scp benchmark, tests)
+#   pip: goldsmith itself, editable, with its dev tools (moto server, ruff, mypy, hypothesis, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(bubblewrap debootstrap openssh-client openssh-server sudo ca-certificates)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: pip install -e .[dev]" >&2
+python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "Running pip as the 'root'" || true
+python3 -c "import goldsmith, moto, invoke, paramiko" || { echo "setup: pip install failed" >&2; exit 1; }
