@@ -1,0 +1,150 @@
+"""Open an authenticated SSH transport, waiting for a booting instance and jumping via a bastion.
+
+A new instance refuses connections, resets them, stalls in the banner or rejects the key (cloud-init
+has not written authorized_keys yet) for a while; all of that is retried with a short, growing,
+jittered pause until the caller's deadline. A host key different from the pinned one is never
+retried: it means someone else answers at that address.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paramiko
+
+from goldsmith.errors import SshError
+from goldsmith.ssh import hostkeys
+from goldsmith.ssh.endpoint import SshTarget
+
+# Big windows keep SFTP and streamed output from stalling on window adjustments.
+WINDOW_SIZE = 2**27
+MAX_PACKET_SIZE = 2**15
+FIRST_PAUSE = 0.05
+MAX_PAUSE = 2.0
+ATTEMPT_TIMEOUT = 15.0
+KEEPALIVE_SECONDS = 15
+
+RetryHook = Callable[[int, str], None]
+
+
+class HostKeyChanged(SshError):
+    """The server shows a key other than the pinned one; connecting again would not help."""
+
+
+@dataclass
+class Connection:
+    """An authenticated transport plus the bastion connection(s) it runs through."""
+
+    transport: paramiko.Transport
+    host_key: str
+    jumps: list[Connection] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the target first, then the jump hosts."""
+        self.transport.close()
+        for jump in self.jumps:
+            jump.close()
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a failed attempt, safe to log (paramiko errors carry no secrets)."""
+    if isinstance(exc, paramiko.AuthenticationException):
+        return "authentication failed (the key is not authorized yet, or the user name is wrong)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, EOFError):
+        return "connection closed during the handshake"
+    if isinstance(exc, paramiko.ChannelException):
+        return f"the bastion could not reach the target ({exc.text})"
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _pause(attempt: int) -> float:
+    """50 ms, 100 ms, 200 ms ... capped at 2 s, with +-20 % jitter so retries do not align."""
+    base = min(MAX_PAUSE, FIRST_PAUSE * 2 ** (attempt - 1))
+    return float(base * random.uniform(0.8, 1.2))
+
+
+def open_connection(
+    target: SshTarget,
+    *,
+    timeout: float,
+    known_host_key: str | None = None,
+    on_retry: RetryHook | None = None,
+) -> Connection:
+    """Connect and authenticate, retrying transient failures until ``timeout`` seconds have passed."""
+    pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
+    start = time.monotonic()
+    deadline = start + timeout
+    attempt = 0
+    jump: Connection | None = None
+    while True:
+        try:
+            if target.bastion is not None and (jump is None or not jump.transport.is_active()):
+                jump = open_connection(target.bastion, timeout=max(0.1, deadline - time.monotonic()))
+            connection = _attempt(target, pin, jump, max(0.1, deadline - time.monotonic()))
+            if jump is not None:
+                connection.jumps.append(jump)
+            return connection
+        except HostKeyChanged:
+            if jump is not None:
+                jump.close()
+            raise
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            attempt += 1
+            last = describe_error(exc)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if jump is not None:
+                    jump.close()
+                raise SshError(
+                    f"could not connect to {target.describe()} over SSH: tried {attempt} times for "
+                    f"{time.monotonic() - start:.1f} s; last error: {last}. Check that the instance is "
+                    "running, the security group lets this machine in, and the user name and key are right."
+                ) from exc
+            if on_retry is not None:
+                on_retry(attempt, last)
+            time.sleep(min(_pause(attempt), left))
+
+
+def _open_socket(target: SshTarget, jump: Connection | None, timeout: float) -> socket.socket | paramiko.Channel:
+    if jump is None:
+        return socket.create_connection((target.host, target.port), timeout=timeout)
+    return jump.transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=timeout)
+
+
+def _attempt(target: SshTarget, pin: str | None, jump: Connection | None, left: float) -> Connection:
+    """One connection attempt: socket, handshake, host-key check, public-key authentication."""
+    limit = min(left, ATTEMPT_TIMEOUT)
+    sock = _open_socket(target, jump, limit)
+    transport = paramiko.Transport(sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE)
+    try:
+        transport.banner_timeout = limit
+        transport.handshake_timeout = limit
+        transport.auth_timeout = limit
+        transport.start_client(timeout=limit)
+        server_key = transport.get_remote_server_key()
+        if pin is not None and hostkeys.fingerprint(server_key) != pin:
+            raise HostKeyChanged(
+                f"host key of {target.address} changed: expected {pin}, the server shows "
+                f"{hostkeys.fingerprint(server_key)}; refusing to connect (another machine may answer at "
+                "this address)"
+            )
+        transport.auth_publickey(target.username, target.key.pkey)
+        if not transport.is_authenticated():
+            raise paramiko.AuthenticationException("public key not accepted")
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        return Connection(transport, hostkeys.key_line(server_key))
+    except BaseException:
+        transport.close()
+        sock.close()
+        raise

@@ -1,0 +1,53 @@
+"""Host-key pinning: trust the first key an instance shows, then refuse any other.
+
+A pin is either the key itself (``ssh-ed25519 AAAA...``, an optional comment is ignored, a bare base64
+blob is accepted too) or its fingerprint (``SHA256:...`` as ``ssh-keygen -l`` prints it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import paramiko
+
+from goldsmith.errors import InputError
+
+
+def key_line(key: paramiko.PKey) -> str:
+    """The server's key as ``type base64``, the form known_hosts uses."""
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def fingerprint_of_blob(blob: bytes) -> str:
+    """OpenSSH's SHA256 fingerprint (unpadded base64) of a public key blob."""
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """The SHA256 fingerprint of a paramiko key."""
+    return fingerprint_of_blob(key.asbytes())
+
+
+def pin_fingerprint(pin: str) -> str:
+    """Normalise a pin (key line, bare base64 or SHA256 fingerprint) to a SHA256 fingerprint."""
+    pin = pin.strip()
+    if pin.startswith("SHA256:"):
+        return pin.rstrip("=")
+    fields = pin.split()
+    blob_text = fields[1] if len(fields) >= 2 else (fields[0] if fields else "")
+    try:
+        blob = base64.b64decode(blob_text, validate=True)
+    except ValueError:
+        blob = b""
+    if not blob:
+        raise InputError(
+            f"host key pin {pin[:40]!r} is neither 'type base64' (as in known_hosts) nor a SHA256:... fingerprint"
+        )
+    return fingerprint_of_blob(blob)
+
+
+def matches(pin: str, key: paramiko.PKey) -> bool:
+    """True when the server's key is the pinned one."""
+    return pin_fingerprint(pin) == fingerprint(key)

@@ -1,0 +1,339 @@
+"""A live SSH session to one instance: run commands with streamed output, upload files fast.
+
+Commands run as ``sh -c`` with their environment given through ``env K=V`` (sshd usually refuses the
+``setenv`` request) and ``sudo -n`` in front when asked and the user is not root. Uploads go over SFTP to
+a temporary file the login user may write, then a shell command moves them into place with the wanted
+mode and owner, so root-owned destinations work and a failed upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import secrets as _secrets
+import shlex
+import tarfile
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import paramiko
+
+from goldsmith.errors import SshError
+from goldsmith.ssh.connect import Connection, RetryHook, open_connection
+from goldsmith.ssh.endpoint import SshTarget
+
+TAIL_LINES = 40
+CHUNK = 1 << 20
+MASK = "***"
+
+
+class ConnectionDropped(SshError):
+    """The SSH connection broke while a command was running (reboot, network, sshd killed)."""
+
+    def __init__(self, message: str, output_tail: str = "") -> None:
+        super().__init__(message)
+        self.output_tail = output_tail
+
+
+class CommandTimeout(SshError):
+    """A command ran longer than its timeout and was abandoned (the remote process may still run)."""
+
+    def __init__(self, message: str, output_tail: str = "") -> None:
+        super().__init__(message)
+        self.output_tail = output_tail
+
+
+@dataclass
+class CommandResult:
+    """How a command ended: its exit status and the last lines of its (redacted) output."""
+
+    exit_status: int
+    output_tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class _Lines:
+    """Splits streamed bytes into lines, masks secrets, feeds a callback, keeps the tail."""
+
+    def __init__(self, on_output: Callable[[str], None] | None, secrets: Collection[str]) -> None:
+        self._on_output = on_output
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self._pending = b""
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def feed(self, data: bytes) -> None:
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            self._emit(line)
+
+    def finish(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+
+    def _emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        # Progress bars rewrite one line with \r: keep what the terminal would show last.
+        text = text.rsplit("\r", 1)[-1]
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        self.tail.append(text)
+        if self._on_output is not None:
+            self._on_output(text)
+
+
+def shell_command(command: str, *, env: Mapping[str, str] | None, sudo: bool) -> str:
+    """The command line sent to sshd: ``[sudo -n] env K=V ... sh -c '<command>'``."""
+    parts = ["sudo", "-n"] if sudo else []
+    if env:
+        parts.append("env")
+        parts.extend(shlex.quote(f"{key}={value}") for key, value in env.items())
+    parts.extend(["sh", "-c", shlex.quote(command)])
+    return " ".join(parts)
+
+
+class SshSession:
+    """One authenticated connection; create it with :meth:`connect`, close it (or use ``with``)."""
+
+    def __init__(self, target: SshTarget, connection: Connection) -> None:
+        self.target = target
+        self._connection = connection
+        self._sftp: paramiko.SFTPClient | None = None
+        self.host_key: str = connection.host_key
+
+    @classmethod
+    def connect(
+        cls,
+        target: SshTarget,
+        *,
+        timeout: float,
+        known_host_key: str | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> SshSession:
+        """Wait up to ``timeout`` s for the server; with ``known_host_key`` any other key is refused."""
+        connection = open_connection(target, timeout=timeout, known_host_key=known_host_key, on_retry=on_retry)
+        return cls(target, connection)
+
+    @property
+    def is_root(self) -> bool:
+        return self.target.username == "root"
+
+    @property
+    def active(self) -> bool:
+        return self._connection.transport.is_active()
+
+    def _needs_sudo(self, sudo: bool) -> bool:
+        return sudo and not self.is_root
+
+    def _open_channel(self) -> paramiko.Channel:
+        try:
+            return self._connection.transport.open_session(timeout=30)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise ConnectionDropped(
+                f"the SSH connection to {self.target.describe()} is gone ({exc or type(exc).__name__})"
+            ) from exc
+
+    def run(
+        self,
+        command: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        sudo: bool = False,
+        timeout: float | None = None,
+        on_output: Callable[[str], None] | None = None,
+        secrets: Collection[str] = (),
+    ) -> CommandResult:
+        """Run ``command`` with ``sh -c``, stream its merged output by line, return status and tail."""
+        channel = self._open_channel()
+        lines = _Lines(on_output, secrets)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            channel.set_combine_stderr(True)
+            channel.settimeout(0.5)
+            channel.exec_command(shell_command(command, env=env, sudo=self._needs_sudo(sudo)))
+            self._pump(channel, lines, deadline, timeout)
+            lines.finish()
+            return CommandResult(self._exit_status(channel, lines), "\n".join(lines.tail))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise ConnectionDropped(
+                f"the SSH connection to {self.target.describe()} dropped while a command ran "
+                f"({exc or type(exc).__name__})"
+            ) from exc
+        finally:
+            channel.close()
+
+    def _pump(self, channel: paramiko.Channel, lines: _Lines, deadline: float | None, timeout: float | None) -> None:
+        while True:
+            try:
+                data = channel.recv(CHUNK)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() > deadline:
+                    lines.finish()
+                    raise CommandTimeout(
+                        f"a command on {self.target.describe()} still ran after {timeout:g} s and was abandoned",
+                        "\n".join(lines.tail),
+                    ) from None
+                if not self.active:
+                    break
+                continue
+            if not data:
+                return
+            lines.feed(data)
+
+    def _exit_status(self, channel: paramiko.Channel, lines: _Lines) -> int:
+        channel.status_event.wait(5)
+        status = channel.exit_status
+        if status != -1:
+            return status
+        # No exit status: either the remote process died from a signal (the server still closed the
+        # channel cleanly) or the connection broke. A broken link shows as an inactive transport.
+        end = time.monotonic() + 2
+        while self.active and time.monotonic() < end and not channel.eof_received:
+            time.sleep(0.05)
+        if not self.active or not channel.eof_received:
+            raise ConnectionDropped(
+                f"the SSH connection to {self.target.describe()} dropped while a command ran",
+                "\n".join(lines.tail),
+            )
+        return status
+
+    # --- uploads -------------------------------------------------------------------------------
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        if self._sftp is None or self._sftp.sock.closed:
+            try:
+                self._sftp = paramiko.SFTPClient.from_transport(
+                    self._connection.transport, window_size=1 << 27, max_packet_size=1 << 15
+                )
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise SshError(
+                    f"SFTP is not available on {self.target.describe()} ({exc}); the image needs the "
+                    "openssh-server sftp subsystem"
+                ) from exc
+            if self._sftp is None:
+                raise SshError(f"SFTP is not available on {self.target.describe()}")
+        return self._sftp
+
+    def _upload_stream(self, source: BinaryIO, remote: str) -> None:
+        sftp = self._sftp_client()
+        with sftp.open(remote, "wb") as handle:
+            handle.set_pipelined(True)
+            while chunk := source.read(CHUNK):
+                handle.write(chunk)
+
+    def _temp_path(self) -> str:
+        return f"/tmp/goldsmith-upload-{_secrets.token_hex(8)}"
+
+    def _via_temp(self, write: Callable[[str], None], finish: str, *, sudo: bool, what: str) -> None:
+        """Write to a temp path with ``write``, then run ``finish`` (with $TMP set); always clean up."""
+        temp = self._temp_path()
+        try:
+            try:
+                write(temp)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise SshError(
+                    f"uploading {what} to {self.target.describe()} failed: {exc or type(exc).__name__}"
+                ) from exc
+            result = self.run(f"TMP={shlex.quote(temp)}; {finish}", sudo=sudo, timeout=600)
+            if not result.ok:
+                raise SshError(
+                    f"placing {what} on {self.target.describe()} failed with exit status "
+                    f"{result.exit_status}: {result.output_tail}"
+                )
+        finally:
+            self._remove_quietly(temp, sudo=sudo)
+
+    def _remove_quietly(self, temp: str, *, sudo: bool) -> None:
+        """Best effort: the temp file is gone after a successful move; after a failure we try."""
+        if not self.active:
+            return
+        with contextlib.suppress(SshError):
+            self.run(f"rm -rf {shlex.quote(temp)}", sudo=sudo, timeout=60)
+
+    def _place(self, remote: str, *, mode: int | None, owner: str | None, sudo: bool) -> str:
+        dest = shlex.quote(remote)
+        steps = [f'mkdir -p "$(dirname {dest})"', f'mv -f "$TMP" {dest}']
+        if owner:
+            steps.append(f"chown {shlex.quote(owner)} {dest}")
+        elif self._needs_sudo(sudo):
+            steps.append(f"chown 0:0 {dest}")
+        if mode is not None:
+            steps.append(f"chmod {mode:o} {dest}")
+        return " && ".join(steps)
+
+    def upload_file(
+        self, local: Path, remote: str, *, mode: int | None = None, owner: str | None = None, sudo: bool = True
+    ) -> None:
+        """Copy one file to ``remote``; without ``mode`` the local file's permission bits are kept."""
+        local = Path(local)
+        if mode is None:
+            mode = local.stat().st_mode & 0o7777
+
+        def write(temp: str) -> None:
+            with local.open("rb") as source:
+                self._upload_stream(source, temp)
+
+        self._via_temp(write, self._place(remote, mode=mode, owner=owner, sudo=sudo), sudo=sudo, what=str(local))
+
+    def upload_bytes(
+        self, data: bytes, remote: str, *, mode: int | None = None, owner: str | None = None, sudo: bool = True
+    ) -> None:
+        """Write ``data`` to ``remote`` (mode 0644 unless given)."""
+        place = self._place(remote, mode=0o644 if mode is None else mode, owner=owner, sudo=sudo)
+        self._via_temp(lambda temp: self._upload_stream(io.BytesIO(data), temp), place, sudo=sudo, what=remote)
+
+    def upload_tree(self, local_dir: Path, remote_dir: str, *, owner: str | None = None, sudo: bool = True) -> None:
+        """Copy the contents of ``local_dir`` into ``remote_dir`` (created), modes kept, as one tar stream."""
+        local_dir = Path(local_dir)
+        if not local_dir.is_dir():
+            raise SshError(f"{local_dir} is not a directory")
+
+        def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            return info
+
+        def write(temp: str) -> None:
+            sftp = self._sftp_client()
+            with sftp.open(temp, "wb") as handle:
+                handle.set_pipelined(True)
+                with tarfile.open(fileobj=handle, mode="w|", bufsize=CHUNK) as archive:
+                    for path in sorted(local_dir.rglob("*")):
+                        archive.add(
+                            path, arcname=path.relative_to(local_dir).as_posix(), recursive=False, filter=owned_by_root
+                        )
+
+        dest = shlex.quote(remote_dir)
+        steps = [f"mkdir -p {dest}", f'tar -x --no-same-owner -f "$TMP" -C {dest}']
+        if owner:
+            steps.append(f"chown -R {shlex.quote(owner)} {dest}")
+        self._via_temp(write, " && ".join(steps), sudo=sudo, what=str(local_dir))
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close SFTP, the connection and any bastion connection; safe to call twice."""
+        if self._sftp is not None:
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                self._sftp.close()
+            self._sftp = None
+        self._connection.close()
+
+    def __enter__(self) -> SshSession:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SshSession({self.target.describe()}, {'open' if self.active else 'closed'})"
