@@ -1,0 +1,164 @@
+"""The sandbox's base image: a Debian 12 root filesystem made once with debootstrap, then cached.
+
+The image plays the part of a stock cloud AMI: an `admin` user with passwordless sudo, OpenSSH
+without host keys (each instance makes its own on first boot, like cloud-init), cached apt lists so
+instances can install small packages, and tiny `reboot`/`shutdown` commands that ask the sandbox's
+init (PID 1) to reboot or halt, since the image has no init system of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from goldsmith.errors import EnvironmentProblem
+
+BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
+DEFAULT_USER = "admin"
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = ("openssh-server", "ca-certificates", "sudo", "iproute2", "procps", "python3-minimal")
+# Bump when the recipe below changes in a way the package list and scripts don't show.
+RECIPE_REVISION = "3"
+
+# Power commands of the image: the sandbox's init treats SIGUSR1 as "reboot" and SIGTERM as "halt".
+_POWER_SHIM = """#!/bin/sh
+# Sandbox power command: asks PID 1 (the sandbox init) to reboot or halt this instance.
+name=$(basename "$0")
+want=halt
+case "$name" in reboot) want=reboot ;; esac
+if [ "$name" = shutdown ]; then
+    for arg in "$@"; do case "$arg" in -r|--reboot) want=reboot ;; esac; done
+fi
+if [ "$(id -u)" != 0 ]; then echo "$name: must be root" >&2; exit 1; fi
+if [ "$want" = reboot ]; then kill -USR1 1; else kill -TERM 1; fi
+"""
+
+_CONFIGURE = f"""set -eu
+export DEBIAN_FRONTEND=noninteractive
+id -u {DEFAULT_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {DEFAULT_USER}
+usermod -p '*' {DEFAULT_USER}
+printf '%s ALL=(ALL) NOPASSWD:ALL\\n' {DEFAULT_USER} > /etc/sudoers.d/90-{DEFAULT_USER}
+chmod 0440 /etc/sudoers.d/90-{DEFAULT_USER}
+rm -f /etc/ssh/ssh_host_*
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
+echo localhost > /etc/hostname
+apt-get update -q
+apt-get clean
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
+"""
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+def image_key() -> str:
+    """A short hash of everything that decides the image's content, so a changed recipe rebuilds."""
+    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, DEFAULT_USER, _POWER_SHIM, _CONFIGURE, RECIPE_REVISION])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def image_dir(cache_dir: Path) -> Path:
+    """Where the finished image of the current recipe lives in `cache_dir`."""
+    return cache_dir / f"{BASE_IMAGE_NAME_PREFIX}-{image_key()}"
+
+
+def ensure_base_image(cache_dir: Path, progress: Progress = _quiet) -> Path:
+    """Return the base root filesystem, building it first if this recipe was never built here."""
+    final = image_dir(cache_dir)
+    if (final / "etc" / "os-release").exists():
+        return final
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache_dir / f"{final.name}.lock"):
+        if (final / "etc" / "os-release").exists():
+            return final  # another process built it while we waited
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=cache_dir))
+        tmp.chmod(0o755)  # apt's _apt user must reach the lists inside
+        try:
+            _debootstrap(tmp, progress)
+            _configure(tmp, progress)
+            os.rename(tmp, final)
+        except BaseException:
+            _remove_tree(tmp)
+            raise
+    progress(f"base image ready: {final}")
+    return final
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock so two processes never build the same image at once."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _debootstrap(target: Path, progress: Progress) -> None:
+    """Install Debian minbase plus our packages into `target`, streaming debootstrap's lines."""
+    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(target), MIRROR]
+    progress(f"building base image with debootstrap ({SUITE} minbase, ~30-60 s)")
+    _run_streaming(cmd, progress, "debootstrap")
+
+
+def _configure(root: Path, progress: Progress) -> None:
+    """Add the admin user, power shims and apt lists; remove host keys and caches."""
+    progress("configuring base image (admin user, sudo, apt lists)")
+    for name in ("reboot", "shutdown", "halt", "poweroff"):
+        shim = root / "usr" / "sbin" / name
+        if shim.is_symlink() or shim.exists():
+            shim.unlink()
+        shim.write_text(_POWER_SHIM)
+        shim.chmod(0o755)
+    cmd = [
+        "unshare", "--mount", "--pid", "--fork", "--kill-child", "--",
+        "sh", "-c", 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/sh -c "$2"', "configure",
+        str(root), _CONFIGURE,
+    ]  # fmt: skip
+    _run_streaming(cmd, progress, "configuring the base image")
+
+
+def _run_streaming(cmd: list[str], progress: Progress, what: str) -> None:
+    """Run `cmd`, pass each output line to `progress`, and raise with the tail if it fails."""
+    tail: list[str] = []
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem(
+            f"{cmd[0]} is not installed; install it with: apt-get install {cmd[0]}"
+        ) from exc
+    assert proc.stdout is not None
+    with proc:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-19:], line]
+            progress(line)
+    if proc.returncode != 0:
+        last = "\n".join(tail)
+        raise EnvironmentProblem(
+            f"{what} failed (exit {proc.returncode}); check the network to {MIRROR} and retry."
+            f" Last lines:\n{last}"
+        )
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a half-built image, unmounting anything debootstrap left mounted inside it first."""
+    prefix = str(path) + "/"
+    with open("/proc/self/mounts") as handle:
+        points = [line.split()[1] for line in handle if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,61 @@
+#!/bin/bash
+# PID 1 of a sandbox instance, bound read-only at /run/sandbox/init (never stored in a volume).
+# It does what cloud-init and an init system do on EC2: mount fstab, and on the first boot of this
+# instance id make new host keys and install the launch key; then it runs sshd until it is asked to
+# halt (SIGTERM: exit 0) or reboot (SIGUSR1, sent by the image's reboot command: exit 100).
+meta=/run/sandbox
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+id=$(cat "$meta/instance-id")
+port=$(cat "$meta/port")
+user=$(cat "$meta/user")
+
+log() { echo "sandbox-init: $*"; }
+
+first_boot() {
+    rm -f /etc/ssh/ssh_host_*
+    ssh-keygen -A >/dev/null
+    if [ -s "$meta/authorized_key" ]; then
+        if home=$(getent passwd "$user" | cut -d: -f6) && [ -n "$home" ]; then
+            group=$(id -gn "$user")
+            install -d -m 0700 -o "$user" -g "$group" "$home/.ssh"
+            keys="$home/.ssh/authorized_keys"
+            grep -qxF -f "$meta/authorized_key" "$keys" 2>/dev/null || cat "$meta/authorized_key" >> "$keys"
+            chown "$user:$group" "$keys"
+            chmod 0600 "$keys"
+        else
+            log "user $user does not exist in this image; no key installed"
+        fi
+    fi
+    grep -qw -- "$id" /etc/hosts 2>/dev/null || printf '127.0.1.1\t%s\n' "$id" >> /etc/hosts
+    mkdir -p /var/lib/sandbox
+    echo "$id" > /var/lib/sandbox/instance-id
+    log "first boot of $id: host keys generated"
+}
+
+mkdir -p /run/sshd /run/lock
+chmod 0755 /run/sshd
+mount -a || log "mount -a failed"
+if [ "$(cat /var/lib/sandbox/instance-id 2>/dev/null)" != "$id" ]; then
+    first_boot
+fi
+
+action=halt
+trap 'action=reboot; kill -TERM "$sshd" 2>/dev/null' USR1
+trap 'action=halt; kill -TERM "$sshd" 2>/dev/null' TERM INT
+/usr/sbin/sshd -D -e -o "Port=$port" -o ListenAddress=127.0.0.1 &
+sshd=$!
+log "$id booted; sshd on 127.0.0.1:$port"
+while kill -0 "$sshd" 2>/dev/null; do
+    wait "$sshd"
+done
+
+log "$action: stopping every process"
+kill -TERM -1 2>/dev/null
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 -1 2>/dev/null || break
+    sleep 0.1
+done
+kill -KILL -1 2>/dev/null
+sync
+if [ "$action" = reboot ]; then exit 100; fi
+exit 0

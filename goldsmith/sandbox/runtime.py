@@ -1,0 +1,430 @@
+"""The sandbox's instance runtime: real Linux machines in namespaces, each with its own sshd.
+
+An instance is its root volume (overlayfs) pivoted to `/` in new pid/mount/uts/ipc namespaces made
+by `unshare`, sharing the host's network; its sshd listens on 127.0.0.1 and a port of its own. Data
+volumes appear as directories at their device names (/dev/sdf), which Goldsmith bind-mounts through
+fstab. One supervisor thread per running instance starts it, restarts it when the guest reboots, and
+unmounts its volumes once it is down. Everything lives under `state_dir` and is gone after shutdown().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.image import DEFAULT_USER
+from goldsmith.sandbox.volumes import VolumeStore, mounts_under, unmount_path
+
+REBOOT_EXIT = 100  # instance_init.sh exits with this when the guest asked for a reboot
+BOOT_TIMEOUT = 60.0
+STOP_GRACE = 10.0
+_HERE = Path(__file__).resolve().parent
+_LAUNCH = _HERE / "instance_launch.sh"
+_INIT = _HERE / "instance_init.sh"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an instance's sshd listens."""
+
+    host: str
+    port: int
+
+
+@dataclass
+class InstanceInfo:
+    """What the gateway needs to know about one instance."""
+
+    instance_id: str
+    state: str
+    endpoint: Endpoint | None
+    root_volume: str
+    volumes: dict[str, str]
+    pid: int | None
+
+
+@dataclass
+class _Instance:
+    """Runtime bookkeeping of one instance; guarded by the runtime's lock."""
+
+    instance_id: str
+    directory: Path
+    root_volume: str
+    data_volumes: dict[str, str]
+    state: str = "stopped"
+    port: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    stopping: bool = False
+    boots: int = 0  # boots that reached "sshd accepts connections" since the last start
+    failure: str = ""
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def console(self) -> Path:
+        return self.directory / "console.log"
+
+
+class InstanceRuntime:
+    """Starts, stops, reboots and snapshots sandbox instances; safe to call from many threads."""
+
+    def __init__(self, state_dir: Path, base_rootfs: Path) -> None:
+        self._state = state_dir.resolve()
+        self._state.mkdir(parents=True, exist_ok=True)
+        (self._state / "instances").mkdir(exist_ok=True)
+        self._store = VolumeStore(self._state / "store", base_rootfs)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._instances: dict[str, _Instance] = {}
+
+    # -- volumes and snapshots -------------------------------------------------------------
+
+    def register_base_snapshot(self, snapshot_id: str) -> None:
+        """Make this snapshot id's content the base image (the base AMI's root snapshot)."""
+        with self._lock:
+            self._store.register_base_snapshot(snapshot_id)
+
+    def create_volume(self, volume_id: str, snapshot_id: str | None) -> None:
+        """Create a volume from a snapshot (its whole layer chain) or empty."""
+        with self._lock:
+            self._store.create_volume(volume_id, snapshot_id)
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Delete a volume that no running instance uses."""
+        with self._lock:
+            self._store.delete_volume(volume_id)
+
+    def snapshot_volume(self, volume_id: str, snapshot_id: str) -> int:
+        """Capture the volume's content now, incrementally; return the bytes newly stored."""
+        with self._lock:
+            return self._store.snapshot_volume(volume_id, snapshot_id)
+
+    def copy_snapshot(self, source_snapshot_id: str, new_snapshot_id: str) -> None:
+        """CopySnapshot/CopyImage: a new snapshot id sharing the source's layers."""
+        with self._lock:
+            self._store.copy_snapshot(source_snapshot_id, new_snapshot_id)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Delete a snapshot; volumes made from it keep working."""
+        with self._lock:
+            self._store.delete_snapshot(snapshot_id)
+
+    def snapshot_size(self, snapshot_id: str) -> int:
+        """Bytes stored in this snapshot's own layer."""
+        with self._lock:
+            return self._store.snapshot_size(snapshot_id)
+
+    def volume_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._store.volumes)
+
+    def snapshot_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._store.snapshots)
+
+    # -- instances -------------------------------------------------------------------------
+
+    def start_instance(
+        self,
+        instance_id: str,
+        root_volume: str,
+        data_volumes: dict[str, str],
+        *,
+        user: str = DEFAULT_USER,
+        authorized_key: str | None = None,
+    ) -> Endpoint:
+        """Boot an instance from its volumes; return once its sshd accepts TCP connections."""
+        with self._lock:
+            inst = self._prepare(instance_id, root_volume, data_volumes, user, authorized_key)
+            inst.thread = threading.Thread(
+                target=self._supervise, args=(inst,), name=f"sandbox-{instance_id}", daemon=True
+            )
+            inst.thread.start()
+            self._changed.wait_for(lambda: inst.boots > 0 or inst.state == "stopped", BOOT_TIMEOUT)
+            if inst.boots > 0 and inst.port is not None:
+                return Endpoint("127.0.0.1", inst.port)
+            failure = inst.failure or "it did not accept SSH connections in time"
+        self.stop_instance(instance_id)
+        raise EnvironmentProblem(f"sandbox instance {instance_id} failed to boot: {failure}")
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Halt the instance; return once its processes are gone and its volumes synced and unmounted."""
+        with self._lock:
+            inst = self._instance(instance_id)
+            if inst.state == "stopped":
+                return
+            inst.stopping = True
+            self._signal_init(inst, signal.SIGTERM)
+            if self._changed.wait_for(lambda: inst.state == "stopped", STOP_GRACE):
+                return
+            while inst.state != "stopped":  # init ignored SIGTERM (or was not started yet)
+                self._signal_init(inst, signal.SIGKILL)
+                if inst.proc is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(inst.proc.pid, signal.SIGKILL)  # --kill-child takes init down too
+                self._changed.wait_for(lambda: inst.state == "stopped", 1.0)
+
+    def reboot_instance(self, instance_id: str) -> None:
+        """Reboot like EC2 RebootInstances: same volumes and endpoint, fresh /run and /tmp."""
+        with self._lock:
+            inst = self._instance(instance_id)
+            if inst.state != "running":
+                raise ValueError(f"instance {instance_id} is not running, so it cannot be rebooted")
+            before = inst.boots
+            self._signal_init(inst, signal.SIGUSR1)
+            self._changed.wait_for(lambda: inst.boots > before or inst.state == "stopped", BOOT_TIMEOUT)
+
+    def terminate_instance(self, instance_id: str) -> None:
+        """Stop the instance and forget it; its volumes are deleted by the caller."""
+        self.stop_instance(instance_id)
+        with self._lock:
+            inst = self._instances.pop(instance_id)
+            shutil.rmtree(inst.directory, ignore_errors=True)
+
+    def endpoint(self, instance_id: str) -> Endpoint | None:
+        with self._lock:
+            inst = self._instances.get(instance_id)
+            if inst is None or inst.state != "running" or inst.port is None:
+                return None
+            return Endpoint("127.0.0.1", inst.port)
+
+    def instances(self) -> list[InstanceInfo]:
+        with self._lock:
+            return [self._info(inst) for inst in self._instances.values()]
+
+    def console_output(self, instance_id: str) -> str:
+        """The instance's console (init and sshd messages), like GetConsoleOutput."""
+        with self._lock:
+            path = self._instance(instance_id).console
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def shutdown(self) -> None:
+        """Stop every instance and remove everything under state_dir (the base image stays)."""
+        with self._lock:
+            ids = list(self._instances)
+        for instance_id in ids:
+            self.terminate_instance(instance_id)
+        with self._lock:
+            for volume in self._store.volumes.values():
+                volume.mountpoint = None
+            _remove_state(self._state)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _instance(self, instance_id: str) -> _Instance:
+        try:
+            return self._instances[instance_id]
+        except KeyError:
+            raise ValueError(f"instance {instance_id} does not exist in the sandbox") from None
+
+    def _info(self, inst: _Instance) -> InstanceInfo:
+        running = inst.state == "running" and inst.port is not None
+        return InstanceInfo(
+            instance_id=inst.instance_id,
+            state="stopped" if inst.state == "stopped" else "running",  # "pending" is still booting
+            endpoint=Endpoint("127.0.0.1", inst.port) if running and inst.port else None,
+            root_volume=inst.root_volume,
+            volumes=dict(inst.data_volumes),
+            pid=inst.proc.pid if inst.proc is not None else None,
+        )
+
+    def _prepare(
+        self, instance_id: str, root: str, data: dict[str, str], user: str, key: str | None
+    ) -> _Instance:
+        """Mount the volumes and write the instance's metadata; the caller holds the lock."""
+        inst = self._instances.get(instance_id)
+        if inst is not None and inst.state != "stopped":
+            raise ValueError(f"instance {instance_id} is already running")
+        for device in data:
+            if not device.startswith("/dev/") or ".." in device or device.count("/") != 2:
+                raise ValueError(f"device name {device!r} must look like /dev/sdf")
+        directory = self._state / "instances" / instance_id
+        inst = _Instance(instance_id, directory, root, dict(data))
+        meta = directory / "meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        mounted: list[str] = []
+        try:
+            for volume_id, target in [(root, directory / "root")] + [
+                (vol, directory / "disks" / dev.rsplit("/", 1)[1]) for dev, vol in data.items()
+            ]:
+                self._store.mount(volume_id, target)
+                mounted.append(volume_id)
+        except BaseException:
+            for volume_id in mounted:
+                self._store.unmount(volume_id)
+            raise
+        inst.port = self._free_port()
+        shutil.copyfile(_INIT, meta / "init")
+        (meta / "instance-id").write_text(instance_id + "\n")
+        (meta / "user").write_text(user + "\n")
+        (meta / "authorized_key").write_text(authorized_key_line(key) if key else "")
+        (meta / "port").write_text(f"{inst.port}\n")
+        inst.state = "pending"
+        self._instances[instance_id] = inst
+        return inst
+
+    def _free_port(self) -> int:
+        """A TCP port on 127.0.0.1 that nothing listens on and no other instance holds."""
+        taken = {i.port for i in self._instances.values() if i.state != "stopped"}
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in taken:
+                return port
+
+    def _launch_command(self, inst: _Instance) -> list[str]:
+        disks = [
+            f"{dev}={inst.directory / 'disks' / dev.rsplit('/', 1)[1]}" for dev in sorted(inst.data_volumes)
+        ]
+        return [
+            "setpriv", "--pdeathsig", "KILL", "--",
+            "unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child=SIGKILL",
+            "--propagation", "private", "--",
+            "/bin/sh", str(_LAUNCH), str(inst.directory / "root"), str(inst.directory / "meta"),
+            inst.instance_id, *disks,
+        ]  # fmt: skip
+
+    def _supervise(self, inst: _Instance) -> None:
+        """Run the instance until it halts: boot, restart on guest reboot, then unmount its volumes.
+
+        The instance's processes are started from this thread because --pdeathsig follows the
+        thread that forked them, and this thread lives exactly as long as the instance.
+        """
+        attempts = 0
+        while True:
+            with self._lock:
+                if inst.stopping:
+                    break
+                proc = self._spawn(inst)
+            ready = _wait_ready(proc, inst.port or 0, BOOT_TIMEOUT)
+            with self._lock:
+                if ready:
+                    inst.state, inst.boots, attempts = "running", inst.boots + 1, 0
+                    self._changed.notify_all()
+            code = proc.wait()
+            with self._lock:
+                inst.proc = None
+                if inst.stopping or not self._should_restart(inst, code, ready, attempts):
+                    break
+                attempts += 1
+        self._finish(inst)
+
+    def _spawn(self, inst: _Instance) -> subprocess.Popen[bytes]:
+        with inst.console.open("ab") as console:
+            inst.proc = subprocess.Popen(
+                self._launch_command(inst), stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                start_new_session=True,
+            )  # fmt: skip
+        return inst.proc
+
+    def _should_restart(self, inst: _Instance, code: int, ready: bool, attempts: int) -> bool:
+        """Restart after a guest reboot, or once more with a new port if sshd lost a port race."""
+        if ready:
+            return code == REBOOT_EXIT
+        tail = inst.console.read_text(errors="replace")[-2000:] if inst.console.exists() else ""
+        if "Address already in use" in tail and attempts < 3:
+            inst.port = self._free_port()
+            (inst.directory / "meta" / "port").write_text(f"{inst.port}\n")
+            return True
+        inst.failure = f"its init exited with status {code}; console log: {inst.console}\n{tail[-600:]}"
+        return False
+
+    def _finish(self, inst: _Instance) -> None:
+        """Sync and unmount the instance's volumes, then mark it stopped."""
+        os.sync()
+        with self._lock:
+            for volume_id in [inst.root_volume, *inst.data_volumes.values()]:
+                with contextlib.suppress(ValueError):
+                    self._store.unmount(volume_id)
+            inst.state, inst.port, inst.stopping = "stopped", None, False
+            self._changed.notify_all()
+
+    def _signal_init(self, inst: _Instance, signum: int) -> None:
+        """Send a signal to the instance's PID 1 (the child of unshare)."""
+        if inst.proc is None:
+            return
+        for pid in _children(inst.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
+def authorized_key_line(key: str) -> str:
+    """One authorized_keys line for a public key, refusing anything that looks like a private key."""
+    line = key.strip()
+    if "PRIVATE KEY" in line or "\n" in line:
+        raise ValueError("authorized_key must be one OpenSSH public key line, not a private key")
+    return line + "\n"
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
+    """Wait until something on `port` greets us as an SSH server, or the instance exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+                if sock.recv(8).startswith(b"SSH-"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid` (the init of an instance is unshare's only child)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _processes_under(root: Path) -> list[int]:
+    """Processes whose root directory lies under `root`, and our launchers of instances there."""
+    prefix = str(root)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            where = os.readlink(entry / "root")
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        launcher = str(_LAUNCH) in cmdline and prefix + "/" in cmdline
+        if where.startswith(prefix + "/") or launcher:
+            found.append(int(entry.name))
+    return found
+
+
+def _remove_state(state_dir: Path) -> None:
+    """Unmount everything under state_dir and delete what the runtime made there."""
+    for point in mounts_under(state_dir):
+        unmount_path(point)
+    for name in ("instances", "store"):
+        shutil.rmtree(state_dir / name, ignore_errors=True)
+
+
+def cleanup_stale(state_dir: Path) -> None:
+    """After a crashed daemon: kill leftover instance processes, unmount, and remove state."""
+    state_dir = state_dir.resolve()
+    if not state_dir.exists():
+        return
+    for _ in range(50):
+        pids = _processes_under(state_dir)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    _remove_state(state_dir)
