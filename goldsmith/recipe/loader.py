@@ -1,0 +1,102 @@
+"""Load a recipe file: parse, validate, resolve variables, check files and templates, all at once.
+
+Every mistake found in one run is raised together as a RecipeError, each as file:line:column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from pydantic import ValidationError
+
+from goldsmith.errors import Problem, RecipeError
+from goldsmith.recipe import templating
+from goldsmith.recipe.checks import CheckContext, run_checks
+from goldsmith.recipe.hints import show
+from goldsmith.recipe.model import Recipe
+from goldsmith.recipe.problems import problems_from
+from goldsmith.recipe.templating import BUILD_FACTS
+from goldsmith.recipe.variables import parse_var_args, resolve_variables
+from goldsmith.recipe.yaml_source import YamlDocument, parse_text, read_text
+
+__all__ = ["BUILD_FACTS", "LoadedRecipe", "find_root", "load_recipe", "parse_var_args"]
+
+ROOT_MARKERS = ("invoke.yaml", "tasks.py")
+REDACTED = "***"
+_NO_VARS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A valid recipe with its location and resolved variables."""
+
+    recipe: Recipe
+    path: Path  # the recipe file, as given
+    root: Path  # the project root (absolute); recipe paths are relative to it
+    variables: dict[str, str]
+    secrets: frozenset[str]  # the values of secret variables, for redaction
+    secret_names: frozenset[str] = field(default=frozenset())
+
+    def resolve(self, relative: str) -> Path:
+        """A recipe path (script, template, suite) as a path on this machine."""
+        return self.root / relative
+
+    def render(self, template: str, **facts: str) -> str:
+        """Render a recipe template with the variables and the given build facts (StrictUndefined)."""
+        return templating.render(template, {**self.variables, **facts})
+
+    def redact(self, text: str) -> str:
+        """Text with every secret value replaced by ***, for logs and reports."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+def find_root(recipe_path: Path) -> Path:
+    """First ancestor directory holding invoke.yaml or tasks.py, else the recipe's own directory."""
+    start = recipe_path.resolve().parent
+    for directory in (start, *start.parents):
+        if any((directory / marker).is_file() for marker in ROOT_MARKERS):
+            return directory
+    return start
+
+
+def load_recipe(
+    path: Path, cli_vars: Mapping[str, str] = _NO_VARS, environ: Mapping[str, str] = os.environ
+) -> LoadedRecipe:
+    """Load and check a recipe; raises RecipeError listing every problem found."""
+    path = Path(path)
+    label = str(path)
+    document, problems = parse_text(read_text(path, label), label)
+    if document is None:
+        raise RecipeError(problems)
+    if not isinstance(document.data, dict):
+        raise RecipeError([_not_a_mapping(document)])
+    recipe: Recipe | None = None
+    try:
+        recipe = Recipe.model_validate(document.data)
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, document, Recipe))
+    resolved = resolve_variables(document, cli_vars, environ)
+    problems.extend(resolved.problems)
+    root = find_root(path)
+    check_values = {name: resolved.values.get(name, "value") for name in resolved.declared}
+    context = CheckContext(
+        document, root, check_values, frozenset(resolved.declared), frozenset(resolved.secret_names)
+    )
+    problems.extend(run_checks(context))
+    if problems or recipe is None:
+        raise RecipeError(problems)
+    secrets = frozenset(resolved.values[n] for n in resolved.secret_names if n in resolved.values)
+    return LoadedRecipe(recipe, path, root, resolved.values, secrets, frozenset(resolved.secret_names))
+
+
+def _not_a_mapping(document: YamlDocument) -> Problem:
+    line, column = document.position(())
+    message = f"a recipe must be a mapping of fields (name, source, image, ...), got {show(document.data)}"
+    return Problem(document.label, line, column, "", message)

@@ -1,0 +1,298 @@
+"""The recipe schema: pydantic models whose field names are a contract (notes/RECIPE_SCHEMA.md).
+
+Formats are checked here so that every consumer gets a valid recipe; checks that need files or
+variable values (templates, scripts, rendered names) live in checks.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from goldsmith.recipe import formats
+from goldsmith.recipe.model_image import Encryption, Image, Share, Validate
+from goldsmith.recipe.model_steps import FileStep, ProvisionStep, RebootStep, ShellStep, TemplateStep
+from goldsmith.recipe.strict import Port, Positive, StrictModel
+from goldsmith.recipe.templating import BUILD_FACTS
+
+__all__ = [
+    "AmiFilter",
+    "Bastion",
+    "Build",
+    "DataVolume",
+    "Encryption",
+    "FileStep",
+    "Image",
+    "ProvisionStep",
+    "RebootStep",
+    "Recipe",
+    "RootVolume",
+    "Share",
+    "ShellStep",
+    "Source",
+    "StrictModel",
+    "TemplateStep",
+    "Timeouts",
+    "Validate",
+    "Variable",
+    "Volumes",
+]
+
+Size = Annotated[int, AfterValidator(formats.size), Field(json_schema_extra={"minimum": 1, "maximum": 16384})]
+VolumeType = Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]
+
+
+class Variable(StrictModel):
+    """A recipe variable. In YAML either a scalar (its default) or this mapping."""
+
+    default: str | None = None
+    """Value used when neither GOLDSMITH_VAR_<NAME> nor --var gives one; null means required."""
+    secret: bool = False
+    """The value is never logged, shown or written into the image's metadata."""
+    description: str = ""
+    """What the variable is for."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_scalar(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, bool):
+            return {"default": "true" if data else "false"}
+        if isinstance(data, str | int | float):
+            return {"default": str(data)}
+        return data
+
+
+class AmiFilter(StrictModel):
+    """Find the newest AMI (by creation date) whose name matches."""
+
+    name: str
+    """Name pattern with * and ? wildcards."""
+    owners: list[str] = ["self"]
+    """Account ids or aliases (self, amazon, aws-marketplace) that may own the AMI."""
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    """CPU architecture of the AMI."""
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        return formats.owners(value)
+
+
+class Source(StrictModel):
+    """The AMI to start from: exactly one of id, filter or recipe."""
+
+    id: str | None = None
+    """An AMI id such as ami-0123456789abcdef0."""
+    filter: AmiFilter | None = None
+    """The newest AMI matching a name pattern and owners."""
+    recipe: str | None = None
+    """Name of another recipe in recipes/: the newest image it produced in this account."""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.AMI_ID_RE, value, "AMI id", "ami-0123456789abcdef0")
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.RECIPE_NAME_RE, value, "recipe name", "base")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [n for n in ("id", "filter", "recipe") if getattr(self, n) is not None]
+        if len(given) != 1:
+            detail = "none given" if not given else "got " + " and ".join(given)
+            raise formats.FieldProblem(f"give exactly one of id, filter or recipe ({detail})")
+        return self
+
+
+class Bastion(StrictModel):
+    """A jump host to reach the build instance through (like ssh -J)."""
+
+    host: str
+    """Address of the jump host."""
+    port: Port = 22
+    """SSH port of the jump host."""
+    username: str
+    """User to log in as on the jump host."""
+    private_key_file: str | None = None
+    """Key for the jump host; default: the SSH agent and ~/.ssh."""
+
+
+# `copy` is a contract name; it shadows BaseModel.copy (deprecated anyway), so silence that warning.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+
+    class Timeouts(StrictModel):
+        """How long (seconds) each phase of a bake may take before it is abandoned and cleaned up."""
+
+        ssh: Positive = 300
+        """Waiting for SSH on the build instance."""
+        provision: Positive = 3600
+        """All provision steps together."""
+        stop: Positive = 600
+        """Stopping the build instance."""
+        snapshot: Positive = 1800
+        """Snapshots becoming completed."""
+        image: Positive = 1800
+        """The AMI becoming available."""
+        copy: Positive = 3600  # type: ignore[assignment]
+        """Copies to other regions becoming available."""
+
+
+class Build(StrictModel):
+    """The temporary instance the image is baked on."""
+
+    instance_type: str = "t3.micro"
+    """EC2 instance type of the build instance."""
+    subnet_id: str | None = None
+    """Subnet to launch in (subnet-...); default: a default subnet of the default VPC."""
+    vpc_id: str | None = None
+    """VPC of the security group (vpc-...); default: the subnet's VPC."""
+    ssh_username: str = "admin"
+    """User the source AMI lets in with the build key."""
+    ssh_port: Port = 22
+    """SSH port on the build instance."""
+    interface: Literal["public_ip", "private_ip", "public_dns", "private_dns"] = "public_ip"
+    """Which address of the instance to connect to."""
+    associate_public_ip: bool | None = None
+    """Give the instance a public address; default: the subnet's setting."""
+    bastion: Bastion | None = None
+    """Reach the instance through this jump host."""
+    iam_instance_profile: str | None = None
+    """Instance profile name for the build instance."""
+    timeouts: Timeouts = Timeouts()
+    """Per-phase time limits."""
+
+    @field_validator("instance_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return formats.check(formats.INSTANCE_TYPE_RE, value, "instance type", "t3.micro")
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.SUBNET_RE, value, "subnet id", "subnet-0123456789abcdef0")
+
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.VPC_RE, value, "VPC id", "vpc-0123456789abcdef0")
+
+
+class RootVolume(StrictModel):
+    """The root volume of the image."""
+
+    size: Size = 8
+    """Size in GiB (1..16384)."""
+    type: VolumeType = "gp3"
+    """EBS volume type."""
+    iops: Positive | None = None
+    """Provisioned IOPS (gp3, io1, io2)."""
+    throughput: Positive | None = None
+    """Throughput in MiB/s (gp3)."""
+
+
+class DataVolume(StrictModel):
+    """An extra EBS volume baked into the image; Goldsmith formats and mounts it when `mount` is set."""
+
+    device: str
+    """Device name /dev/sd[f-p] or /dev/xvd[f-p]."""
+    size: Size
+    """Size in GiB (1..16384)."""
+    type: VolumeType = "gp3"
+    """EBS volume type."""
+    iops: Positive | None = None
+    """Provisioned IOPS (gp3, io1, io2)."""
+    throughput: Positive | None = None
+    """Throughput in MiB/s (gp3)."""
+    mount: str | None = None
+    """Absolute mount point; the volume is formatted, mounted and added to /etc/fstab."""
+    filesystem: Literal["ext4", "xfs"] = "ext4"
+    """Filesystem created when `mount` is set."""
+    delete_on_termination: bool = True
+    """Delete the volume when an instance launched from the image terminates."""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return formats.check(formats.DEVICE_RE, value, "data volume device", "/dev/sdf")
+
+    @field_validator("mount")
+    @classmethod
+    def _mount(cls, value: str | None) -> str | None:
+        return value and formats.absolute_path(value, "mount")
+
+
+class Volumes(StrictModel):
+    """Root and data volumes of the image."""
+
+    root: RootVolume = RootVolume()
+    """The root volume."""
+    data: list[DataVolume] = []
+    """Extra volumes; devices and mount points must be unique."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> Volumes:
+        devices: dict[str, str] = {}
+        mounts: set[str] = set()
+        for i, volume in enumerate(self.data):
+            slot = formats.device_slot(volume.device)
+            if slot in devices:
+                raise formats.FieldProblem(
+                    f"device {volume.device} is already used by {devices[slot]}", "data", i, "device"
+                )
+            devices[slot] = volume.device
+            mount = volume.mount.rstrip("/") if volume.mount else None
+            if mount in mounts:
+                raise formats.FieldProblem(f"mount point {volume.mount} is used twice", "data", i, "mount")
+            if mount:
+                mounts.add(mount)
+        return self
+
+
+class Recipe(StrictModel):
+    """A recipe: where to start, how to build, what to provision, and what image to make."""
+
+    name: str
+    """Recipe name: lower-case letters, digits and dashes (the file is usually recipes/<name>.yaml)."""
+    version: str = "0.1.0"
+    """Version of the recipe, available to templates as recipe_version."""
+    description: str = ""
+    """What the image is for."""
+    variables: dict[str, Variable] = {}
+    """Variables for templates: name -> default value, or a mapping {default, secret, description}."""
+    source: Source
+    """The AMI to start from."""
+    build: Build = Build()
+    """The build instance."""
+    volumes: Volumes = Volumes()
+    """Root and data volumes."""
+    provision: list[ProvisionStep] = []
+    """Steps run in order on the build instance."""
+    image: Image
+    """The image to register."""
+    validate_: Validate = Field(default_factory=Validate, alias="validate")
+    """Tests run against the new image."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return formats.check(formats.RECIPE_NAME_RE, value, "recipe name", "web-server")
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: dict[str, Variable]) -> dict[str, Variable]:
+        for name in value:
+            if not formats.VARIABLE_NAME_RE.fullmatch(name):
+                message = f"variable name {name!r} must be letters, digits and _ (not starting with a digit)"
+                raise formats.FieldProblem(message, name, key=True)
+            if name in BUILD_FACTS:
+                message = f"variable {name!r} would hide the build fact of that name"
+                raise formats.FieldProblem(message, name, key=True)
+        return value
