@@ -137,9 +137,7 @@ def _run_streaming(cmd: list[str], progress: Progress, what: str) -> None:
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     except FileNotFoundError as exc:
-        raise EnvironmentProblem(
-            f"{cmd[0]} is not installed; install it with: apt-get install {cmd[0]}"
-        ) from exc
+        raise EnvironmentProblem(f"{cmd[0]} is not installed; install it with: apt-get install {cmd[0]}") from exc
     assert proc.stdout is not None
     with proc:
         for line in proc.stdout:
@@ -149,8 +147,7 @@ def _run_streaming(cmd: list[str], progress: Progress, what: str) -> None:
     if proc.returncode != 0:
         last = "\n".join(tail)
         raise EnvironmentProblem(
-            f"{what} failed (exit {proc.returncode}); check the network to {MIRROR} and retry."
-            f" Last lines:\n{last}"
+            f"{what} failed (exit {proc.returncode}); check the network to {MIRROR} and retry. Last lines:\n{last}"
         )
 
 

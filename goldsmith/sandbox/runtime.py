@@ -236,9 +236,7 @@ class InstanceRuntime:
             pid=inst.proc.pid if inst.proc is not None else None,
         )
 
-    def _prepare(
-        self, instance_id: str, root: str, data: dict[str, str], user: str, key: str | None
-    ) -> _Instance:
+    def _prepare(self, instance_id: str, root: str, data: dict[str, str], user: str, key: str | None) -> _Instance:
         """Mount the volumes and write the instance's metadata; the caller holds the lock."""
         inst = self._instances.get(instance_id)
         if inst is not None and inst.state != "stopped":
@@ -282,9 +280,7 @@ class InstanceRuntime:
                 return port
 
     def _launch_command(self, inst: _Instance) -> list[str]:
-        disks = [
-            f"{dev}={inst.directory / 'disks' / dev.rsplit('/', 1)[1]}" for dev in sorted(inst.data_volumes)
-        ]
+        disks = [f"{dev}={inst.directory / 'disks' / dev.rsplit('/', 1)[1]}" for dev in sorted(inst.data_volumes)]
         return [
             "setpriv", "--pdeathsig", "KILL", "--",
             "unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child=SIGKILL",

@@ -144,8 +144,7 @@ class VolumeStore:
             raise ValueError(f"volume {volume_id} is already attached to a running instance")
         target.mkdir(parents=True, exist_ok=True)
         options = (
-            f"lowerdir={':'.join(volume.layers)},upperdir={volume.upper},workdir={volume.work},"
-            "index=off,metacopy=off"
+            f"lowerdir={':'.join(volume.layers)},upperdir={volume.upper},workdir={volume.work},index=off,metacopy=off"
         )
         result = subprocess.run(
             ["mount", "-t", "overlay", "overlay", "-o", options, str(target)],

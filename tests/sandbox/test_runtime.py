@@ -1,0 +1,303 @@
+"""The instance runtime end to end: real instances from the base image, reached over SSH."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.image import ensure_base_image
+from goldsmith.sandbox.prereqs import check_prerequisites
+from goldsmith.sandbox.runtime import Endpoint, InstanceRuntime, cleanup_stale
+
+pytestmark = pytest.mark.sandbox
+
+MIB = 1024 * 1024
+
+
+def _skip_reason() -> str | None:
+    try:
+        check_prerequisites()
+    except EnvironmentProblem as exc:
+        return str(exc)
+    return None
+
+
+if (_reason := _skip_reason()) is not None:
+    pytest.skip(_reason, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def base_image() -> Path:
+    cache = Path(os.environ.get("GOLDSMITH_IMAGE_CACHE", "/var/cache/goldsmith/images"))
+    return ensure_base_image(cache, progress=lambda line: print(line, file=sys.stderr))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, base_image: Path) -> Iterator[InstanceRuntime]:
+    rt = InstanceRuntime(tmp_path / "state", base_image)
+    rt.register_base_snapshot("snap-base")
+    yield rt
+    rt.shutdown()
+
+
+class Key:
+    """An ed25519 key pair made for the test: paramiko's private half, OpenSSH public line."""
+
+    def __init__(self) -> None:
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ).decode()
+        self.pkey = paramiko.Ed25519Key.from_private_key(io.StringIO(pem))
+        self.public = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+
+
+@pytest.fixture(scope="module")
+def key() -> Key:
+    return Key()
+
+
+class Guest:
+    """A paramiko connection to an instance as admin."""
+
+    def __init__(self, endpoint: Endpoint, key: Key) -> None:
+        self.client = paramiko.SSHClient()
+        self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self.client.connect(
+            endpoint.host, endpoint.port, username="admin", pkey=key.pkey,
+            allow_agent=False, look_for_keys=False, timeout=10,
+        )  # fmt: skip
+
+    def run(self, command: str, check: bool = True) -> tuple[int, str]:
+        _, stdout, stderr = self.client.exec_command(command, timeout=60)
+        out = stdout.read().decode()
+        status = stdout.channel.recv_exit_status()
+        if check and status != 0:
+            raise AssertionError(f"{command!r} exited {status}: {out}{stderr.read().decode()}")
+        return status, out
+
+    def host_key(self) -> str:
+        transport = self.client.get_transport()
+        assert transport is not None
+        return transport.get_remote_server_key().get_base64()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def connect_when_back(endpoint: Endpoint, key: Key, timeout: float = 60) -> Guest:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Guest(endpoint, key)
+        except (OSError, paramiko.SSHException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+SETUP_DATA = """
+set -e
+sudo mkdir -p /data
+echo '/dev/sdf /data none bind,nofail 0 0' | sudo tee -a /etc/fstab
+sudo mount /data
+echo payload | sudo tee /data/hello
+"""
+
+
+def test_snapshot_chain_keeps_writes_and_deletions(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    runtime.create_volume("vol-data", None)
+    endpoint = runtime.start_instance("i-first", "vol-root", {"/dev/sdf": "vol-data"}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    guest.run(SETUP_DATA)
+    guest.run("echo baked | sudo tee /etc/baked-marker && sudo rm /etc/debian_version")
+    # replace a base directory: the new upper directory is opaque, hiding the base's content
+    guest.run("sudo rm -rf /usr/share/doc/sudo && sudo mkdir /usr/share/doc/sudo")
+    guest.run("sudo touch /usr/share/doc/sudo/only")
+    assert guest.run("sudo id -u")[1].strip() == "0"
+    first_host_key = guest.host_key()
+    guest.close()
+    runtime.stop_instance("i-first")
+
+    assert runtime.snapshot_volume("vol-root", "snap-root") > 0
+    assert runtime.snapshot_volume("vol-data", "snap-data") > 0
+    runtime.create_volume("vol-root2", "snap-root")
+    runtime.create_volume("vol-data2", "snap-data")
+    second_key = Key()
+    endpoint2 = runtime.start_instance(
+        "i-second", "vol-root2", {"/dev/sdf": "vol-data2"}, authorized_key=second_key.public
+    )
+    guest2 = Guest(endpoint2, second_key)
+    assert guest2.run("cat /etc/baked-marker")[1] == "baked\n"
+    assert guest2.run("test -e /etc/debian_version", check=False)[0] == 1
+    assert guest2.run("ls /usr/share/doc/sudo")[1].split() == ["only"]
+    assert guest2.run("findmnt -n -o TARGET /data")[1].strip() == "/data"
+    assert guest2.run("cat /data/hello")[1] == "payload\n"
+    assert guest2.host_key() != first_host_key
+    # like cloud-init, the build key stays in the image unless someone removes it
+    keys = guest2.run("cat ~/.ssh/authorized_keys; stat -c '%a %U' ~/.ssh ~/.ssh/authorized_keys")[1]
+    assert key.public in keys and second_key.public in keys
+    assert "700 admin\n600 admin" in keys
+    guest2.close()
+
+    # deleting the snapshots keeps the volumes made from them working (the layers are shared)
+    runtime.stop_instance("i-second")
+    runtime.delete_snapshot("snap-root")
+    runtime.delete_snapshot("snap-data")
+    guest3 = Guest(runtime.start_instance("i-second", "vol-root2", {"/dev/sdf": "vol-data2"}), second_key)
+    assert guest3.run("cat /etc/baked-marker /data/hello")[1] == "baked\npayload\n"
+    guest3.close()
+
+
+def test_snapshots_store_only_what_changed(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    runtime.create_volume("vol-data", None)
+    assert runtime.snapshot_volume("vol-data", "snap-empty") == 0
+    endpoint = runtime.start_instance("i-size", "vol-root", {"/dev/sdf": "vol-data"}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    guest.run("sudo dd if=/dev/urandom of=/dev/sdf/blob bs=1M count=1 status=none")
+    live = runtime.snapshot_volume("vol-data", "snap-live")  # running: a crash-consistent copy
+    assert MIB <= live < MIB + 64 * 1024
+    guest.close()
+    runtime.stop_instance("i-size")
+
+    stopped = runtime.snapshot_volume("vol-data", "snap-stopped")
+    assert MIB <= stopped < MIB + 64 * 1024
+    assert runtime.snapshot_size("snap-stopped") == stopped
+    assert runtime.snapshot_volume("vol-data", "snap-again") == 0
+    assert runtime.snapshot_volume("vol-root", "snap-root-1") > 0  # host keys, authorized_keys, ...
+    assert runtime.snapshot_volume("vol-root", "snap-root-2") == 0
+    runtime.copy_snapshot("snap-live", "snap-copy")
+    assert runtime.snapshot_size("snap-copy") == live
+    runtime.create_volume("vol-from-live", "snap-live")
+    assert "snap-copy" in runtime.snapshot_ids() and "vol-from-live" in runtime.volume_ids()
+
+
+def test_reboot_drops_connection_and_keeps_disk(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    runtime.create_volume("vol-data", None)
+    endpoint = runtime.start_instance("i-boot", "vol-root", {"/dev/sdf": "vol-data"}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    guest.run(SETUP_DATA)
+    guest.run("touch /tmp/scratch ~/kept")
+    host_key = guest.host_key()
+
+    # a reboot from inside, the way Goldsmith's reboot provisioner does it
+    guest.run("nohup sudo sh -c 'sleep 0.5; shutdown -r now' </dev/null >/dev/null 2>&1 &")
+    transport = guest.client.get_transport()
+    assert transport is not None
+    deadline = time.monotonic() + 30
+    while transport.is_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not transport.is_active()
+    guest = connect_when_back(endpoint, key)
+    assert guest.run("ls ~/kept /data/hello && ls -A /tmp")[1].split() == ["/data/hello", "/home/admin/kept"]
+    assert guest.run("stat -c %a /tmp")[1].strip() == "1777"
+    assert guest.host_key() == host_key
+
+    # and from the API, like RebootInstances
+    transport = guest.client.get_transport()
+    assert transport is not None
+    runtime.reboot_instance("i-boot")
+    assert not transport.is_active()
+    assert runtime.endpoint("i-boot") == endpoint
+    guest = Guest(endpoint, key)
+    assert guest.run("cat /data/hello")[1] == "payload\n"
+    guest.close()
+
+
+def _instance_processes(state: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                root = os.readlink(entry / "root")
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if root.startswith(str(state)) or str(state) in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _mounts_under(state: Path) -> list[str]:
+    with open("/proc/mounts") as handle:
+        return [line.split()[1] for line in handle if line.split()[1].startswith(str(state))]
+
+
+def test_shutdown_leaves_no_process_mount_or_directory(tmp_path: Path, base_image: Path, key: Key) -> None:
+    state = (tmp_path / "state").resolve()
+    runtime = InstanceRuntime(state, base_image)
+    runtime.register_base_snapshot("snap-base")
+    for n in range(2):
+        runtime.create_volume(f"vol-{n}", "snap-base")
+        runtime.create_volume(f"vol-data-{n}", None)
+        runtime.start_instance(f"i-{n}", f"vol-{n}", {"/dev/sdf": f"vol-data-{n}"}, authorized_key=key.public)
+    assert len(runtime.instances()) == 2 and all(i.state == "running" for i in runtime.instances())
+    assert _instance_processes(state) and _mounts_under(state)
+    runtime.stop_instance("i-0")
+    assert [i.state for i in runtime.instances() if i.instance_id == "i-0"] == ["stopped"]
+    runtime.shutdown()
+    assert _instance_processes(state) == []
+    assert _mounts_under(state) == []
+    assert list(state.iterdir()) == []
+    assert base_image.is_dir()
+
+
+def test_port_is_sshd_only_on_loopback(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    endpoint = runtime.start_instance("i-net", "vol-root", {}, authorized_key=key.public)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+        assert sock.recv(8).startswith(b"SSH-2.0")
+    guest = Guest(endpoint, key)
+    listening = guest.run("sudo ss -Hltnp | grep sshd")[1]
+    guest.close()
+    assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{endpoint.port}"]
+
+
+CRASHING_DAEMON = """
+import os, sys
+from pathlib import Path
+from goldsmith.sandbox.runtime import InstanceRuntime
+rt = InstanceRuntime(Path(sys.argv[1]), Path(sys.argv[2]))
+rt.register_base_snapshot("snap-base")
+rt.create_volume("vol-root", "snap-base")
+rt.create_volume("vol-data", None)
+rt.start_instance("i-crash", "vol-root", {"/dev/sdf": "vol-data"})
+print("up", flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_cleanup_stale_after_a_crashed_daemon(tmp_path: Path, base_image: Path) -> None:
+    state = (tmp_path / "state").resolve()
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CRASHING_DAEMON), str(state), str(base_image)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.stdout == "up\n", result.stderr
+    assert _mounts_under(state)
+    cleanup_stale(state)
+    assert _instance_processes(state) == []
+    assert _mounts_under(state) == []
+    assert list(state.iterdir()) == []
+    shutil.rmtree(state)
