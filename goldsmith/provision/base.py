@@ -1,17 +1,24 @@
-"""What every provisioner shares: the context it runs in, its base class, and how it reports failure."""
+"""What every provisioner shares: its context, base class, failure type, and the loop running the steps."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
+from goldsmith.errors import InputError, ProvisionError, SshError
 from goldsmith.ssh.session import SshSession
 
 if TYPE_CHECKING:
-    from goldsmith.recipe.model import FileStep, RebootStep, ShellStep, TemplateStep
+    from goldsmith.recipe.model import FileStep, ProvisionStep, RebootStep, ShellStep, TemplateStep
+
+# Seconds a step may overrun its own timeout before the watchdog closes the session under it.
+WATCHDOG_GRACE = 10.0
 
 
 class Recipe(Protocol):
@@ -78,3 +85,71 @@ class Provisioner(ABC, Generic[StepT]):
 def parse_mode(mode: str | None) -> int | None:
     """``"0644"`` -> 0o644 (the schema already checked the format)."""
     return None if mode is None else int(mode, 8)
+
+
+def step_label(step: ProvisionStep) -> str:
+    """``shell 'install nginx'`` (what ``on_step`` receives)."""
+    return f"{step.type} {step.name!r}" if step.name else step.type
+
+
+def step_title(index: int, step: ProvisionStep) -> str:
+    """``provision[2] shell 'install nginx'`` (the index counts from 0 like recipe errors do)."""
+    return f"provision[{index}] {step_label(step)}"
+
+
+class _Watchdog:
+    """Closes the session if a step overruns its timeout, so a hung upload or wait cannot block forever."""
+
+    def __init__(self, ctx: ProvisionContext, seconds: float) -> None:
+        self.fired = False
+        self._ctx = ctx
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._ctx.session.close()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def run_step(index: int, step: ProvisionStep, ctx: ProvisionContext) -> None:
+    """Run one step with output prefixed ``[index type] ``; failures become a ProvisionError."""
+    prefix = f"[{index} {step.type}] "
+    step_ctx = dataclasses.replace(ctx, log=lambda line: ctx.log(prefix + line))
+    from goldsmith.provision.registry import provisioner_class
+
+    provisioner = provisioner_class(step.type)(step)
+    started = time.monotonic()
+    watchdog = _Watchdog(step_ctx, step.timeout + WATCHDOG_GRACE)
+    try:
+        with watchdog:
+            provisioner.run(step_ctx)
+    except (StepFailed, SshError, InputError) as exc:
+        elapsed = time.monotonic() - started
+        reason = exc.reason if isinstance(exc, StepFailed) else f"failed: {exc}"
+        if watchdog.fired:
+            reason = f"did not finish within its timeout of {step.timeout} s ({reason})"
+        tail = exc.output_tail if isinstance(exc, StepFailed) else ""
+        last = f"; last output:\n{tail}" if tail.strip() else ""
+        raise ProvisionError(f"{step_title(index, step)} {reason} after {elapsed:.1f} s{last}") from exc
+    finally:
+        ctx.session = step_ctx.session
+
+
+def run_provisioners(
+    steps: Sequence[ProvisionStep],
+    ctx: ProvisionContext,
+    *,
+    on_step: Callable[[int, str], None] | None = None,
+) -> None:
+    """Run the steps in order, stopping at the first failure; ``ctx.session`` follows reboots."""
+    for index, step in enumerate(steps):
+        if on_step is not None:
+            on_step(index, step_label(step))
+        run_step(index, step, ctx)

@@ -91,12 +91,15 @@ class _Lines:
 
 
 def shell_command(command: str, *, env: Mapping[str, str] | None, sudo: bool) -> str:
-    """The command line sent to sshd: ``[sudo -n] env K=V ... sh -c '<command>'``."""
+    """The command line sent to sshd: ``[sudo -n] env K=V ... sh -c '<command>' 2>&1``.
+
+    stderr is merged on the server: merging the two SSH streams on the client would reorder lines.
+    """
     parts = ["sudo", "-n"] if sudo else []
     if env:
         parts.append("env")
         parts.extend(shlex.quote(f"{key}={value}") for key, value in env.items())
-    parts.extend(["sh", "-c", shlex.quote(command)])
+    parts.extend(["sh", "-c", shlex.quote(command), "2>&1"])
     return " ".join(parts)
 
 

@@ -1,0 +1,178 @@
+"""SshSession against the host's real OpenSSH server on 127.0.0.1 (root; skipped otherwise)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from goldsmith.errors import SshError
+from goldsmith.ssh.connect import HostKeyChanged
+from goldsmith.ssh.localsshd import LocalSshd, free_port
+from goldsmith.ssh.session import CommandTimeout, ConnectionDropped, SshSession
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"), reason="needs root and /usr/sbin/sshd"
+)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[LocalSshd]:
+    server = LocalSshd(tmp_path / "sshd")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session(sshd: LocalSshd) -> Iterator[SshSession]:
+    with SshSession.connect(sshd.target(), timeout=10) as live:
+        yield live
+
+
+def test_connect_waits_for_a_server_that_starts_late(tmp_path: Path) -> None:
+    server = LocalSshd(tmp_path / "late")
+    retries: list[tuple[int, str]] = []
+    timer = threading.Timer(1.0, server.start)
+    timer.start()
+    try:
+        with SshSession.connect(server.target(), timeout=15, on_retry=lambda n, why: retries.append((n, why))) as s:
+            assert s.run("echo up").output_tail == "up"
+        assert retries, "the server was not up at first, so there must have been retries"
+        assert [n for n, _ in retries] == list(range(1, len(retries) + 1))
+        assert "connection refused" in retries[0][1]
+    finally:
+        timer.join()
+        server.stop()
+
+
+def test_connect_gives_up_after_the_timeout_naming_the_address(tmp_path: Path) -> None:
+    server = LocalSshd(tmp_path / "never", port=free_port())  # never started
+    with pytest.raises(SshError) as info:
+        SshSession.connect(server.target(), timeout=0.5)
+    message = str(info.value)
+    assert f"127.0.0.1:{server.port}" in message
+    assert "connection refused" in message
+    assert "tried" in message
+
+
+def test_a_changed_host_key_is_refused_without_retrying(sshd: LocalSshd) -> None:
+    with SshSession.connect(sshd.target(), timeout=10) as first:
+        pinned = first.host_key
+    assert pinned == sshd.host_public_key
+    sshd.stop()
+    sshd.new_host_key()
+    sshd.start()
+    retries: list[int] = []
+    with pytest.raises(HostKeyChanged, match=rf"host key of 127.0.0.1:{sshd.port} changed.*refusing"):
+        SshSession.connect(sshd.target(), timeout=10, known_host_key=pinned, on_retry=lambda n, _: retries.append(n))
+    assert retries == []
+    with SshSession.connect(sshd.target(), timeout=10, known_host_key=sshd.host_public_key) as again:
+        assert again.host_key == sshd.host_public_key
+
+
+def test_wrong_key_is_retried_then_reported_as_authentication(sshd: LocalSshd) -> None:
+    from goldsmith.ssh.keys import PrivateKey
+
+    target = sshd.target()
+    stranger = type(target)(target.host, target.port, "root", PrivateKey.generate_ed25519())
+    with pytest.raises(SshError, match="authentication failed"):
+        SshSession.connect(stranger, timeout=0.5)
+
+
+def test_run_streams_output_with_exit_status_env_and_redaction(session: SshSession) -> None:
+    lines: list[str] = []
+    result = session.run(
+        'echo "token=$TOKEN"; echo "quote=$Q" >&2; printf partial; exit 7',
+        env={"TOKEN": "s3cr3t-value", "Q": "it's \"$(not run)\""},
+        on_output=lines.append,
+        secrets={"s3cr3t-value"},
+    )
+    assert result.exit_status == 7
+    assert lines == ["token=***", "quote=it's \"$(not run)\"", "partial"]
+    assert "s3cr3t" not in result.output_tail
+    assert result.output_tail.splitlines()[-1] == "partial"
+
+
+def test_run_times_out(session: SshSession) -> None:
+    with pytest.raises(CommandTimeout) as info:
+        session.run("echo started; sleep 30", timeout=1)
+    assert info.value.output_tail == "started"
+    assert session.run("echo still usable").exit_status == 0
+
+
+def test_run_reports_a_dropped_connection(sshd: LocalSshd, session: SshSession) -> None:
+    threading.Timer(0.5, sshd.kill_sessions).start()
+    with pytest.raises(ConnectionDropped):
+        session.run("echo working; sleep 30", timeout=20)
+    assert not session.active
+
+
+def test_upload_file_bytes_and_tree_with_mode_and_owner(session: SshSession, tmp_path: Path) -> None:
+    local = tmp_path / "local.bin"
+    local.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    local.chmod(0o750)
+    dest = tmp_path / "remote" / "deep" / "copy.bin"
+    session.upload_file(local, str(dest))
+    assert dest.read_bytes() == local.read_bytes()
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o750
+    session.upload_file(local, str(dest), mode=0o600, owner="nobody:nogroup")
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert dest.stat().st_uid == 65534
+
+    note = tmp_path / "remote" / "note.txt"
+    session.upload_bytes(b"hello\n", str(note))
+    assert note.read_bytes() == b"hello\n"
+    assert stat.S_IMODE(note.stat().st_mode) == 0o644
+
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.sh").write_text("#!/bin/sh\n")
+    (tree / "a.sh").chmod(0o755)
+    (tree / "sub" / "b.txt").write_text("b")
+    session.upload_tree(tree, str(tmp_path / "remote-tree"), owner="nobody")
+    copied = tmp_path / "remote-tree"
+    assert (copied / "sub" / "b.txt").read_text() == "b"
+    assert stat.S_IMODE((copied / "a.sh").stat().st_mode) == 0o755
+    assert (copied / "sub" / "b.txt").stat().st_uid == 65534
+    leftovers = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail
+    assert leftovers == "0"
+
+
+def test_failed_upload_leaves_no_temp_file(session: SshSession, tmp_path: Path) -> None:
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    before = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail
+    with pytest.raises(SshError, match="placing"):
+        session.upload_bytes(b"data", str(blocker / "below" / "x"))
+    assert session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail == before
+
+
+def test_bastion_jump(tmp_path: Path) -> None:
+    with LocalSshd(tmp_path / "jump") as jump, LocalSshd(tmp_path / "inner") as inner:
+        target = inner.target(bastion=jump.target())
+        with SshSession.connect(target, timeout=10) as session:
+            assert session.host_key == inner.host_public_key
+            assert session.run("echo through").output_tail == "through"
+            session.upload_bytes(b"via jump", str(tmp_path / "jumped.txt"))
+        assert (tmp_path / "jumped.txt").read_bytes() == b"via jump"
+
+
+def test_bastion_waits_for_a_late_target(tmp_path: Path) -> None:
+    with LocalSshd(tmp_path / "jump") as jump:
+        inner = LocalSshd(tmp_path / "inner")
+        retries: list[str] = []
+        timer = threading.Timer(0.7, inner.start)
+        timer.start()
+        try:
+            target = inner.target(bastion=jump.target())
+            with SshSession.connect(target, timeout=15, on_retry=lambda _, why: retries.append(why)) as session:
+                assert session.run("true").exit_status == 0
+            assert any("bastion could not reach" in why for why in retries), retries
+        finally:
+            timer.join()
+            inner.stop()
