@@ -13,7 +13,9 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
-HERE = Path(__file__).resolve().parent
+from goldsmith.cli import exit_2_on_parse_errors
+
+exit_2_on_parse_errors()  # bad arguments exit 2, like every other kind of bad input
 
 
 def _cfg(c: Context, key: str, value: Any = None) -> Any:

@@ -1,0 +1,38 @@
+"""Helpers for end-to-end tests: run bakes, look for leftovers, reach instances."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from goldsmith.aws.reaper import find_tagged
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def leftovers(ec2: Any, build_id: str) -> dict[str, list[str]]:
+    """Everything still tagged with the build id: instances (not terminated), volumes, keys, groups, ..."""
+    found = find_tagged(ec2, "us-east-1", build_id)
+    return {kind: [rid for rid, _ in items] for kind, items in found.resources.items() if items}
+
+
+def run_invoke(args: list[str], *, work_dir: Path, env: dict[str, str] | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` in the repo, as a user would run it, with its own work dir."""
+    full_env = {**os.environ, "INVOKE_GOLDSMITH_WORK_DIR": str(work_dir), "INVOKE_GOLDSMITH_PLAIN": "true",
+                **(env or {})}
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def build_ids(work_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (work_dir / "builds").glob("*.json"))
+
+
+def manifest_of(work_dir: Path, build_id: str) -> dict[str, Any]:
+    data = json.loads((work_dir / "manifests" / f"{build_id}.json").read_text())
+    return data["builds"][-1]  # type: ignore[no-any-return]
