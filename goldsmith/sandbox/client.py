@@ -1,0 +1,70 @@
+"""A typed client of the gateway's control API (``/_sandbox/``), standard library only."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from goldsmith.errors import EnvironmentProblem
+
+
+class SandboxClient:
+    """Talks to one running sandbox gateway, e.g. ``SandboxClient("http://127.0.0.1:4566")``."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, route: str, payload: Any = None) -> Any:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(f"{self.url}/_sandbox/{route}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")
+            raise EnvironmentProblem(f"the sandbox refused {method} /_sandbox/{route}: {detail}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise EnvironmentProblem(f"the sandbox at {self.url} is not answering ({exc}); start it with "
+                                     "`python -m goldsmith.sandbox up`") from exc
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "health"))
+
+    def counts(self, region: str | None = None) -> dict[str, int]:
+        """Requests per action since the last reset (optionally of one region)."""
+        route = f"counts?region={region}" if region else "counts"
+        return {str(k): int(v) for k, v in self._call("GET", route)["actions"].items()}
+
+    def reset_counts(self) -> None:
+        self._call("POST", "counts/reset", {})
+
+    def requests(self, action: str | None = None) -> list[dict[str, Any]]:
+        """The request log (action, region, parameters with secrets redacted), oldest first."""
+        route = f"requests?action={action}" if action else "requests"
+        return list(self._call("GET", route))
+
+    def set_faults(self, rules: list[dict[str, Any]], seed: int | None = None) -> None:
+        """Rules like ``{"action": "CopyImage", "error": "InternalError", "nth": 2}`` or ``rate``."""
+        self._call("PUT", "faults", {"rules": rules, "seed": seed})
+
+    def clear_faults(self) -> None:
+        self.set_faults([])
+
+    def set_latency(self, profile: str, scale: float = 1.0) -> None:
+        """``instant`` (default) or ``aws`` (scaled-down AWS timings) times ``scale``."""
+        self._call("PUT", "latency", {"profile": profile, "scale": scale})
+
+    def instances(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "instances"))
+
+    def endpoint(self, instance_id: str) -> tuple[str, int]:
+        """Where the instance's sshd listens (127.0.0.1 and its own port)."""
+        data = self._call("GET", f"instances/{instance_id}/endpoint")
+        return str(data["host"]), int(data["port"])
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "snapshots"))

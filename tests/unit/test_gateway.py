@@ -1,0 +1,289 @@
+"""The gateway against a real moto server process and an in-memory fake of the instance runtime."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from goldsmith.sandbox.client import SandboxClient
+from goldsmith.sandbox.gateway import Gateway
+from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
+from goldsmith.sandbox.moto_server import MotoProcess
+
+
+@dataclass(frozen=True)
+class FakeEndpoint:
+    host: str
+    port: int
+
+
+@dataclass
+class FakeInfo:
+    instance_id: str
+    state: str
+    endpoint: FakeEndpoint | None
+    root_volume: str
+    volumes: dict[str, str]
+    pid: int | None = None
+
+
+@dataclass
+class FakeRuntime:
+    """Records every call; volumes/snapshots are sets; fails on demand."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    base: set[str] = field(default_factory=set)
+    volumes: dict[str, str | None] = field(default_factory=dict)
+    snapshots: set[str] = field(default_factory=set)
+    running: dict[str, FakeInfo] = field(default_factory=dict)
+    fail_on: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _record(self, *call: Any) -> None:
+        with self.lock:
+            self.calls.append(call)
+        if self.fail_on == call[0]:
+            raise RuntimeError(f"fake runtime told to fail {call[0]}")
+
+    def register_base_snapshot(self, snapshot_id: str) -> None:
+        self.base.add(snapshot_id)
+
+    def create_volume(self, volume_id: str, snapshot_id: str | None) -> None:
+        self._record("create_volume", volume_id, snapshot_id)
+        assert snapshot_id is None or snapshot_id in self.base | self.snapshots, snapshot_id
+        self.volumes[volume_id] = snapshot_id
+
+    def delete_volume(self, volume_id: str) -> None:
+        self._record("delete_volume", volume_id)
+        del self.volumes[volume_id]
+
+    def snapshot_volume(self, volume_id: str, snapshot_id: str) -> int:
+        self._record("snapshot_volume", volume_id, snapshot_id)
+        assert volume_id in self.volumes
+        self.snapshots.add(snapshot_id)
+        return 4096
+
+    def copy_snapshot(self, source_snapshot_id: str, new_snapshot_id: str) -> None:
+        self._record("copy_snapshot", source_snapshot_id, new_snapshot_id)
+        assert source_snapshot_id in self.snapshots | self.base
+        self.snapshots.add(new_snapshot_id)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self._record("delete_snapshot", snapshot_id)
+        self.snapshots.discard(snapshot_id)
+
+    def snapshot_size(self, snapshot_id: str) -> int:
+        return 4096
+
+    def start_instance(self, instance_id: str, root_volume: str, data_volumes: dict[str, str], *,
+                       user: str = "admin", authorized_key: str | None = None) -> FakeEndpoint:
+        self._record("start_instance", instance_id, root_volume, dict(data_volumes), user, authorized_key)
+        endpoint = FakeEndpoint("127.0.0.1", 20000 + len(self.calls))
+        self.running[instance_id] = FakeInfo(instance_id, "running", endpoint, root_volume, data_volumes)
+        return endpoint
+
+    def stop_instance(self, instance_id: str) -> None:
+        self._record("stop_instance", instance_id)
+        info = self.running[instance_id]
+        info.state, info.endpoint = "stopped", None
+
+    def reboot_instance(self, instance_id: str) -> None:
+        self._record("reboot_instance", instance_id)
+
+    def terminate_instance(self, instance_id: str) -> None:
+        self._record("terminate_instance", instance_id)
+        self.running.pop(instance_id, None)
+
+    def endpoint(self, instance_id: str) -> FakeEndpoint | None:
+        info = self.running.get(instance_id)
+        return info.endpoint if info else None
+
+    def instances(self) -> list[FakeInfo]:
+        return list(self.running.values())
+
+    def named(self, name: str) -> list[tuple[Any, ...]]:
+        return [c for c in self.calls if c[0] == name]
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoProcess]:
+    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def gateway(moto: MotoProcess, runtime: FakeRuntime) -> Iterator[Gateway]:
+    gw = Gateway(moto.url, runtime)
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+def ec2_client(gateway: Gateway, region: str = "us-east-1", attempts: int = 1, service: str = "ec2") -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service, endpoint_url=gateway.url, region_name=region, aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": attempts, "mode": "standard"}))
+
+
+def base_ami(ec2: Any) -> str:
+    images = ec2.describe_images(Owners=[BASE_IMAGE_OWNER])["Images"]
+    return str(images[0]["ImageId"])
+
+
+def launch(ec2: Any, key: str | None = None, image_id: str | None = None) -> str:
+    extra = {"KeyName": key} if key else {}
+    run = ec2.run_instances(ImageId=image_id or base_ami(ec2), MinCount=1, MaxCount=1, **extra,
+                            BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10}}])
+    return str(run["Instances"][0]["InstanceId"])
+
+
+def test_counts_and_request_log_see_only_client_calls(gateway: Gateway) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    client.reset_counts()
+    image_id = base_ami(ec2)
+    base_ami(ec2)
+    ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)
+    assert client.counts() == {"DescribeImages": 2, "RunInstances": 1}
+    assert client.counts(region="eu-west-1") == {}
+    [run] = client.requests(action="RunInstances")
+    assert (run["region"], run["params"]["ImageId"], run["service"]) == ("us-east-1", image_id, "ec2")
+    client.reset_counts()
+    assert client.counts() == {}
+
+
+def test_secret_parameters_are_redacted_in_the_log(gateway: Gateway) -> None:
+    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url)
+    ssm.put_parameter(Name="/gs/secret", Value="hunter2", Type="SecureString")
+    [put] = client.requests(action="PutParameter")
+    assert put["params"]["Value"] == "<redacted>" and "hunter2" not in str(client.requests())
+
+
+def test_run_instances_starts_a_machine_with_the_key(gateway: Gateway, runtime: FakeRuntime) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2.create_key_pair(KeyName="gw-key", KeyType="ed25519")
+    public = ec2.describe_key_pairs(KeyNames=["gw-key"], IncludePublicKey=True)["KeyPairs"][0]["PublicKey"]
+    instance_id = launch(ec2, key="gw-key")
+    vols = {v["Attachments"][0]["Device"]: v for v in ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["Volumes"]}
+    created = {c[1]: c[2] for c in runtime.named("create_volume")}
+    assert created == {vols["/dev/xvda"]["VolumeId"]: vols["/dev/xvda"]["SnapshotId"],
+                       vols["/dev/sdf"]["VolumeId"]: None}
+    [start] = runtime.named("start_instance")
+    assert start == ("start_instance", instance_id, vols["/dev/xvda"]["VolumeId"],
+                     {"/dev/sdf": vols["/dev/sdf"]["VolumeId"]}, "admin", public)
+    host, port = client.endpoint(instance_id)
+    assert host == "127.0.0.1" and port == runtime.running[instance_id].endpoint.port  # type: ignore[union-attr]
+    [row] = client.instances()
+    assert row["instance_id"] == instance_id and row["state"] == "running"
+
+
+def test_stop_snapshot_image_copy_terminate_drive_the_runtime(gateway: Gateway, runtime: FakeRuntime) -> None:
+    ec2, west = ec2_client(gateway), ec2_client(gateway, region="us-west-2")
+    instance_id = launch(ec2)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    assert runtime.named("stop_instance") == [("stop_instance", instance_id)]
+    snaps = ec2.create_snapshots(InstanceSpecification={"InstanceId": instance_id})["Snapshots"]
+    assert {(c[1], c[2]) for c in runtime.named("snapshot_volume")} == \
+        {(s["VolumeId"], s["SnapshotId"]) for s in snaps}
+    image_id = ec2.create_image(InstanceId=instance_id, Name="gw-image-1")["ImageId"]
+    assert len(runtime.named("snapshot_volume")) == 4
+    copy_id = west.copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="gw-copy-1")["ImageId"]
+    copied = west.describe_images(ImageIds=[copy_id])["Images"][0]["BlockDeviceMappings"]
+    assert {c[2] for c in runtime.named("copy_snapshot")} == {m["Ebs"]["SnapshotId"] for m in copied}
+    ec2.start_instances(InstanceIds=[instance_id])
+    assert len(runtime.named("start_instance")) == 2
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert runtime.named("terminate_instance") == [("terminate_instance", instance_id)]
+    assert len(runtime.named("delete_volume")) == 2  # both volumes were DeleteOnTermination
+    assert {s["snapshot_id"] for s in SandboxClient(gateway.url).snapshots()} >= {s["SnapshotId"] for s in snaps}
+
+
+def test_a_runtime_failure_is_an_aws_internal_error(gateway: Gateway, runtime: FakeRuntime) -> None:
+    ec2 = ec2_client(gateway)
+    runtime.fail_on = "start_instance"
+    before = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    with pytest.raises(ClientError) as err:
+        launch(ec2)
+    assert err.value.response["Error"]["Code"] == "InternalError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    after = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+             if i["InstanceId"] not in before]
+    assert [i["State"]["Name"] for i in after] == ["terminated"]
+    assert runtime.volumes == {}
+
+
+@pytest.mark.parametrize(("error", "status"), [("RequestLimitExceeded", 503), ("InternalError", 500),
+                                               ("ServiceUnavailable", 503)])
+def test_faults_at_rate_one_reach_boto3(gateway: Gateway, error: str, status: int) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    client.set_faults([{"action": "*", "error": error, "rate": 1.0}], seed=7)
+    with pytest.raises(ClientError) as err:
+        ec2.describe_images(Owners=["self"])
+    assert err.value.response["Error"]["Code"] == error
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    client.clear_faults()
+    ec2.describe_images(Owners=["self"])
+
+
+def test_throttling_is_retried_by_botocore(gateway: Gateway) -> None:
+    client = SandboxClient(gateway.url)
+    client.set_faults([{"action": "DescribeImages", "error": "RequestLimitExceeded", "rate": 1.0}])
+    client.reset_counts()
+    with pytest.raises(ClientError):
+        ec2_client(gateway, attempts=3).describe_images(Owners=["self"])
+    assert client.counts() == {"DescribeImages": 3}
+    client.clear_faults()
+
+
+def test_nth_call_fault_hits_only_that_call(gateway: Gateway) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    client.set_faults([{"action": "DescribeVolumes", "error": "InternalError", "nth": 2}])
+    ec2.describe_volumes()
+    with pytest.raises(ClientError) as err:
+        ec2.describe_volumes()
+    assert err.value.response["Error"]["Code"] == "InternalError"
+    ec2.describe_volumes()
+    ec2.describe_images(Owners=["self"])
+    client.clear_faults()
+
+
+def test_json_protocol_fault_is_a_throttling_exception(gateway: Gateway) -> None:
+    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url)
+    client.set_faults([{"action": "GetParameter", "error": "RequestLimitExceeded", "rate": 1.0}])
+    with pytest.raises(ClientError) as err:
+        ssm.get_parameter(Name="/nope")
+    assert err.value.response["Error"]["Code"] == "ThrottlingException"
+    client.clear_faults()
+
+
+def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    client.set_latency("aws", scale=0.25)
+    instance_id = launch(ec2)
+    states = [ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+              ["State"]["Name"]]
+    client.reset_counts()
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 0.02})
+    assert states == ["pending"] and client.counts()["DescribeInstances"] > 1
+    ec2.stop_instances(InstanceIds=[instance_id])
+    assert ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"] == \
+        {"Code": 64, "Name": "stopping"}
+    client.reset_counts()
+    image_id = ec2.create_image(InstanceId=instance_id, Name="gw-latency-image")["ImageId"]
+    assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 0.02})
+    assert client.counts()["DescribeImages"] > 2
+    client.set_latency("instant")
