@@ -384,22 +384,35 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _processes_under(root: Path) -> list[int]:
-    """Processes whose root directory lies under `root`, and our launchers of instances there."""
-    prefix = str(root)
+def instance_processes(state_dir: Path) -> list[int]:
+    """Processes of instances under `state_dir`, and their launchers.
+
+    A guest process is recognised by its mount namespace: its `/` is an overlay whose upper
+    directory lies under state_dir (after pivot_root, /proc/PID/root no longer shows the path).
+    """
+    prefix = str(state_dir.resolve()) + "/"
+    own_ns = os.readlink("/proc/self/ns/mnt")
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            where = os.readlink(entry / "root")
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            launcher = str(_LAUNCH) in cmdline and prefix in cmdline
+            if launcher or (os.readlink(entry / "ns" / "mnt") != own_ns and _root_is_under(entry, prefix)):
+                found.append(int(entry.name))
         except OSError:
             continue
-        launcher = str(_LAUNCH) in cmdline and prefix + "/" in cmdline
-        if where.startswith(prefix + "/") or launcher:
-            found.append(int(entry.name))
     return found
+
+
+def _root_is_under(proc_entry: Path, prefix: str) -> bool:
+    """True if the process's `/` is an overlay with its upper directory under `prefix`."""
+    for line in (proc_entry / "mountinfo").read_text().splitlines():
+        fields = line.split(" - ", 1)
+        if len(fields) == 2 and fields[0].split()[4] == "/":
+            return f"upperdir={prefix}" in fields[1]
+    return False
 
 
 def _remove_state(state_dir: Path) -> None:
@@ -416,7 +429,7 @@ def cleanup_stale(state_dir: Path) -> None:
     if not state_dir.exists():
         return
     for _ in range(50):
-        pids = _processes_under(state_dir)
+        pids = instance_processes(state_dir)
         if not pids:
             break
         for pid in pids:

@@ -226,15 +226,18 @@ def test_reboot_drops_connection_and_keeps_disk(runtime: InstanceRuntime, key: K
 
 
 def _instance_processes(state: Path) -> list[int]:
+    """Processes in another mount namespace that sees our state dir, or launched with it."""
+    own_ns = os.readlink("/proc/self/ns/mnt")
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                root = os.readlink(entry / "root")
                 cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+                other_ns = os.readlink(entry / "ns" / "mnt") != own_ns
+                sees_state = other_ns and str(state) in (entry / "mountinfo").read_text()
             except OSError:
                 continue
-            if root.startswith(str(state)) or str(state) in cmdline:
+            if sees_state or str(state) in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -253,7 +256,8 @@ def test_shutdown_leaves_no_process_mount_or_directory(tmp_path: Path, base_imag
         runtime.create_volume(f"vol-data-{n}", None)
         runtime.start_instance(f"i-{n}", f"vol-{n}", {"/dev/sdf": f"vol-data-{n}"}, authorized_key=key.public)
     assert len(runtime.instances()) == 2 and all(i.state == "running" for i in runtime.instances())
-    assert _instance_processes(state) and _mounts_under(state)
+    guests = _instance_processes(state)
+    assert len(guests) >= 2 * 3, guests  # per instance at least: unshare, init, sshd
     runtime.stop_instance("i-0")
     assert [i.state for i in runtime.instances() if i.instance_id == "i-0"] == ["stopped"]
     runtime.shutdown()
