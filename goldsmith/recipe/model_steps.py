@@ -39,6 +39,7 @@ class ShellStep(StrictModel):
     """Run commands on the build instance: `inline` lines or a `script` file (exactly one)."""
 
     type: Literal["shell"]
+    """Always `shell` for this kind of step."""
     name: str = ""
     """Shown in progress and errors."""
     inline: list[str] | None = None
@@ -68,6 +69,7 @@ class FileStep(StrictModel):
     """Upload a file or directory to the build instance."""
 
     type: Literal["file"]
+    """Always `file` for this kind of step."""
     name: str = ""
     """Shown in progress and errors."""
     source: str
@@ -86,6 +88,7 @@ class TemplateStep(StrictModel):
     """Render a jinja2 template file and upload the result."""
 
     type: Literal["template"]
+    """Always `template` for this kind of step."""
     name: str = ""
     """Shown in progress and errors."""
     source: str
@@ -106,6 +109,7 @@ class RebootStep(StrictModel):
     """Reboot the build instance and wait for SSH again."""
 
     type: Literal["reboot"]
+    """Always `reboot` for this kind of step."""
     name: str = ""
     """Shown in progress and errors."""
     timeout: Positive = 600

@@ -150,7 +150,11 @@ def _offset_position(text: str, offset: int) -> tuple[int, int]:
 def _syntax_problem(exc: yaml.MarkedYAMLError, label: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-    message = " ".join(part for part in (exc.context, exc.problem) if part)
+    message = exc.problem or exc.context or "not valid YAML"
+    if exc.context and exc.problem:
+        started = exc.context_mark
+        where = f" that starts on line {started.line + 1}, column {started.column + 1}" if started else ""
+        message = f"{exc.problem} ({exc.context}{where})"
     if "'\\t'" in message:
         message = "a tab is used for indentation; YAML needs spaces"
     return Problem(label, line, column, "", f"YAML syntax error: {message}")

@@ -1,0 +1,161 @@
+"""JSON Schema and a Markdown field reference, both generated from the model so docs cannot drift.
+
+    python -m goldsmith.recipe.schema --json     > schema/recipe.schema.json
+    python -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from goldsmith.recipe.model import Recipe
+from goldsmith.recipe.templating import BUILD_FACTS
+from goldsmith.recipe.variables import ENV_PREFIX
+
+SCHEMA_ID = "https://goldsmith.invalid/schema/recipe.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The recipe's JSON Schema (draft 2020-12), with variables allowed as plain scalars."""
+    schema = Recipe.model_json_schema(by_alias=True, mode="validation")
+    variables = schema["properties"]["variables"]
+    variables["additionalProperties"] = {
+        "anyOf": [{"type": ["string", "number", "boolean", "null"]}, variables["additionalProperties"]]
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
+    """Every model reachable from root, in first-seen order."""
+    seen: list[type[BaseModel]] = []
+    pending = [root]
+    while pending:
+        model = pending.pop(0)
+        if model in seen:
+            continue
+        seen.append(model)
+        for info in model.model_fields.values():
+            pending.extend(_nested(info.annotation))
+    return seen
+
+
+def _nested(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in get_args(tp) for m in _nested(arg)]
+
+
+def type_name(tp: Any) -> str:
+    """A short, readable type: `list of [DataVolume](#datavolume)`, `"gp2" | "gp3"`, `text`."""
+    origin, args = get_origin(tp), get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return f"[{tp.__name__}](#{tp.__name__.lower()})"
+    if origin is Literal:
+        return " \\| ".join(f'`"{a}"`' for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args if a is not type(None))
+    if origin is list:
+        return f"list of {type_name(args[0])}"
+    if origin is dict:
+        return f"mapping of {type_name(args[0])} to {type_name(args[1])}"
+    if args and hasattr(tp, "__metadata__"):
+        return type_name(args[0])
+    names = {str: "text", int: "whole number", bool: "true/false", float: "number"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "**required**"
+    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+    if value is PydanticUndefined or value is None:
+        return "—"
+    if isinstance(value, BaseModel):
+        return "see below" if value.model_fields_set == set() else "—"
+    return f"`{json.dumps(value)}`" if not isinstance(value, str) else f'`"{value}"`'
+
+
+def _bounds(info: FieldInfo) -> str:
+    """" > 0", " 1..65535": the numeric limits pydantic enforces on a field."""
+    low = high = None
+    for item in info.metadata:
+        low = getattr(item, "ge", None) or low
+        high = getattr(item, "le", None) or high
+        if getattr(item, "gt", None) is not None:
+            return f" > {item.gt}"
+    return f" {low}..{high}" if low is not None and high is not None else ""
+
+
+def _table(model: type[BaseModel]) -> list[str]:
+    lines = [f"## {model.__name__}", "", inspect.cleandoc(model.__doc__ or ""), ""]
+    lines += ["| Field | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for name, info in model.model_fields.items():
+        shown = info.alias or name
+        description = (info.description or "").replace("\n", " ").replace("|", "\\|")
+        lines.append(f"| `{shown}` | {type_name(info.annotation)}{_bounds(info)} | {_default(info)} | {description} |")
+    return [*lines, ""]
+
+
+_INTRO = f"""# Recipe reference
+
+<!-- Generated from goldsmith/recipe/model.py by `python -m goldsmith.recipe.schema --markdown`.
+     Do not edit by hand: change the model's docstrings and regenerate (`invoke docs`). -->
+
+A recipe is a YAML file (usually `recipes/<name>.yaml`) describing where a bake starts, what it does on
+the build instance and what image it registers. `invoke check <recipe>` reports every mistake at once,
+each as `file:line:column: field: message`. A JSON Schema for editors is in `schema/recipe.schema.json`.
+
+Paths (`script`, `source`, `suites`) are relative to the project root: the first directory above the
+recipe that holds `invoke.yaml` or `tasks.py`.
+
+## Variables and templates
+
+Fields described as templates below are rendered with jinja2 and strict undefined names: a misspelt name is an
+error when the recipe is checked, never an empty string in the image. Templates see the recipe's
+variables and these build facts: {", ".join(f"`{f}`" for f in BUILD_FACTS)}.
+
+A variable's value comes from, in increasing priority: its `default` in the recipe, the environment
+variable `{ENV_PREFIX}<NAME>` (upper-cased name), and `--var name=value`. A variable without a
+default must be given one of the other ways. Values of `secret: true` variables are redacted from logs
+and may not appear in the image's name, description or tags.
+
+```yaml
+variables:
+  port: "8080"                  # a default
+  api_token: {{secret: true}}     # required, never logged
+```
+
+Provision steps are a list of mappings told apart by `type`: `shell`, `file`, `template` or `reboot`.
+"""
+
+
+def markdown() -> str:
+    """The field reference for every model reachable from Recipe."""
+    lines = [_INTRO]
+    for model in _models(Recipe):
+        lines.extend(_table(model))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the recipe JSON Schema or Markdown reference.")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--json", action="store_true", help="JSON Schema (schema/recipe.schema.json)")
+    group.add_argument("--markdown", action="store_true", help="field reference (docs/recipe-reference.md)")
+    args = parser.parse_args(argv)
+    text = json.dumps(json_schema(), indent=2) + "\n" if args.json else markdown()
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
