@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
@@ -305,3 +306,40 @@ def test_cleanup_stale_after_a_crashed_daemon(tmp_path: Path, base_image: Path) 
     assert _mounts_under(state) == []
     assert list(state.iterdir()) == []
     shutil.rmtree(state)
+
+
+def test_cleanup_stale_kills_instances_that_outlived_their_daemon(tmp_path: Path, base_image: Path) -> None:
+    state = (tmp_path / "state").resolve()
+    runtime = InstanceRuntime(state, base_image)  # plays a hung daemon that a new one replaces
+    runtime.register_base_snapshot("snap-base")
+    runtime.create_volume("vol-root", "snap-base")
+    runtime.create_volume("vol-data", None)
+    runtime.start_instance("i-orphan", "vol-root", {"/dev/sdf": "vol-data"})
+    assert len(_instance_processes(state)) >= 3
+    cleanup_stale(state)
+    assert _instance_processes(state) == []
+    assert _mounts_under(state) == []
+    assert list(state.iterdir()) == []
+    runtime.shutdown()  # the old runtime notices its instance is gone and has nothing left to do
+    assert [i.instance_id for i in runtime.instances()] == []
+
+
+def test_many_threads_start_and_stop_instances_at_once(runtime: InstanceRuntime, key: Key) -> None:
+    ids = [f"i-par{n}" for n in range(4)]
+    for n in range(len(ids)):
+        runtime.create_volume(f"vol-{n}", "snap-base")
+        runtime.create_volume(f"vol-d{n}", None)
+
+    def start(n: int) -> Endpoint:
+        return runtime.start_instance(ids[n], f"vol-{n}", {"/dev/sdf": f"vol-d{n}"}, authorized_key=key.public)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        endpoints = list(pool.map(start, range(4)))
+        assert len({e.port for e in endpoints}) == 4
+        for n, endpoint in enumerate(endpoints):
+            guest = Guest(endpoint, key)
+            assert guest.run("hostname")[1].strip() == ids[n]
+            guest.close()
+        list(pool.map(runtime.stop_instance, ids))
+    assert {i.state for i in runtime.instances()} == {"stopped"}
+    assert all(runtime.endpoint(i) is None for i in ids)
