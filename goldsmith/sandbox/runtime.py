@@ -122,6 +122,11 @@ class InstanceRuntime:
         with self._lock:
             return self._store.snapshot_size(snapshot_id)
 
+    @property
+    def state_dir(self) -> Path:
+        """Where this runtime keeps its mounts, layers and logs."""
+        return self._state
+
     def volume_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._store.volumes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,8 +246,6 @@ def mounts_under(prefix: Path) -> list[str]:
 
 def unmount_path(point: Path | str, attempts: int = 20) -> None:
     """Unmount `point`, retrying while busy, then lazily as a last resort."""
-    import time
-
     for _ in range(attempts):
         result = subprocess.run(["umount", str(point)], capture_output=True, text=True, check=False)
         if result.returncode == 0 or "not mounted" in result.stderr:

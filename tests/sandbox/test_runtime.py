@@ -343,3 +343,12 @@ def test_many_threads_start_and_stop_instances_at_once(runtime: InstanceRuntime,
         list(pool.map(runtime.stop_instance, ids))
     assert {i.state for i in runtime.instances()} == {"stopped"}
     assert all(runtime.endpoint(i) is None for i in ids)
+
+
+def test_a_volume_that_cannot_boot_fails_with_its_console_log(runtime: InstanceRuntime) -> None:
+    runtime.create_volume("vol-empty", None)
+    with pytest.raises(EnvironmentProblem, match="i-broken failed to boot: its init exited with status"):
+        runtime.start_instance("i-broken", "vol-empty", {})
+    assert [(i.instance_id, i.state) for i in runtime.instances()] == [("i-broken", "stopped")]
+    assert _mounts_under(runtime.state_dir) == []
+    runtime.delete_volume("vol-empty")  # no longer attached
