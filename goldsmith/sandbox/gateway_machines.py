@@ -101,7 +101,7 @@ def indexed(params: Params, prefix: str) -> list[str]:
 
 
 class Machines:
-    """Drives the runtime around moto; thread-safe (one lock around runtime calls)."""
+    """Drives the runtime around moto; thread-safe (the runtime is too, so calls to it run in parallel)."""
 
     def __init__(self, runtime: RuntimeLike, moto_url: str, latency: LatencyModel) -> None:
         self.runtime = runtime
@@ -185,9 +185,9 @@ class Machines:
                 volumes = self.ec2(region).describe_volumes(VolumeIds=meta.volumes)["Volumes"]
                 with self._lock:
                     self._meta[instance_id] = meta
-                    for volume in volumes:
-                        self.runtime.create_volume(volume["VolumeId"], volume.get("SnapshotId") or None)
-                    self._start_one(instance_id, meta)
+                for volume in volumes:
+                    self.runtime.create_volume(volume["VolumeId"], volume.get("SnapshotId") or None)
+                self._start_one(instance_id, meta)
                 started.append(instance_id)
         except Exception:
             self._undo_run(region, ids)
@@ -201,12 +201,12 @@ class Machines:
     def _undo_run(self, region: str, ids: list[str]) -> None:
         """A launch the runtime could not complete leaves nothing behind, in moto or on disk."""
         log.warning("runtime failed to launch %s; terminating them", ids)
-        with self._lock:
-            for instance_id in ids:
+        for instance_id in ids:
+            with self._lock:
                 meta = self._meta.pop(instance_id, None)
-                self._quietly(self.runtime.terminate_instance, instance_id)
-                for volume_id in meta.volumes if meta else []:
-                    self._quietly(self.runtime.delete_volume, volume_id)
+            self._quietly(self.runtime.terminate_instance, instance_id)
+            for volume_id in meta.volumes if meta else []:
+                self._quietly(self.runtime.delete_volume, volume_id)
         self._quietly(lambda: self.ec2(region).terminate_instances(InstanceIds=ids))
 
     @staticmethod
@@ -228,38 +228,34 @@ class Machines:
     def _start(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for instance_id in indexed(params, "InstanceId"):
             meta = self._meta_for(region, instance_id)
-            with self._lock:
-                if self.runtime.endpoint(instance_id) is None:
-                    self._start_one(instance_id, meta)
+            if self.runtime.endpoint(instance_id) is None:
+                self._start_one(instance_id, meta)
 
     def _stop(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for instance_id in indexed(params, "InstanceId"):
-            with self._lock:
-                self.runtime.stop_instance(instance_id)
+            self.runtime.stop_instance(instance_id)
             self.latency.note(instance_id, "stopping", self.latency.profile.instance_stop)
 
     def _reboot(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for instance_id in indexed(params, "InstanceId"):
-            with self._lock:
-                self.runtime.reboot_instance(instance_id)
+            self.runtime.reboot_instance(instance_id)
 
     def _terminate(self, region: str, params: Params, body: bytes, volumes: Any) -> None:
         for instance_id, volume_ids in (volumes or {}).items():
+            self.runtime.terminate_instance(instance_id)
             with self._lock:
-                self.runtime.terminate_instance(instance_id)
                 self._meta.pop(instance_id, None)
             self.latency.note(instance_id, "shutting-down", self.latency.profile.instance_terminate)
             left = {v["VolumeId"] for v in self.ec2(region).describe_volumes(
                 Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]} if volume_ids else set()
             for volume_id in volume_ids:
                 if volume_id not in left:
-                    with self._lock:
-                        self.runtime.delete_volume(volume_id)
+                    self.runtime.delete_volume(volume_id)
 
     # volumes and snapshots --------------------------------------------------------------------------------
     def _capture(self, snapshot_id: str, volume_id: str) -> None:
+        stored = self.runtime.snapshot_volume(volume_id, snapshot_id)
         with self._lock:
-            stored = self.runtime.snapshot_volume(volume_id, snapshot_id)
             self._snapshots[snapshot_id] = (volume_id, stored)
         self.latency.note(snapshot_id, "pending", self.latency.profile.snapshot)
 
@@ -280,8 +276,8 @@ class Machines:
         self.latency.note(xml_values(body, "imageId")[0], "pending", self.latency.profile.image)
 
     def _copy(self, source_id: str, new_id: str) -> None:
+        self.runtime.copy_snapshot(source_id, new_id)
         with self._lock:
-            self.runtime.copy_snapshot(source_id, new_id)
             self._snapshots[new_id] = (None, None)
         self.latency.note(new_id, "pending", self.latency.profile.copy)
 
@@ -300,25 +296,23 @@ class Machines:
         self.latency.note(image_id, "pending", self.latency.profile.copy)
 
     def _delete_snapshot(self, region: str, params: Params, body: bytes, _: Any) -> None:
+        self.runtime.delete_snapshot(params["SnapshotId"])
         with self._lock:
-            self.runtime.delete_snapshot(params["SnapshotId"])
             self._snapshots.pop(params["SnapshotId"], None)
 
     def _delete_volume(self, region: str, params: Params, body: bytes, _: Any) -> None:
-        with self._lock:
-            self.runtime.delete_volume(params["VolumeId"])
+        self.runtime.delete_volume(params["VolumeId"])
 
     def _create_volume(self, region: str, params: Params, body: bytes, _: Any) -> None:
         self.prepare_region(region)
         volume_id = xml_values(body, "volumeId")[0]
         snapshots = xml_values(body, "snapshotId")
-        with self._lock:
-            self.runtime.create_volume(volume_id, snapshots[0] if snapshots else None)
+        self.runtime.create_volume(volume_id, snapshots[0] if snapshots else None)
 
     # control API ------------------------------------------------------------------------------------------
     def instances(self) -> list[dict[str, Any]]:
+        infos = list(self.runtime.instances())
         with self._lock:
-            infos = list(self.runtime.instances())
             meta = dict(self._meta)
         rows = []
         for info in infos:
@@ -331,8 +325,7 @@ class Machines:
         return rows
 
     def endpoint(self, instance_id: str) -> tuple[str, int] | None:
-        with self._lock:
-            endpoint = self.runtime.endpoint(instance_id)
+        endpoint = self.runtime.endpoint(instance_id)
         return (endpoint.host, endpoint.port) if endpoint else None
 
     def snapshots(self) -> list[dict[str, Any]]:

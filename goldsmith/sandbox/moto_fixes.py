@@ -44,10 +44,22 @@ def _error(code: str, message: str) -> EC2ClientError:
     return EC2ClientError(code, message)
 
 
-def _entry(device: str, snapshot_id: str | None, size: int, volume_type: str, delete: bool,
-           encrypted: bool, kms_key_id: str | None = None, iops: int | None = None) -> Mapping:
-    ebs: dict[str, Any] = {"DeleteOnTermination": delete, "VolumeSize": int(size),
-                           "VolumeType": volume_type, "Encrypted": encrypted}
+def _entry(
+    device: str,
+    snapshot_id: str | None,
+    size: int,
+    volume_type: str,
+    delete: bool,
+    encrypted: bool,
+    kms_key_id: str | None = None,
+    iops: int | None = None,
+) -> Mapping:
+    ebs: dict[str, Any] = {
+        "DeleteOnTermination": delete,
+        "VolumeSize": int(size),
+        "VolumeType": volume_type,
+        "Encrypted": encrypted,
+    }
     if snapshot_id:
         ebs["SnapshotId"] = snapshot_id
     if encrypted and kms_key_id:
@@ -98,14 +110,22 @@ def register_image(backend: Any, params: dict[str, Any], tags: dict[str, str]) -
             continue
         mappings.append(_registered_entry(backend, item["DeviceName"], item["Ebs"]))
     if not any(m["DeviceName"] == root and m["Ebs"].get("SnapshotId") for m in mappings):
-        raise _error("InvalidBlockDeviceMapping",
-                     f"The root device name {root} has no snapshot in the block device mapping.")
-    ami = _new_ami(backend, random_ami_id(), mappings, name=params["Name"],
-                   description=params.get("Description") or "",
-                   architecture=params.get("Architecture") or "x86_64",
-                   virtualization_type=params.get("VirtualizationType") or "hvm",
-                   root_device_name=root, ena_support=params.get("EnaSupport"),
-                   boot_mode=params.get("BootMode"))
+        raise _error(
+            "InvalidBlockDeviceMapping",
+            f"The root device name {root} has no snapshot in the block device mapping.",
+        )
+    ami = _new_ami(
+        backend,
+        random_ami_id(),
+        mappings,
+        name=params["Name"],
+        description=params.get("Description") or "",
+        architecture=params.get("Architecture") or "x86_64",
+        virtualization_type=params.get("VirtualizationType") or "hvm",
+        root_device_name=root,
+        ena_support=params.get("EnaSupport"),
+        boot_mode=params.get("BootMode"),
+    )
     ami.imds_support = params.get("ImdsSupport")
     ami.tpm_support = params.get("TpmSupport")
     ami.add_tags(tags)
@@ -127,22 +147,43 @@ def _registered_entry(backend: Any, device: str, ebs: dict[str, Any]) -> Mapping
     elif not size:
         raise MissingParameterError("size or snapshotId")
     delete = ebs.get("DeleteOnTermination")
-    return _entry(device, snapshot_id, size, ebs.get("VolumeType") or "gp2",
-                  True if delete is None else bool(delete), encrypted, kms, ebs.get("Iops"))
+    return _entry(
+        device,
+        snapshot_id,
+        size,
+        ebs.get("VolumeType") or "gp2",
+        True if delete is None else bool(delete),
+        encrypted,
+        kms,
+        ebs.get("Iops"),
+    )
 
 
 def _check_size(size: int | None, snapshot: Snapshot) -> None:
     if size and int(size) < snapshot.volume_size:
-        raise _error("InvalidBlockDeviceMapping",
-                     f"Volume of size {size}GB is smaller than snapshot '{snapshot.id}', "
-                     f"expect size >= {snapshot.volume_size}GB")
+        raise _error(
+            "InvalidBlockDeviceMapping",
+            f"Volume of size {size}GB is smaller than snapshot '{snapshot.id}', "
+            f"expect size >= {snapshot.volume_size}GB",
+        )
 
 
 def _register_image_response(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
-    params = {key: self._get_param(key) for key in (
-        "Name", "Description", "BlockDeviceMappings", "RootDeviceName", "Architecture",
-        "VirtualizationType", "BootMode", "ImdsSupport", "TpmSupport")}
+    params = {
+        key: self._get_param(key)
+        for key in (
+            "Name",
+            "Description",
+            "BlockDeviceMappings",
+            "RootDeviceName",
+            "Architecture",
+            "VirtualizationType",
+            "BootMode",
+            "ImdsSupport",
+            "TpmSupport",
+        )
+    }
     params["EnaSupport"] = self._get_bool_param("EnaSupport")
     tags = self._parse_tag_specification().get("image", {})
     image = register_image(self.ec2_backend, params, tags)
@@ -155,8 +196,9 @@ def _parse_launch_mappings(self: InstanceResponse) -> list[Mapping]:
     return [copy.deepcopy(dict(m)) for m in self._get_param("BlockDeviceMappings", [])]
 
 
-def merge_launch_mappings(backend: Any, ami_mappings: list[Mapping] | None,
-                          requested: list[Mapping]) -> list[Mapping]:
+def merge_launch_mappings(
+    backend: Any, ami_mappings: list[Mapping] | None, requested: list[Mapping]
+) -> list[Mapping]:
     """AWS RunInstances: one volume per AMI mapping entry, from its snapshot, overridable per device;
     extra request entries add volumes; NoDevice drops one."""
     wanted = {m["DeviceName"]: m for m in requested}
@@ -189,15 +231,24 @@ def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[st
         encrypted, kms = True, kms or snapshot.kms_key_id
     delete = over.get("DeleteOnTermination")
     delete = base.get("DeleteOnTermination", True) if delete is None else bool(delete)
-    entry = _entry(device, snapshot_id, int(size or 0), over.get("VolumeType") or base.get("VolumeType")
-                   or "gp2", bool(delete), encrypted, kms, over.get("Iops") or base.get("Iops"))
+    entry = _entry(
+        device,
+        snapshot_id,
+        int(size or 0),
+        over.get("VolumeType") or base.get("VolumeType") or "gp2",
+        bool(delete),
+        encrypted,
+        kms,
+        over.get("Iops") or base.get("Iops"),
+    )
     entry["Ebs"].setdefault("KmsKeyId", None)
     entry["Ebs"].setdefault("SnapshotId", None)
     return entry
 
 
-def _run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str],
-                   **kwargs: Any) -> Any:
+def _run_instances(
+    self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
+) -> Any:
     ami = self.amis.get(image_id)
     requested = kwargs.pop("block_device_mappings", None) or []
     ami_mappings = getattr(ami, "gs_mappings", None)
@@ -215,12 +266,26 @@ def _run_instances(self: Any, image_id: str, count: int, user_data: Any, securit
 _launch_iops: ContextVar[dict[str, int | None] | None] = ContextVar("_launch_iops", default=None)
 
 
-def _add_block_device(self: Instance, size: int, device_path: str, snapshot_id: str | None, encrypted: bool,
-                      delete_on_termination: bool, kms_key_id: str | None, volume_type: str | None) -> None:
+def _add_block_device(
+    self: Instance,
+    size: int,
+    device_path: str,
+    snapshot_id: str | None,
+    encrypted: bool,
+    delete_on_termination: bool,
+    kms_key_id: str | None,
+    volume_type: str | None,
+) -> None:
     """AWS RunInstances honours the mapping's Iops (moto drops it, so io1/io2 launches failed)."""
     volume = self.ec2_backend.create_volume(
-        size=size, zone_name=self._placement.zone, snapshot_id=snapshot_id, encrypted=encrypted,
-        kms_key_id=kms_key_id, volume_type=volume_type, iops=(_launch_iops.get() or {}).get(device_path))
+        size=size,
+        zone_name=self._placement.zone,
+        snapshot_id=snapshot_id,
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        volume_type=volume_type,
+        iops=(_launch_iops.get() or {}).get(device_path),
+    )
     self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
 
 
@@ -234,8 +299,9 @@ def _attachment_delete_on_termination(self: VolumeAttachment) -> bool:
 
 
 # (c) CreateImage -----------------------------------------------------------------------------------------
-def _create_image(self: Any, instance_id: str, name: str, description: str,
-                  tag_specifications: list[dict[str, Any]]) -> Any:
+def _create_image(
+    self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]]
+) -> Any:
     """AWS CreateImage: snapshot each attached volume; the AMI maps them at their real devices and sizes;
     TagSpecifications may tag the image and/or the snapshots."""
     instance = self.get_instance(instance_id)
@@ -243,31 +309,51 @@ def _create_image(self: Any, instance_id: str, name: str, description: str,
     tags: dict[str, dict[str, str]] = {"image": {}, "snapshot": {}}
     for spec in tag_specifications:
         if spec["ResourceType"] not in tags:
-            raise _error("InvalidParameterValue", f"'{spec['ResourceType']}' is not a valid taggable "
-                         "resource type for this operation.")
+            raise _error(
+                "InvalidParameterValue",
+                f"'{spec['ResourceType']}' is not a valid taggable resource type for this operation.",
+            )
         tags[spec["ResourceType"]].update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
     ami_id = random_ami_id()
     mappings = []
     for device, attached in instance.get_block_device_mapping:
         volume = self.get_volume(attached.volume_id)
-        snapshot = self.create_snapshot(volume.id, f"Created by CreateImage({instance_id}) for {ami_id}",
-                                        from_ami=ami_id)
+        snapshot = self.create_snapshot(
+            volume.id, f"Created by CreateImage({instance_id}) for {ami_id}", from_ami=ami_id
+        )
         snapshot.add_tags(tags["snapshot"])
-        mappings.append(_entry(device, snapshot.id, volume.size, volume.volume_type,
-                               bool(attached.delete_on_termination), bool(volume.encrypted),
-                               volume.kms_key_id, volume.iops))
+        mappings.append(
+            _entry(
+                device,
+                snapshot.id,
+                volume.size,
+                volume.volume_type,
+                bool(attached.delete_on_termination),
+                bool(volume.encrypted),
+                volume.kms_key_id,
+                volume.iops,
+            )
+        )
     source = self.amis.get(instance.image_id)
-    ami = _new_ami(self, ami_id, mappings, instance=instance, name=name, description=description,
-                   root_device_name=instance.root_device_name,
-                   ena_support=getattr(source, "ena_support", True),
-                   boot_mode=getattr(source, "boot_mode", None))
+    ami = _new_ami(
+        self,
+        ami_id,
+        mappings,
+        instance=instance,
+        name=name,
+        description=description,
+        root_device_name=instance.root_device_name,
+        ena_support=getattr(source, "ena_support", True),
+        boot_mode=getattr(source, "boot_mode", None),
+    )
     ami.add_tags(tags["image"])
     self.amis[ami_id] = ami
     return ami
 
 
-def _create_snapshot(self: Any, volume_id: str, description: str, owner_id: str | None = None,
-                     from_ami: str | None = None) -> Snapshot:
+def _create_snapshot(
+    self: Any, volume_id: str, description: str, owner_id: str | None = None, from_ami: str | None = None
+) -> Snapshot:
     """AWS: a snapshot of an encrypted volume is encrypted with the volume's KMS key."""
     snapshot = _orig_create_snapshot(self, volume_id, description, owner_id, from_ami)
     if snapshot.encrypted:
@@ -307,16 +393,30 @@ def copy_image(target: Any, source_image_id: str, source_region: str, params: di
     for mapping in source.block_device_mappings:
         ebs = dict(mapping["Ebs"])
         if ebs.get("SnapshotId"):
-            copied = _copy_snapshot_for_ami(target, source_backend.get_snapshot(ebs["SnapshotId"]),
-                                            source_image_id, ami_id, encrypted, key_arn)
+            copied = _copy_snapshot_for_ami(
+                target,
+                source_backend.get_snapshot(ebs["SnapshotId"]),
+                source_image_id,
+                ami_id,
+                encrypted,
+                key_arn,
+            )
             ebs.update(SnapshotId=copied.id, Encrypted=copied.encrypted)
             ebs.pop("KmsKeyId", None)
             if copied.encrypted:
                 ebs["KmsKeyId"] = copied.kms_key_id
         mappings.append({"DeviceName": mapping["DeviceName"], "Ebs": ebs})
-    ami = _new_ami(target, ami_id, mappings, source_ami=source, name=name,
-                   description=params.get("Description"), root_device_name=source.root_device_name,
-                   ena_support=getattr(source, "ena_support", None), boot_mode=source.boot_mode)
+    ami = _new_ami(
+        target,
+        ami_id,
+        mappings,
+        source_ami=source,
+        name=name,
+        description=params.get("Description"),
+        root_device_name=source.root_device_name,
+        ena_support=getattr(source, "ena_support", None),
+        boot_mode=source.boot_mode,
+    )
     ami.add_tags(params.get("Tags") or {})
     target.amis[ami_id] = ami
     return ami
@@ -328,18 +428,30 @@ def _resolve_key(backend: Any, key_id: str) -> str:
     try:
         return str(kms_backends[backend.account_id][backend.region_name].describe_key(key_id).arn)
     except Exception as exc:
-        raise _error("InvalidParameterValue", f"The KMS key {key_id} does not exist in "
-                     f"{backend.region_name} or is not accessible.") from exc
+        raise _error(
+            "InvalidParameterValue",
+            f"The KMS key {key_id} does not exist in {backend.region_name} or is not accessible.",
+        ) from exc
 
 
-def _copy_snapshot_for_ami(target: Any, source: Snapshot, source_ami: str, ami_id: str, encrypt: bool,
-                           key_arn: str | None) -> Snapshot:
+def _copy_snapshot_for_ami(
+    target: Any, source: Snapshot, source_ami: str, ami_id: str, encrypt: bool, key_arn: str | None
+) -> Snapshot:
     encrypted = encrypt or source.encrypted
     kms = (key_arn or target._create_default_encryption_key()) if encrypted else None
-    description = (f"Copied for DestinationAmi {ami_id} from SourceAmi {source_ami} for SourceSnapshot "
-                   f"{source.id}. Task created on {int(time.time())}.")
-    snapshot = Snapshot(target, random_snapshot_id(), volume=source.volume, description=description,
-                        encrypted=encrypted, kms_key_id=kms, from_ami=ami_id)
+    description = (
+        f"Copied for DestinationAmi {ami_id} from SourceAmi {source_ami} for SourceSnapshot "
+        f"{source.id}. Task created on {int(time.time())}."
+    )
+    snapshot = Snapshot(
+        target,
+        random_snapshot_id(),
+        volume=source.volume,
+        description=description,
+        encrypted=encrypted,
+        kms_key_id=kms,
+        from_ami=ami_id,
+    )
     target.snapshots[snapshot.id] = snapshot
     return snapshot
 
@@ -349,8 +461,9 @@ def _copy_image_response(self: AmisResponse) -> ActionResult:
     params = {key: self._get_param(key) for key in ("Name", "Description", "KmsKeyId")}
     params["Encrypted"] = self._get_bool_param("Encrypted", False)
     params["Tags"] = self._parse_tag_specification().get("image", {})
-    image = copy_image(self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"),
-                       params)
+    image = copy_image(
+        self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"), params
+    )
     return ActionResult({"ImageId": image.id})
 
 
@@ -386,8 +499,10 @@ def _modify_snapshot_attribute(self: ElasticBlockStore) -> Any:
         return _orig_modify_snapshot_attribute(self)
     self.error_on_dryrun()
     snapshot_id = self._get_param("SnapshotId")
-    for key, change in (("Add", self.ec2_backend.add_create_volume_permission),
-                        ("Remove", self.ec2_backend.remove_create_volume_permission)):
+    for key, change in (
+        ("Add", self.ec2_backend.add_create_volume_permission),
+        ("Remove", self.ec2_backend.remove_create_volume_permission),
+    ):
         items = permission.get(key) or []
         user_ids = [i["UserId"] for i in items if i.get("UserId")]
         groups = [i["Group"] for i in items if i.get("Group")]
@@ -402,15 +517,27 @@ _orig_modify_snapshot_attribute = ElasticBlockStore.modify_snapshot_attribute
 # Base image ----------------------------------------------------------------------------------------------
 def add_base_image(backend: Any, name: str) -> Any:
     """The sandbox's one public AMI, like Debian's: 8 GiB gp3 root at /dev/xvda from one snapshot."""
-    volume = backend.create_volume(size=BASE_ROOT_SIZE_GIB, zone_name=f"{backend.region_name}a",
-                                   volume_type="gp3")
+    volume = backend.create_volume(
+        size=BASE_ROOT_SIZE_GIB, zone_name=f"{backend.region_name}a", volume_type="gp3"
+    )
     snapshot = _orig_create_snapshot(backend, volume.id, BASE_SNAPSHOT_DESCRIPTION, BASE_IMAGE_OWNER)
     backend.volumes.pop(volume.id, None)
     mapping = _entry(BASE_ROOT_DEVICE, snapshot.id, BASE_ROOT_SIZE_GIB, "gp3", True, False)
-    ami = _new_ami(backend, random_ami_id(), [mapping], name=name, owner_id=BASE_IMAGE_OWNER,
-                   description="Debian 12 (sandbox) amd64", public=True, architecture="x86_64",
-                   virtualization_type="hvm", root_device_name=BASE_ROOT_DEVICE, ena_support=True,
-                   boot_mode="uefi-preferred", hypervisor="xen")
+    ami = _new_ami(
+        backend,
+        random_ami_id(),
+        [mapping],
+        name=name,
+        owner_id=BASE_IMAGE_OWNER,
+        description="Debian 12 (sandbox) amd64",
+        public=True,
+        architecture="x86_64",
+        virtualization_type="hvm",
+        root_device_name=BASE_ROOT_DEVICE,
+        ena_support=True,
+        boot_mode="uefi-preferred",
+        hypervisor="xen",
+    )
     backend.amis[ami.id] = ami
     return ami
 

@@ -8,8 +8,10 @@ boots from is one the instance runtime knows.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +52,12 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what
     raise EnvironmentProblem(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the daemon dies (even by SIGKILL)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class MotoProcess:
     """A running moto server child process (with our fixes)."""
@@ -62,15 +70,23 @@ class MotoProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, port: int | None = None, base_image_name: str | None = None,
-              log: Path | None = None, timeout: float = 30.0) -> MotoProcess:
+    def start(
+        cls,
+        port: int | None = None,
+        base_image_name: str | None = None,
+        log: Path | None = None,
+        timeout: float = 30.0,
+        die_with_parent: bool = False,
+    ) -> MotoProcess:
+        """Spawn the server and wait until it listens; with die_with_parent it gets SIGTERM if we die."""
         port = port or free_port()
         cmd = [sys.executable, "-m", "goldsmith.sandbox.moto_server", "--port", str(port)]
         if base_image_name:
             cmd += ["--base-image-name", base_image_name]
         out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         try:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent if die_with_parent else None)
         finally:
             if not isinstance(out, int):
                 out.close()
@@ -98,8 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m goldsmith.sandbox.moto_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--base-image-name", default=None,
-                        help="name of the public base AMI created in every region (default: dated)")
+    parser.add_argument(
+        "--base-image-name",
+        default=None,
+        help="name of the public base AMI created in every region (default: dated)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request (werkzeug)")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"

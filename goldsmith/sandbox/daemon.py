@@ -1,0 +1,119 @@
+"""The sandbox daemon: moto child process + instance runtime + gateway, in the foreground until a signal.
+
+``python -m goldsmith.sandbox serve --state-dir D`` runs it; manage.up() starts it detached. It writes
+D/sandbox.json (pid, gateway_url, moto_pid, moto_port, region, started_at) once it serves, and on
+SIGTERM/SIGINT stops the gateway, shuts the runtime down (instances, mounts), stops moto and removes
+sandbox.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from goldsmith.sandbox.moto_server import MotoProcess
+
+log = logging.getLogger(__name__)
+DEFAULT_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
+DEFAULT_IMAGE_CACHE = "/var/cache/goldsmith/images"
+INFO_FILE = "sandbox.json"
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """Everything the daemon needs; regions[0] is the default region."""
+
+    state_dir: Path
+    port: int = 0
+    regions: Sequence[str] = DEFAULT_REGIONS
+    image_cache: Path | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.image_cache or Path(os.environ.get("GOLDSMITH_IMAGE_CACHE", DEFAULT_IMAGE_CACHE))
+
+
+def write_json_atomic(path: Path, data: dict[str, object]) -> None:
+    """Readers see the old file or the whole new one, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def base_image_name(rootfs: Path) -> str:
+    """debian-12-sandbox-amd64-YYYYMMDD, dated by when the base image was built (stable across restarts)."""
+    from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
+
+    built = datetime.fromtimestamp(rootfs.stat().st_mtime, UTC)
+    return f"{BASE_IMAGE_NAME_PREFIX}-{built:%Y%m%d}"
+
+
+def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> None:
+    """Run the sandbox until SIGTERM/SIGINT; cleans up everything it started, whatever happens."""
+    from goldsmith.sandbox.gateway import Gateway
+    from goldsmith.sandbox.image import ensure_base_image
+    from goldsmith.sandbox.prereqs import check_prerequisites
+    from goldsmith.sandbox.runtime import InstanceRuntime
+
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    check_prerequisites()
+    state_dir = settings.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    rootfs = ensure_base_image(settings.cache_dir, progress)
+    progress("starting the control plane (moto)")
+    moto = MotoProcess.start(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
+                             die_with_parent=True)
+    runtime = gateway = None
+    try:
+        runtime = InstanceRuntime(state_dir / "runtime", rootfs)
+        gateway = Gateway(moto.url, runtime, port=settings.port)
+        for region in settings.regions:
+            gateway.machines.prepare_region(region)
+        gateway.start()
+        write_json_atomic(state_dir / INFO_FILE, {
+            "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid, "moto_port": moto.port,
+            "region": settings.regions[0], "regions": list(settings.regions), "started_at": time.time()})
+        progress(f"sandbox serving at {gateway.url}")
+        while not stop.wait(1.0):
+            if moto.proc.poll() is not None:
+                log.error("moto exited with status %s; stopping the sandbox", moto.proc.returncode)
+                break
+    finally:
+        _shutdown(state_dir, moto, runtime, gateway)
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _shutdown(state_dir: Path, moto: MotoProcess, runtime: object | None, gateway: object | None) -> None:
+    """Each step runs even if an earlier one failed; the first error is logged, not raised twice."""
+    from goldsmith.sandbox.gateway import Gateway
+    from goldsmith.sandbox.runtime import InstanceRuntime
+
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if isinstance(gateway, Gateway):
+        steps.append(("stop the gateway", gateway.stop))
+    if isinstance(runtime, InstanceRuntime):
+        steps.append(("shut the instance runtime down", runtime.shutdown))
+    steps.append(("stop moto", moto.stop))
+    steps.append(("remove sandbox.json", lambda: (state_dir / INFO_FILE).unlink(missing_ok=True)))
+    for what, step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("could not %s", what)

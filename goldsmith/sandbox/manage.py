@@ -1,0 +1,187 @@
+"""Start, find and stop the sandbox daemon from another process (invoke tasks, tests, the sandbox target).
+
+``up`` is idempotent: a live, healthy daemon is reused; otherwise the leftovers of a dead one are
+cleaned and a new daemon is spawned detached (its log in STATE_DIR/daemon.log). ``down`` stops it and
+leaves no process, mount or runtime directory behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.client import SandboxClient
+from goldsmith.sandbox.daemon import INFO_FILE
+
+DEFAULT_STATE_DIR = "/var/lib/goldsmith/sandbox"
+UP_TIMEOUT = 900.0  # the first start builds the base image with debootstrap
+DOWN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """A running sandbox, as its daemon described itself in sandbox.json."""
+
+    state_dir: Path
+    pid: int
+    gateway_url: str
+    moto_pid: int
+    moto_port: int
+    region: str
+    started_at: float
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("GOLDSMITH_SANDBOX_DIR", DEFAULT_STATE_DIR))
+
+
+_children: dict[int, subprocess.Popen[bytes]] = {}  # daemons this process spawned, reaped by _alive
+
+
+def _alive(pid: int) -> bool:
+    if pid in _children:
+        return _children[pid].poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie child of ours counts as dead
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def read_info(state_dir: Path) -> SandboxInfo | None:
+    """What sandbox.json says, or None if there is none (or it is unreadable)."""
+    try:
+        data = json.loads((state_dir / INFO_FILE).read_text())
+        return SandboxInfo(state_dir, int(data["pid"]), str(data["gateway_url"]), int(data["moto_pid"]),
+                           int(data["moto_port"]), str(data["region"]), float(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def status(state_dir: Path) -> SandboxInfo | None:
+    """The sandbox if its daemon is alive and its gateway answers health, else None."""
+    info = read_info(state_dir)
+    if info is None or not _alive(info.pid):
+        return None
+    try:
+        SandboxClient(info.gateway_url, timeout=5).health()
+    except EnvironmentProblem:
+        return None
+    return info
+
+
+def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> SandboxInfo:
+    """Return the running sandbox, starting it (detached) if needed."""
+    say = progress or (lambda _line: None)
+    state_dir = state_dir.resolve()
+    running = status(state_dir)
+    if running is not None:
+        return running
+    _clean_leftovers(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    say(f"starting the sandbox in {state_dir} (the first start builds the base image, about a minute)")
+    log_path = state_dir / "daemon.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _children[proc.pid] = proc
+    deadline = time.monotonic() + UP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EnvironmentProblem(f"the sandbox daemon exited with status {proc.returncode}:\n"
+                                     f"{_tail(log_path)}\n(full log: {log_path})")
+        info = status(state_dir)
+        if info is not None and info.pid == proc.pid:
+            say(f"sandbox ready at {info.gateway_url}")
+            return info
+        time.sleep(0.2)
+    _stop_pid(proc.pid, DOWN_TIMEOUT)
+    raise EnvironmentProblem(f"the sandbox did not become ready within {UP_TIMEOUT:.0f} s:\n{_tail(log_path)}")
+
+
+def down(state_dir: Path) -> None:
+    """Stop the daemon (SIGTERM, then SIGKILL) and remove whatever a crash could have left."""
+    state_dir = state_dir.resolve()
+    info = read_info(state_dir)
+    if info is not None and _alive(info.pid) and "goldsmith.sandbox" in _cmdline(info.pid):
+        _stop_pid(info.pid, DOWN_TIMEOUT)
+    _clean_leftovers(state_dir)
+
+
+def _clean_leftovers(state_dir: Path) -> None:
+    """After a dead daemon: its moto child, instance processes, mounts and sandbox.json."""
+    from goldsmith.sandbox.runtime import cleanup_stale
+
+    info = read_info(state_dir)
+    if info is not None and _alive(info.moto_pid) and "goldsmith.sandbox.moto_server" in _cmdline(info.moto_pid):
+        _stop_pid(info.moto_pid, 10)
+    cleanup_stale(state_dir / "runtime")
+    (state_dir / INFO_FILE).unlink(missing_ok=True)
+
+
+def _stop_pid(pid: int, timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def env_lines(info: SandboxInfo) -> list[str]:
+    """Shell lines to point AWS tools at the sandbox: eval "$(python -m goldsmith.sandbox env)"."""
+    values = {"AWS_ENDPOINT_URL": info.gateway_url, "AWS_DEFAULT_REGION": info.region, "AWS_REGION": info.region,
+              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+              "GOLDSMITH_SANDBOX_DIR": str(info.state_dir)}
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def status_text(state_dir: Path) -> str:
+    """A few lines for people: where the sandbox serves, its instances and snapshots."""
+    info = status(state_dir)
+    if info is None:
+        return f"the sandbox in {state_dir} is not running (start it with `invoke sandbox.up`)"
+    client = SandboxClient(info.gateway_url)
+    lines = [f"sandbox pid {info.pid} at {info.gateway_url} (region {info.region}, state {state_dir})"]
+    for row in client.instances():
+        where = f"{row['host']}:{row['port']}" if row.get("port") else "-"
+        lines.append(f"  {row['instance_id']}  {row['state']:<9} {where:<21} {row.get('ami') or '-'}")
+    for snap in client.snapshots():
+        lines.append(f"  {snap['snapshot_id']}  {snap.get('volume_id') or '-':<22} {snap.get('bytes') or 0} bytes")
+    return "\n".join(lines)
