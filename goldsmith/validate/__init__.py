@@ -1,1 +1,6 @@
-"""validate."""
+"""Validation: pytest-testinfra suites run against an instance, in a pytest subprocess; JUnit XML."""
+
+from goldsmith.validate.junit import Failure, Summary, parse_junit
+from goldsmith.validate.suites import Connection, SuiteResult, run_suites
+
+__all__ = ["Connection", "Failure", "SuiteResult", "Summary", "parse_junit", "run_suites"]
