@@ -236,30 +236,31 @@ class SshSession:
             while chunk := source.read(CHUNK):
                 handle.write(chunk)
 
-    def _temp_path(self) -> str:
-        return f"/tmp/goldsmith-upload-{_secrets.token_hex(8)}"
-
     def _via_temp(self, write: Callable[[str], None], finish: str, *, sudo: bool, what: str) -> None:
-        """Write to a temp path with ``write``, then run ``finish`` (with $TMP set); always clean up."""
-        temp = self._temp_path()
+        """Write into a private (0700) temp directory with ``write``, then run ``finish`` with $TMP set
+        to the file; the directory is removed whatever happens. Private, because uploads may hold
+        rendered secrets and /tmp is shared."""
+        folder = f"/tmp/goldsmith-upload-{_secrets.token_hex(8)}"
+        temp = f"{folder}/data"
         try:
-            try:
-                write(temp)
-            except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise SshError(
-                    f"uploading {what} to {self.target.describe()} failed: {exc or type(exc).__name__}"
-                ) from exc
-            result = self.run(f"TMP={shlex.quote(temp)}; {finish}", sudo=sudo, timeout=600)
-            if not result.ok:
-                raise SshError(
-                    f"placing {what} on {self.target.describe()} failed with exit status "
-                    f"{result.exit_status}: {result.output_tail}"
-                )
-        finally:
-            self._remove_quietly(temp, sudo=sudo)
+            self._sftp_client().mkdir(folder, mode=0o700)
+            write(temp)
+            script = f"TMP={shlex.quote(temp)}; ( {finish} ); rc=$?; rm -rf {shlex.quote(folder)}; exit $rc"
+            result = self.run(script, sudo=sudo, timeout=600)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._remove_quietly(folder, sudo=sudo)
+            raise SshError(f"uploading {what} to {self.target.describe()} failed: {exc or type(exc).__name__}") from exc
+        except BaseException:
+            self._remove_quietly(folder, sudo=sudo)
+            raise
+        if not result.ok:
+            raise SshError(
+                f"placing {what} on {self.target.describe()} failed with exit status "
+                f"{result.exit_status}: {result.output_tail}"
+            )
 
     def _remove_quietly(self, temp: str, *, sudo: bool) -> None:
-        """Best effort: the temp file is gone after a successful move; after a failure we try."""
+        """Best effort after a failed upload (the connection may be gone already)."""
         if not self.active:
             return
         with contextlib.suppress(SshError):

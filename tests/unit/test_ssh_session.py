@@ -88,12 +88,12 @@ def test_run_streams_output_with_exit_status_env_and_redaction(session: SshSessi
     lines: list[str] = []
     result = session.run(
         'echo "token=$TOKEN"; echo "quote=$Q" >&2; printf partial; exit 7',
-        env={"TOKEN": "s3cr3t-value", "Q": "it's \"$(not run)\""},
+        env={"TOKEN": "s3cr3t-value", "Q": 'it\'s "$(not run)"'},
         on_output=lines.append,
         secrets={"s3cr3t-value"},
     )
     assert result.exit_status == 7
-    assert lines == ["token=***", "quote=it's \"$(not run)\"", "partial"]
+    assert lines == ["token=***", 'quote=it\'s "$(not run)"', "partial"]
     assert "s3cr3t" not in result.output_tail
     assert result.output_tail.splitlines()[-1] == "partial"
 
