@@ -83,6 +83,8 @@ def ensure_base_image(cache_dir: Path, progress: Progress = _quiet) -> Path:
     with _build_lock(cache_dir / f"{final.name}.lock"):
         if (final / "etc" / "os-release").exists():
             return final  # another process built it while we waited
+        for stale in cache_dir.glob(f".{final.name}.build-*"):
+            _remove_tree(stale)  # left by a build that was killed; we hold the lock, so it is dead
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=cache_dir))
         tmp.chmod(0o755)  # apt's _apt user must reach the lists inside
         try:
