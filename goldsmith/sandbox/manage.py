@@ -141,6 +141,8 @@ def _clean_leftovers(state_dir: Path) -> None:
     if info is not None and _alive(info.moto_pid) and "goldsmith.sandbox.moto_server" in _cmdline(info.moto_pid):
         _stop_pid(info.moto_pid, 10)
     cleanup_stale(state_dir / "runtime")
+    with contextlib.suppress(OSError):  # only if empty: anything left inside is a bug to see
+        (state_dir / "runtime").rmdir()
     (state_dir / INFO_FILE).unlink(missing_ok=True)
 
 
