@@ -188,11 +188,15 @@ class InstanceRuntime:
             self._changed.wait_for(lambda: inst.boots > before or inst.state == "stopped", BOOT_TIMEOUT)
 
     def terminate_instance(self, instance_id: str) -> None:
-        """Stop the instance and forget it; its volumes are deleted by the caller."""
+        """Stop the instance and forget it; its volumes are deleted by the caller. Unknown ids are a no-op."""
+        with self._lock:
+            if instance_id not in self._instances:
+                return  # never started here, or already terminated (TerminateInstances is idempotent)
         self.stop_instance(instance_id)
         with self._lock:
-            inst = self._instances.pop(instance_id)
-            shutil.rmtree(inst.directory, ignore_errors=True)
+            inst = self._instances.pop(instance_id, None)
+            if inst is not None:
+                shutil.rmtree(inst.directory, ignore_errors=True)
 
     def endpoint(self, instance_id: str) -> Endpoint | None:
         with self._lock:
