@@ -1,0 +1,127 @@
+"""AMI operations beyond the bake's own: region copies, waits that can be cancelled, tags, deprecation.
+
+The copy wait polls DescribeImages itself instead of using botocore's waiter, because a waiter in a
+worker thread cannot be stopped: on Ctrl-C (or when another region's copy failed) every wait must
+end within one poll so the cleanup can remove what was made.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.calls import aws_call
+from goldsmith.aws.tags import tag_list, tag_specs
+from goldsmith.errors import AwsError, Interrupted, WaitTimeout
+
+
+class Cancelled(Interrupted):
+    """A wait was given up because the whole operation is being cancelled."""
+
+
+def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str, description: str,
+               kms_key: str | None, tags: Mapping[str, str], client_token: str) -> str:
+    """CopyImage into the client's region; tags on the copy and its snapshots from the first moment."""
+    params: dict[str, Any] = {
+        "SourceImageId": source_image_id,
+        "SourceRegion": source_region,
+        "Name": name,
+        "Description": description,
+        "ClientToken": client_token[:64],
+        "TagSpecifications": tag_specs(["image", "snapshot"], tags),
+    }
+    if kms_key:
+        params.update(Encrypted=True, KmsKeyId=kms_key)
+    with aws_call("CopyImage", f"{source_image_id} -> {name}"):
+        return str(ec2.copy_image(**params)["ImageId"])
+
+
+def describe_images(ec2: Any, image_ids: list[str]) -> list[dict[str, Any]]:
+    try:
+        with aws_call("DescribeImages", ", ".join(image_ids)):
+            return list(ec2.describe_images(ImageIds=image_ids)["Images"])
+    except AwsError as exc:
+        if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            return []
+        raise
+
+
+def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
+                   cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Poll until the image is available; a failed image, a timeout or a cancel raise."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while True:
+        images = describe_images(ec2, [image_id])
+        if images:
+            image = images[0]
+            state = str(image.get("State", ""))
+            if state == "available":
+                return image
+            if state in ("failed", "error", "invalid", "deregistered"):
+                reason = image.get("StateReason", {}).get("Message", "no reason given")
+                raise AwsError(f"{image_id} became {state}: {reason}", operation="CopyImage",
+                               resource=image_id, code=f"Image.{state}")
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"{image_id} did not become available within {timeout:.0f} s (last state: {state})",
+                              operation="DescribeImages", resource=image_id, code="WaitTimeout")
+        if cancel is not None and cancel.wait(max(delay, 0.05)):
+            raise Cancelled(f"stopped waiting for {image_id}")
+        if cancel is None:
+            time.sleep(max(delay, 0.05))
+
+
+def snapshots_by_device(image: Mapping[str, Any]) -> dict[str, str]:
+    return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")}
+
+
+def create_tags(ec2: Any, resource_ids: list[str], tags: Mapping[str, str]) -> None:
+    if not resource_ids or not tags:
+        return
+    with aws_call("CreateTags", ", ".join(resource_ids)):
+        ec2.create_tags(Resources=resource_ids, Tags=tag_list(tags))
+
+
+def enable_deprecation(ec2: Any, image_id: str, when: datetime) -> None:
+    with aws_call("EnableImageDeprecation", image_id):
+        ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
+
+
+def delete_snapshot_retrying(ec2: Any, snapshot_id: str, *, timeout: float = 60.0) -> None:
+    """Delete a snapshot; right after DeregisterImage AWS may still call it in use for a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ec2ops.delete_snapshot(ec2, snapshot_id)
+            return
+        except AwsError as exc:
+            if exc.code != "InvalidSnapshot.InUse" or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+
+
+def remove_image(ec2: Any, image_id: str, known_snapshots: list[str] | None = None) -> list[str]:
+    """Deregister an image and delete its snapshots; returns the snapshot ids deleted."""
+    images = describe_images(ec2, [image_id])
+    snapshots = set(known_snapshots or [])
+    if images:
+        snapshots |= set(snapshots_by_device(images[0]).values())
+    ec2ops.deregister_image(ec2, image_id)
+    for snapshot_id in sorted(snapshots):
+        delete_snapshot_retrying(ec2, snapshot_id)
+    return sorted(snapshots)
+
+
+def public_sharing_blocked(ec2: Any) -> bool | None:
+    """Whether the account blocks public AMI sharing in this region (None: the API did not say)."""
+    try:
+        with aws_call("GetImageBlockPublicAccessState"):
+            state = ec2.get_image_block_public_access_state().get("ImageBlockPublicAccessState", "")
+    except AwsError:
+        return None
+    return str(state) == "block-new-sharing"

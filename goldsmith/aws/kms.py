@@ -1,0 +1,141 @@
+"""KMS keys for encrypted AMIs: find a key, check it can encrypt EBS, and that consumers may use it.
+
+Every problem is a PreflightError (exit 2) naming the key, its region and what to change, because
+these checks run before anything is launched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from goldsmith.aws.calls import aws_call
+from goldsmith.aws.kms_policy import CONSUMER_ACTIONS, missing_for_account, missing_for_org
+from goldsmith.errors import AwsError, PreflightError
+
+_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:(key|alias)/")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What DescribeKey said about a key, and how the recipe named it."""
+
+    given: str
+    region: str
+    arn: str
+    key_id: str
+    state: str
+    manager: str  # CUSTOMER | AWS
+    usage: str = "ENCRYPT_DECRYPT"
+    spec: str = "SYMMETRIC_DEFAULT"
+
+    @property
+    def label(self) -> str:
+        return self.given if self.given == self.arn else f"{self.given} ({self.arn})"
+
+    @property
+    def aws_managed(self) -> bool:
+        """AWS managed keys (aws/ebs and friends) cannot be used by other accounts."""
+        return self.manager == "AWS" or self.given.startswith("alias/aws/") or ":alias/aws/" in self.given
+
+
+def arn_region(key: str) -> str | None:
+    found = _ARN_REGION.match(key)
+    return found.group(1) if found else None
+
+
+def describe_key(kms: Any, key: str, region: str, *, field: str) -> KeyInfo:
+    """The key as DescribeKey sees it in `region`; a missing key or one of another region is an error."""
+    elsewhere = arn_region(key)
+    if elsewhere and elsewhere != region:
+        raise PreflightError(
+            f"{field}: KMS key {key} is in {elsewhere}, but it must be in {region}: "
+            f"give a key of {region} (KMS keys do not cross regions)."
+        )
+    try:
+        with aws_call("DescribeKey", key):
+            meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+    except AwsError as exc:
+        if exc.code in ("NotFoundException", "InvalidArnException", "AccessDeniedException"):
+            raise PreflightError(
+                f"{field}: KMS key {key} does not exist in {region} (or this account may not see it: "
+                f"{exc.code}): create it there or fix the name."
+            ) from exc
+        raise
+    info = KeyInfo(given=key, region=region, arn=str(meta["Arn"]), key_id=str(meta["KeyId"]),
+                   state=str(meta.get("KeyState", "Enabled" if meta.get("Enabled") else "Disabled")),
+                   manager=str(meta.get("KeyManager", "CUSTOMER")),
+                   usage=str(meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
+                   spec=str(meta.get("KeySpec", meta.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"))))
+    check_usable(info, field=field)
+    return info
+
+
+def check_usable(info: KeyInfo, *, field: str) -> None:
+    """Enabled, in the right region, and a symmetric encryption key (the only kind EBS uses)."""
+    if arn_region(info.arn) not in (None, info.region):
+        raise PreflightError(f"{field}: KMS key {info.label} is not in {info.region}: give a key of {info.region}.")
+    if info.state != "Enabled":
+        raise PreflightError(
+            f"{field}: KMS key {info.label} in {info.region} is {info.state}, not Enabled: enable it "
+            f"(aws kms enable-key --key-id {info.key_id}) or choose another key."
+        )
+    if info.usage != "ENCRYPT_DECRYPT" or info.spec != "SYMMETRIC_DEFAULT":
+        raise PreflightError(
+            f"{field}: KMS key {info.label} is a {info.spec} {info.usage} key; EBS needs a symmetric "
+            "encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)."
+        )
+
+
+def key_policy(kms: Any, info: KeyInfo) -> str:
+    with aws_call("GetKeyPolicy", info.arn):
+        return str(kms.get_key_policy(KeyId=info.key_id, PolicyName="default")["Policy"])
+
+
+def key_grants(kms: Any, info: KeyInfo) -> list[dict[str, Any]]:
+    grants: list[dict[str, Any]] = []
+    marker: str | None = None
+    while True:
+        params: dict[str, Any] = {"KeyId": info.key_id}
+        if marker:
+            params["Marker"] = marker
+        with aws_call("ListGrants", info.arn):
+            page = kms.list_grants(**params)
+        grants += page.get("Grants", [])
+        marker = page.get("NextMarker")
+        if not page.get("Truncated") or not marker:
+            return grants
+
+
+def check_consumers(kms: Any, info: KeyInfo, *, accounts: Sequence[str], organizations: Sequence[str] = (),
+                    ous: Sequence[str] = (), field: str) -> None:
+    """Other accounts can launch an AMI encrypted with this key only if the key lets them use it."""
+    consumers = [*accounts, *organizations, *ous]
+    if not consumers:
+        return
+    if info.aws_managed:
+        raise PreflightError(
+            f"{field}: KMS key {info.label} is an AWS managed key (like aws/ebs), which cannot be shared, "
+            f"so {', '.join(consumers)} could not launch the AMI: use a customer managed key whose policy "
+            "allows them kms:Decrypt, kms:CreateGrant and kms:DescribeKey."
+        )
+    policy = key_policy(kms, info)
+    grants = key_grants(kms, info) if accounts else []
+    lacking: list[str] = []
+    for account in accounts:
+        missing = missing_for_account(policy, grants, account)
+        if missing:
+            lacking.append(f"{account} (missing {', '.join(missing)})")
+    for arn in [*organizations, *ous]:
+        missing = missing_for_org(policy, arn)
+        if missing:
+            lacking.append(f"{arn} (missing {', '.join(missing)})")
+    if lacking:
+        raise PreflightError(
+            f"{field}: KMS key {info.label} in {info.region} does not let these consumers use it: "
+            f"{'; '.join(lacking)}. Add a key policy statement allowing {', '.join(CONSUMER_ACTIONS)} to "
+            "each account (arn:aws:iam::ACCOUNT:root) or to '*' with aws:PrincipalOrgID / "
+            "aws:PrincipalOrgPaths for organizations and OUs, or create grants."
+        )

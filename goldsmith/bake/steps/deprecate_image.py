@@ -1,0 +1,30 @@
+"""Mark the AMI deprecated at deprecate_at (or deprecate_after days from now) in every region."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from goldsmith.aws import images
+from goldsmith.bake.preflight_share import deprecation_time
+
+if TYPE_CHECKING:
+    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.state import BuildState
+
+
+class DeprecateImage:
+    name = "deprecate-image"
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        when = deprecation_time(ctx.loaded.recipe.image, datetime.now(UTC))
+        if when is None:
+            return
+        for artifact in state.artifacts.values():
+            images.enable_deprecation(ctx.aws.ec2(artifact.region), artifact.image_id, when)
+        state.deprecation_time = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ctx.events.info(f"deprecated from {state.deprecation_time} in {', '.join(state.artifacts)}")
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        # A failed bake deregisters every artifact (their own steps' cleanups); nothing to undo here.
+        return None
