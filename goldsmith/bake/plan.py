@@ -14,6 +14,8 @@ from goldsmith.bake.steps.resolve_source import ResolveSource
 from goldsmith.bake.steps.share_image import ShareImage
 from goldsmith.bake.steps.snapshot_volumes import SnapshotVolumes
 from goldsmith.bake.steps.stop_instance import StopInstance
+from goldsmith.bake.steps.validate_build import ValidateBuild
+from goldsmith.bake.steps.validate_image import ValidateImage
 from goldsmith.bake.steps.wait_for_ssh import WaitForSsh
 
 
@@ -28,9 +30,11 @@ def bake_steps() -> list[Step]:
         WaitForSsh(),
         MountVolumes(),
         Provision(),
+        ValidateBuild(),  # only with validate.on_build: fail fast, before the stop
         StopInstance(),
         SnapshotVolumes(),
         RegisterImage(),
+        ValidateImage(),  # an instance from the new AMI; nothing is shared before it passes
         ShareImage(),
     ]
 

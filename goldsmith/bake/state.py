@@ -59,6 +59,7 @@ class BuildState:
     launch_permissions: list[dict[str, str]] = field(default_factory=list)
     snapshot_permissions: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
+    keep_image: bool = False  # validation failed with on_failure: keep; the failed bake keeps AMI + snapshots
 
     steps: list[StepRecord] = field(default_factory=list)
     outcome: str = "running"  # running | succeeded | failed | interrupted

@@ -57,7 +57,7 @@ class RegisterImage:
         ctx.events.info(f"registered {state.image_id} '{params['Name']}'")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
-        if state.outcome == "succeeded" or state.image_id is None:
+        if state.outcome == "succeeded" or state.image_id is None or state.keep_image:
             return
         ec2ops.deregister_image(ctx.aws.ec2(state.region), state.image_id)
         ctx.journal.deleted("image", state.image_id)

@@ -39,7 +39,7 @@ class SnapshotVolumes:
         ctx.events.info("snapshots: " + ", ".join(f"{d}={s}" for d, s in sorted(state.snapshots.items())))
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
-        if state.outcome == "succeeded" or not state.snapshots:
+        if state.outcome == "succeeded" or not state.snapshots or state.keep_image:
             return
         ec2 = ctx.aws.ec2(state.region)
         for device, snapshot_id in list(state.snapshots.items()):
