@@ -90,15 +90,24 @@ class PrivateKey:
         """The public key line for authorized_keys, e.g. ``ssh-ed25519 AAAA...``."""
         return f"{self._pkey.get_name()} {self._pkey.get_base64()}"
 
-    def write_private_file(self, directory: Path) -> Path:
-        """Write the key to a new 0600 file inside ``directory`` (made 0700); the caller deletes it."""
+    def write_private_file(self, directory: Path, *, name: str | None = None) -> Path:
+        """Write the key to a 0600 file in ``directory`` (made 0700); the caller deletes it.
+
+        Without ``name`` the file gets a fresh random name; with one, an existing file is replaced.
+        """
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
-        path = directory / f"id-{secrets.token_hex(6)}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self._material)
+        path = directory / (name or f"id-{secrets.token_hex(6)}")
+        temp = directory / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self._material)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         return path
 
     def __eq__(self, other: object) -> bool:

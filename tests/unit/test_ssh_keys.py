@@ -53,6 +53,12 @@ def test_write_private_file_is_private_and_usable_by_openssh(tmp_path: Path) -> 
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     public = subprocess.run(["ssh-keygen", "-y", "-f", str(path)], check=True, capture_output=True, text=True)
     assert public.stdout.split()[:2] == key.public_openssh().split()
+    named = key.write_private_file(tmp_path / "keys", name="build.pem")
+    again = PrivateKey.generate_ed25519().write_private_file(tmp_path / "keys", name="build.pem")
+    assert named == again == tmp_path / "keys" / "build.pem"
+    assert stat.S_IMODE(named.stat().st_mode) == 0o600
+    assert PrivateKey.from_file(named) != key
+    assert sorted(p.name for p in named.parent.iterdir()) == ["build.pem", path.name]
 
 
 def test_bad_key_material_is_a_sentence_without_the_material(tmp_path: Path) -> None:
