@@ -120,7 +120,10 @@ def read_text(path: Path, label: str) -> str:
 
 def parse_text(text: str, label: str) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse YAML text; returns the document (None if unusable) and the problems found."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        return None, [_reader_problem(exc, text, label)]
     try:
         root = loader.get_single_node()
         if root is None:
@@ -131,8 +134,7 @@ def parse_text(text: str, label: str) -> tuple[YamlDocument | None, list[Problem
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(exc, label)]
     except yaml.reader.ReaderError as exc:
-        line, column = _offset_position(text, exc.position)
-        return None, [Problem(label, line, column, "", f"character {exc.character!r} is not allowed in YAML")]
+        return None, [_reader_problem(exc, text, label)]
     except yaml.YAMLError as exc:
         return None, [Problem(label, 0, 0, "", f"not valid YAML: {exc}")]
     except RecursionError:
@@ -140,6 +142,12 @@ def parse_text(text: str, label: str) -> tuple[YamlDocument | None, list[Problem
     finally:
         loader.dispose()
     return YamlDocument(label, data, root), problems
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, label: str) -> Problem:
+    line, column = _offset_position(text, exc.position)
+    character = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    return Problem(label, line, column, "", f"character {character!r} is not allowed in YAML")
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:
@@ -157,7 +165,8 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, label: str) -> Problem:
         message = f"{exc.problem} ({exc.context}{where})"
     if "'\\t'" in message:
         message = "a tab is used for indentation; YAML needs spaces"
-    return Problem(label, line, column, "", f"YAML syntax error: {message}")
+    prefix = "" if isinstance(exc, ConstructorError) else "YAML syntax error: "
+    return Problem(label, line, column, "", prefix + message)
 
 
 def duplicate_keys(root: Node, label: str) -> list[Problem]:
