@@ -87,6 +87,30 @@ def bake(c: Context, recipe: str, target: str | None = None, var: list[str] | No
     _say(f"manifest: {path}")
 
 
+@task(
+    help={
+        "image_or_recipe": "an AMI id (ami-...), or a recipe file or name whose newest AMI is validated",
+        "suite": "a testinfra suite file or directory to run (repeatable; added to the recipe's validate.suites)",
+        "target": TARGET_HELP,
+        "var": "set a recipe variable, name=value (repeatable); suites see it as goldsmith_vars / GOLDSMITH_VAR_*",
+        "user": "SSH user on the instance (default: the recipe's build.ssh_username, else admin)",
+        "instance_type": "instance type of the test instance (default: the recipe's, else t3.micro)",
+        "region": "AWS region (default: AWS_REGION / profile / invoke.yaml)",
+        "profile": "AWS profile (default: AWS_PROFILE / invoke.yaml)",
+    },
+    iterable=["suite", "var"],
+)
+def validate(c: Context, image_or_recipe: str, suite: list[str] | None = None, target: str | None = None,
+             var: list[str] | None = None, user: str | None = None, instance_type: str | None = None,
+             region: str | None = None, profile: str | None = None) -> None:
+    """Validate an existing AMI with testinfra suites on a throwaway instance launched from it."""
+    from goldsmith import commands
+
+    with _errors():
+        _say(commands.validate(image_or_recipe, suite or [], var or [], _settings(c, target, region, profile),
+                               user=user, instance_type=instance_type))
+
+
 @task(help={"recipe": "recipe file to check", "var": "set a recipe variable, name=value (repeatable)"},
       iterable=["var"])
 def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
@@ -210,5 +234,5 @@ sandbox.add_task(sandbox_status, "status")
 sandbox.add_task(sandbox_env, "env")
 sandbox.add_task(sandbox_endpoint, "endpoint")
 
-ns = Collection(bake, check, clean, lint, test, docs, sandbox)
+ns = Collection(bake, check, clean, validate, lint, test, docs, sandbox)
 ns.configure({"goldsmith": {"target": "sandbox", "work_dir": ".goldsmith"}})

@@ -87,3 +87,34 @@ def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bo
     if not yes and result.count:
         report(f"{result.count} resources would be removed; run again with --yes to remove them")
     return result.count
+
+
+def validate(image_or_recipe: str, suites: Sequence[str], var: Sequence[str], settings: Settings, *,
+             user: str | None = None, instance_type: str | None = None) -> str:
+    """Validate an existing AMI (ami-...) or a recipe's newest AMI on a throwaway instance; returns a summary."""
+    from goldsmith.bake.validate_existing import Request, suite_args, validate_existing
+    from goldsmith.bake.validation import failure_message
+    from goldsmith.errors import ValidationFailed
+    from goldsmith.recipe.loader import LoadedRecipe, parse_var_args
+    from goldsmith.report.progress import make_display
+    from goldsmith.targets import make_target
+
+    checked = suite_args(suites)
+    if image_or_recipe.startswith("ami-"):
+        request = Request(image_ref=image_or_recipe, loaded=None, suites=checked,
+                          variables=tuple(parse_var_args(var).items()), username=user, instance_type=instance_type)
+    else:
+        path = Path(image_or_recipe)
+        if not path.exists() and (Path("recipes") / f"{image_or_recipe}.yaml").exists():
+            path = Path("recipes") / f"{image_or_recipe}.yaml"
+        loaded = load(str(path), var)
+        assert isinstance(loaded, LoadedRecipe)
+        request = Request(image_ref=loaded.recipe.name, loaded=loaded, suites=checked, username=user,
+                          instance_type=instance_type)
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    outcome = validate_existing(request, target, work_dir=settings.work_dir, display=make_display(settings.plain))
+    result = outcome.result
+    if not result.ok:
+        raise ValidationFailed(failure_message(f"image {outcome.image_id}", result))
+    return f"{outcome.image_id} passed validation: {result.summary_line()} (report {result.junit_path})"
