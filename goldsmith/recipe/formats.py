@@ -63,12 +63,9 @@ def owners(values: list[str]) -> list[str]:
     """AMI owners: account ids or one of the owner aliases AWS knows."""
     for i, value in enumerate(values):
         if not (ACCOUNT_RE.fullmatch(value) or value in OWNER_ALIASES):
+            expected = "a 12-digit account id or one of " + ", ".join(OWNER_ALIASES)
             hint = did_you_mean(value, OWNER_ALIASES)
-            raise FieldProblem(
-                f"{value!r} is not an AMI owner{hint} (expected a 12-digit account id or one of: "
-                + ", ".join(OWNER_ALIASES) + ")",
-                i,
-            )
+            raise FieldProblem(f"{value!r} is not an AMI owner: expected {expected}{hint}", i)
     return values
 
 
@@ -80,10 +77,10 @@ def arns(values: list[str], pattern: re.Pattern[str], example: str, what: str) -
     return values
 
 
-def region(value: str, *path: str | int) -> str:
+def region(value: str) -> str:
     """A real AWS region name."""
     if value not in REGIONS:
-        raise FieldProblem(f"unknown region {value!r}{did_you_mean(value, REGIONS)}", *path, key=bool(path))
+        raise FieldProblem(f"unknown region {value!r}{did_you_mean(value, REGIONS)}")
     return value
 
 

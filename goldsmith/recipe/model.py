@@ -41,6 +41,15 @@ __all__ = [
 ]
 
 Size = Annotated[int, AfterValidator(formats.size), Field(json_schema_extra={"minimum": 1, "maximum": 16384})]
+def _variable_name(name: str) -> str:
+    if not formats.VARIABLE_NAME_RE.fullmatch(name):
+        raise formats.FieldProblem(f"variable name {name!r} must be letters, digits and _ (not starting with a digit)")
+    if name in BUILD_FACTS:
+        raise formats.FieldProblem(f"variable {name!r} would hide the build fact of that name")
+    return name
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
 VolumeType = Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]
 
 
@@ -265,7 +274,7 @@ class Recipe(StrictModel):
     """Version of the recipe, available to templates as recipe_version."""
     description: str = ""
     """What the image is for."""
-    variables: dict[str, Variable] = {}
+    variables: dict[VariableName, Variable] = {}
     """Variables for templates: name -> default value, or a mapping {default, secret, description}."""
     source: Source
     """The AMI to start from."""
@@ -284,15 +293,3 @@ class Recipe(StrictModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return formats.check(formats.RECIPE_NAME_RE, value, "recipe name", "web-server")
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: dict[str, Variable]) -> dict[str, Variable]:
-        for name in value:
-            if not formats.VARIABLE_NAME_RE.fullmatch(name):
-                message = f"variable name {name!r} must be letters, digits and _ (not starting with a digit)"
-                raise formats.FieldProblem(message, name, key=True)
-            if name in BUILD_FACTS:
-                message = f"variable {name!r} would hide the build fact of that name"
-                raise formats.FieldProblem(message, name, key=True)
-        return value

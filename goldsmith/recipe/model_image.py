@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
 
 from goldsmith.recipe import formats
 from goldsmith.recipe.strict import Positive, StrictModel
@@ -48,7 +48,7 @@ class Encryption(StrictModel):
 
     kms_key: str
     """Key id, key ARN or alias/... in the build region."""
-    regions: dict[str, str] = {}
+    regions: dict[Annotated[str, AfterValidator(formats.region)], str] = {}
     """Key to use for the copy in each other region (region -> key)."""
 
     @field_validator("kms_key")
@@ -60,7 +60,6 @@ class Encryption(StrictModel):
     @classmethod
     def _regions(cls, value: dict[str, str]) -> dict[str, str]:
         for region, key in value.items():
-            formats.region(region, region)
             if not formats.KMS_RE.fullmatch(key):
                 message = f"{key!r} is not a valid KMS key (expected like 'alias/goldsmith')"
                 raise formats.FieldProblem(message, region)

@@ -93,7 +93,9 @@ def problems_from(exc: ValidationError, doc: YamlDocument, root: type[BaseModel]
 
 def _one(error: ErrorDetails, doc: YamlDocument, root: type[BaseModel]) -> Problem:
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    path, tp = resolve(root, tuple(error["loc"]))
+    loc = tuple(error["loc"])
+    at_key = bool(loc) and loc[-1] == "[key]"  # a dict key failed its own validation
+    path, tp = resolve(root, loc[:-1] if at_key else loc)
     if kind == "extra_forbidden":
         name = str(path[-1])
         _, parent = resolve(root, tuple(error["loc"][:-1]))
@@ -106,7 +108,7 @@ def _one(error: ErrorDetails, doc: YamlDocument, root: type[BaseModel]) -> Probl
         return doc.problem([*path, "type"], f"unknown {show(ctx.get('tag'))} (known: {known})")
     if kind == "value_error" and isinstance(ctx.get("error"), FieldProblem):
         problem: FieldProblem = ctx["error"]
-        return doc.problem([*path, *problem.path], problem.message, key=problem.key)
+        return doc.problem([*path, *problem.path], problem.message, key=problem.key or at_key)
     if kind == "invalid_key":
         return doc.problem(path, f"keys must be text, got {show(value)}", key=True)
     return doc.problem(path, _message(kind, value, ctx, tp, error["msg"]))
