@@ -1,0 +1,223 @@
+"""Fixes to moto 5.2.5's EBS and launch model: volumes from AMI mappings, snapshot rules, permissions.
+
+Split from moto_fixes (which installs these too, via ``install``). Each function names the AWS behaviour
+it restores in its docstring. Mappings are AWS-shaped dicts: {"DeviceName": ..., "Ebs": {...}}.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextvars import ContextVar
+from typing import Any
+
+from moto.core.responses import EmptyResult
+from moto.ec2.exceptions import EC2ClientError, InvalidSnapshotInUse, MissingParameterError
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, VolumeAttachment
+from moto.ec2.models.instances import Instance, InstanceBackend
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.responses.instances import InstanceResponse
+
+Mapping = dict[str, Any]
+
+
+def ec2_error(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+def mapping_entry(
+    device: str,
+    snapshot_id: str | None,
+    size: int,
+    volume_type: str,
+    delete: bool,
+    encrypted: bool,
+    kms_key_id: str | None = None,
+    iops: int | None = None,
+) -> Mapping:
+    ebs: dict[str, Any] = {
+        "DeleteOnTermination": delete,
+        "VolumeSize": int(size),
+        "VolumeType": volume_type,
+        "Encrypted": encrypted,
+    }
+    if snapshot_id:
+        ebs["SnapshotId"] = snapshot_id
+    if encrypted and kms_key_id:
+        ebs["KmsKeyId"] = kms_key_id
+    if iops:
+        ebs["Iops"] = int(iops)
+    return {"DeviceName": device, "Ebs": ebs}
+
+
+def check_size(size: int | None, snapshot: Snapshot) -> None:
+    if size and int(size) < snapshot.volume_size:
+        raise ec2_error(
+            "InvalidBlockDeviceMapping",
+            f"Volume of size {size}GB is smaller than snapshot '{snapshot.id}', "
+            f"expect size >= {snapshot.volume_size}GB",
+        )
+
+
+# (b) RunInstances ----------------------------------------------------------------------------------------
+def _parse_launch_mappings(self: InstanceResponse) -> list[Mapping]:
+    """Keep the request's mapping as sent: an absent DeleteOnTermination/Encrypted means 'inherit'."""
+    return [copy.deepcopy(dict(m)) for m in self._get_param("BlockDeviceMappings", [])]
+
+
+def merge_launch_mappings(backend: Any, ami_mappings: list[Mapping] | None, requested: list[Mapping]) -> list[Mapping]:
+    """AWS RunInstances: one volume per AMI mapping entry, from its snapshot, overridable per device;
+    extra request entries add volumes; NoDevice drops one."""
+    wanted = {m["DeviceName"]: m for m in requested}
+    merged: list[Mapping] = []
+    for base in ami_mappings or []:
+        req = wanted.pop(base["DeviceName"], None)
+        if req is not None and req.get("NoDevice") is not None:
+            continue
+        merged.append(_launch_entry(backend, base["DeviceName"], base["Ebs"], (req or {}).get("Ebs") or {}))
+    for device, req in wanted.items():
+        if req.get("NoDevice") is not None:
+            continue
+        ebs = req.get("Ebs") or {}
+        if not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+            raise MissingParameterError("size or snapshotId")
+        merged.append(_launch_entry(backend, device, {}, ebs))
+    return [{**m, "NoDevice": None, "VirtualName": None} for m in merged]
+
+
+def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[str, Any]) -> Mapping:
+    snapshot_id = over.get("SnapshotId") or base.get("SnapshotId")
+    snapshot = backend.get_snapshot(snapshot_id) if snapshot_id else None
+    size = over.get("VolumeSize") or base.get("VolumeSize") or (snapshot.volume_size if snapshot else None)
+    if snapshot is not None:
+        check_size(size, snapshot)
+    encrypted = over.get("Encrypted")
+    encrypted = bool(base.get("Encrypted")) if encrypted is None else bool(encrypted)
+    kms = over.get("KmsKeyId") or base.get("KmsKeyId")
+    if snapshot is not None and snapshot.encrypted:
+        encrypted, kms = True, kms or snapshot.kms_key_id
+    delete = over.get("DeleteOnTermination")
+    delete = base.get("DeleteOnTermination", True) if delete is None else bool(delete)
+    entry = mapping_entry(
+        device,
+        snapshot_id,
+        int(size or 0),
+        over.get("VolumeType") or base.get("VolumeType") or "gp2",
+        bool(delete),
+        encrypted,
+        kms,
+        over.get("Iops") or base.get("Iops"),
+    )
+    entry["Ebs"].setdefault("KmsKeyId", None)
+    entry["Ebs"].setdefault("SnapshotId", None)
+    return entry
+
+
+def _run_instances(
+    self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
+) -> Any:
+    ami = self.amis.get(image_id)
+    requested = kwargs.pop("block_device_mappings", None) or []
+    ami_mappings = getattr(ami, "gs_mappings", None)
+    if ami_mappings is not None or requested:
+        merged = merge_launch_mappings(self, ami_mappings, requested)
+        kwargs["block_device_mappings"] = merged
+        token = _launch_iops.set({m["DeviceName"]: m["Ebs"].get("Iops") for m in merged})
+        try:
+            return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+        finally:
+            _launch_iops.reset(token)
+    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+_launch_iops: ContextVar[dict[str, int | None] | None] = ContextVar("_launch_iops", default=None)
+
+
+def _add_block_device(
+    self: Instance,
+    size: int,
+    device_path: str,
+    snapshot_id: str | None,
+    encrypted: bool,
+    delete_on_termination: bool,
+    kms_key_id: str | None,
+    volume_type: str | None,
+) -> None:
+    """AWS RunInstances honours the mapping's Iops (moto drops it, so io1/io2 launches failed)."""
+    volume = self.ec2_backend.create_volume(
+        size=size,
+        zone_name=self._placement.zone,
+        snapshot_id=snapshot_id,
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        volume_type=volume_type,
+        iops=(_launch_iops.get() or {}).get(device_path),
+    )
+    self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
+
+
+_orig_run_instances = InstanceBackend.run_instances
+
+
+def _attachment_delete_on_termination(self: VolumeAttachment) -> bool:
+    """AWS DescribeVolumes shows each attachment's DeleteOnTermination."""
+    attached = self.instance.block_device_mapping.get(self.device)
+    return bool(attached.delete_on_termination) if attached is not None else False
+
+
+def _create_snapshot(
+    self: Any, volume_id: str, description: str, owner_id: str | None = None, from_ami: str | None = None
+) -> Snapshot:
+    """AWS: a snapshot of an encrypted volume is encrypted with the volume's KMS key."""
+    snapshot = original_create_snapshot(self, volume_id, description, owner_id, from_ami)
+    if snapshot.encrypted:
+        snapshot.kms_key_id = snapshot.volume.kms_key_id
+    return snapshot
+
+
+original_create_snapshot = EBSBackend.create_snapshot
+
+
+def _delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
+    """AWS: a snapshot that backs a registered AMI cannot be deleted (InvalidSnapshot.InUse)."""
+    for ami in self.amis.values():
+        for mapping in getattr(ami, "gs_mappings", None) or []:
+            if mapping["Ebs"].get("SnapshotId") == snapshot_id:
+                raise InvalidSnapshotInUse(snapshot_id, ami.id)
+    return _orig_delete_snapshot(self, snapshot_id)
+
+
+_orig_delete_snapshot = EBSBackend.delete_snapshot
+
+
+# (f) ModifySnapshotAttribute structured form -------------------------------------------------------------
+def _modify_snapshot_attribute(self: ElasticBlockStore) -> Any:
+    """AWS ModifySnapshotAttribute accepts CreateVolumePermission={Add: [...], Remove: [...]}."""
+    permission = self._get_param("CreateVolumePermission") or {}
+    if not permission:
+        return _orig_modify_snapshot_attribute(self)
+    self.error_on_dryrun()
+    snapshot_id = self._get_param("SnapshotId")
+    for key, change in (
+        ("Add", self.ec2_backend.add_create_volume_permission),
+        ("Remove", self.ec2_backend.remove_create_volume_permission),
+    ):
+        items = permission.get(key) or []
+        user_ids = [i["UserId"] for i in items if i.get("UserId")]
+        groups = [i["Group"] for i in items if i.get("Group")]
+        if user_ids or groups:
+            change(snapshot_id, user_ids=user_ids, groups=groups)
+    return EmptyResult()
+
+
+_orig_modify_snapshot_attribute = ElasticBlockStore.modify_snapshot_attribute
+
+
+def install() -> None:
+    """Patch moto's launch and EBS code (called once by moto_fixes.apply_all)."""
+    InstanceResponse._parse_block_device_mapping = _parse_launch_mappings  # type: ignore[method-assign]
+    InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
+    Instance.add_block_device = _add_block_device  # type: ignore[method-assign]
+    VolumeAttachment.delete_on_termination = property(_attachment_delete_on_termination)  # type: ignore[attr-defined]
+    EBSBackend.create_snapshot = _create_snapshot  # type: ignore[method-assign]
+    EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
+    ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute  # type: ignore[method-assign]
