@@ -8,6 +8,7 @@ leaves no process, mount or runtime directory behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,15 +95,27 @@ def status(state_dir: Path) -> SandboxInfo | None:
     return info
 
 
+@contextlib.contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """One up()/down() at a time per state dir, across processes (parallel bakes start it together)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".manage.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> SandboxInfo:
     """Return the running sandbox, starting it (detached) if needed."""
-    say = progress or (lambda _line: None)
     state_dir = state_dir.resolve()
     running = status(state_dir)
     if running is not None:
         return running
+    with _exclusive(state_dir):
+        return status(state_dir) or _start(state_dir, progress or (lambda _line: None))
+
+
+def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
     _clean_leftovers(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     say(f"starting the sandbox in {state_dir} (the first start builds the base image, about a minute)")
     log_path = state_dir / "daemon.log"
     with open(log_path, "ab") as log:
@@ -127,10 +140,13 @@ def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> Sandbo
 def down(state_dir: Path) -> None:
     """Stop the daemon (SIGTERM, then SIGKILL) and remove whatever a crash could have left."""
     state_dir = state_dir.resolve()
-    info = read_info(state_dir)
-    if info is not None and _alive(info.pid) and "goldsmith.sandbox" in _cmdline(info.pid):
-        _stop_pid(info.pid, DOWN_TIMEOUT)
-    _clean_leftovers(state_dir)
+    if not state_dir.exists():
+        return
+    with _exclusive(state_dir):
+        info = read_info(state_dir)
+        if info is not None and _alive(info.pid) and "goldsmith.sandbox" in _cmdline(info.pid):
+            _stop_pid(info.pid, DOWN_TIMEOUT)
+        _clean_leftovers(state_dir)
 
 
 def _clean_leftovers(state_dir: Path) -> None:
