@@ -230,10 +230,10 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 try:
                     status, headers, data = gateway.handle(self.command, self.path, list(self.headers.items()),
                                                            body)
-                except OSError as exc:
-                    log.error("moto did not answer: %s", exc)
+                except Exception as exc:  # never leave a client hanging: answer like AWS does
+                    log.exception("gateway failure on %s %s", self.command, self.path)
                     call = Call("ec2", "?", "us-east-1", {}, "ec2")
-                    status, extra, data = internal_error(call, "The sandbox control plane is not answering.")
+                    status, extra, data = internal_error(call, f"The sandbox failed: {exc}")
                     headers = list(extra.items())
             self.send_response(status)
             for name, value in headers:
