@@ -32,8 +32,9 @@ def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
         "Name": name,
         "Description": description,
         "ClientToken": client_token[:64],
-        "TagSpecifications": tag_specs(["image", "snapshot"], tags),
     }
+    if tags:
+        params["TagSpecifications"] = tag_specs(["image", "snapshot"], tags)
     if kms_key:
         params.update(Encrypted=True, KmsKeyId=kms_key)
     with aws_call("CopyImage", f"{source_image_id} -> {name}"):
@@ -78,6 +79,24 @@ def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
 def snapshots_by_device(image: Mapping[str, Any]) -> dict[str, str]:
     return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
             if m.get("Ebs", {}).get("SnapshotId")}
+
+
+def image_keys(ec2: Any, image: Mapping[str, Any]) -> set[str]:
+    """The KMS keys encrypting the image's snapshots (from the mapping, else from the snapshots)."""
+    keys: set[str] = set()
+    unknown: list[str] = []
+    for mapping in image.get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs") or {}
+        if ebs.get("Encrypted") and ebs.get("KmsKeyId"):
+            keys.add(str(ebs["KmsKeyId"]))
+        elif ebs.get("Encrypted") and ebs.get("SnapshotId"):
+            unknown.append(str(ebs["SnapshotId"]))
+    if unknown:
+        with aws_call("DescribeSnapshots", ", ".join(unknown)):
+            for snap in ec2.describe_snapshots(SnapshotIds=unknown)["Snapshots"]:
+                if snap.get("KmsKeyId"):
+                    keys.add(str(snap["KmsKeyId"]))
+    return keys
 
 
 def create_tags(ec2: Any, resource_ids: list[str], tags: Mapping[str, str]) -> None:

@@ -10,12 +10,17 @@ The bake's CopyRegions step and `invoke copy` both use this class.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from goldsmith.aws import images
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws import images, kms, sharing
+from goldsmith.aws.tags import tags_dict
+from goldsmith.errors import InputError
 
 if TYPE_CHECKING:
     from goldsmith.aws.session import Aws
@@ -130,3 +135,109 @@ class RegionCopier:
         copy.available = True
         self.hooks.finished(copy)
         return copy
+
+
+def parse_kms_keys(values: Sequence[str], regions: Sequence[str]) -> dict[str, str]:
+    """`--kms-key KEY` (the same id/alias in every region) or `--kms-key REGION=KEY` (repeatable)."""
+    keys: dict[str, str] = {}
+    for value in values:
+        region, sep, key = value.partition("=")
+        if not sep:
+            keys.update({r: value for r in regions if r not in keys})
+        elif region not in regions:
+            raise InputError(f"--kms-key {value}: {region} is not one of the --region values ({', '.join(regions)})")
+        else:
+            keys[region] = key
+    return keys
+
+
+@dataclass
+class CopyResult:
+    copies: dict[str, RegionCopy] = field(default_factory=dict)
+    existing: dict[str, str] = field(default_factory=dict)  # region -> image already there with that name
+
+
+def copy_image_to_regions(aws: Aws, *, source_region: str, image_id: str, regions: Sequence[str],
+                          kms_keys: Mapping[str, str], timeout: float, delay: float,
+                          report: Callable[[str], None] = lambda line: None) -> CopyResult:
+    """`invoke copy`: copy an existing AMI with its name, description, tags, permissions and deprecation.
+
+    Idempotent: a region that already holds an image of that name is left alone. All or nothing: if a
+    copy or a permission fails (or Ctrl-C), every copy made by this call is removed.
+    """
+    if not regions:
+        raise InputError("copy: give at least one --region to copy to")
+    if source_region in regions:
+        raise InputError(f"copy: {image_id} is already in {source_region}; --region names the other regions")
+    source = ec2ops.describe_image(aws.ec2(source_region), image_id)
+    name = str(source["Name"])
+    result = CopyResult()
+    for region in regions:
+        found = ec2ops.images_named(aws.ec2(region), name)
+        if found:
+            result.existing[region] = str(found[0]["ImageId"])
+            report(f"{region}: {found[0]['ImageId']} is already named {name}; left alone")
+    todo = [r for r in regions if r not in result.existing]
+    plan = published_state(aws, source_region, source)
+    keys = {r: check_key(aws, r, kms_keys[r], plan.accounts) for r in todo if r in kms_keys}
+    tags = {k: v for k, v in tags_dict(source.get("Tags")).items() if not k.startswith("aws:")}
+    requests = [CopyRequest(r, name, str(source.get("Description", "")), tags, keys.get(r)) for r in todo]
+    copier = RegionCopier(aws, source_region=source_region, source_image_id=image_id, requests=requests,
+                          timeout=timeout, delay=delay, token=f"goldsmith-copy-{image_id}-{secrets.token_hex(4)}")
+    try:
+        result.copies = copier.run()
+        for copy in result.copies.values():
+            plan.apply(aws.ec2(copy.region), copy)
+            report(f"{copy.region}: {copy.image_id} available")
+    except BaseException:
+        problems = copier.remove_all(lambda c, s: report(f"{c.region}: removed {c.image_id} and {', '.join(s)}"))
+        if problems:
+            report("delete manually: " + "; ".join(problems))
+        raise
+    return result
+
+
+@dataclass
+class Published:
+    """How the source AMI is published, to repeat on each copy (copies carry none of it)."""
+
+    launch: list[dict[str, str]] = field(default_factory=list)
+    snapshots: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # device -> permissions
+    deprecate_at: datetime | None = None
+
+    @property
+    def accounts(self) -> list[str]:
+        return [e["UserId"] for e in self.launch if "UserId" in e]
+
+    def apply(self, ec2: Any, copy: RegionCopy) -> None:
+        public = any(e.get("Group") == "all" for e in self.launch)
+        sharing.add_launch_permissions(ec2, copy.image_id, self.launch, public=public)
+        for device, permissions in self.snapshots.items():
+            snapshot_id = copy.snapshots.get(device)
+            if snapshot_id:
+                users = [p["UserId"] for p in permissions if "UserId" in p]
+                group = any(p.get("Group") == "all" for p in permissions)
+                sharing.change_snapshot_permissions(ec2, snapshot_id, users, public=group)
+        if self.deprecate_at is not None:
+            images.enable_deprecation(ec2, copy.image_id, self.deprecate_at)
+
+
+def published_state(aws: Aws, region: str, source: Mapping[str, Any]) -> Published:
+    ec2 = aws.ec2(region)
+    image_id = str(source["ImageId"])
+    state = Published(launch=sharing.launch_permissions(ec2, image_id))
+    for device, snapshot_id in images.snapshots_by_device(source).items():
+        permissions = sharing.snapshot_permissions(ec2, snapshot_id)
+        if permissions:
+            state.snapshots[device] = permissions
+    when = source.get("DeprecationTime")
+    if when:
+        state.deprecate_at = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    return state
+
+
+def check_key(aws: Aws, region: str, key: str, accounts: Sequence[str]) -> str:
+    """The key's ARN, once it is known to exist, be enabled, be in the region and serve the accounts."""
+    info = kms.describe_key(aws.kms(region), key, region, field=f"--kms-key for {region}")
+    kms.check_consumers(aws.kms(region), info, accounts=accounts, field=f"--kms-key for {region}")
+    return info.arn
