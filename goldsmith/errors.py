@@ -7,7 +7,7 @@ paramiko, pydantic, yaml) are translated at the boundary with ``raise ... from e
     ├── InputError                      exit_code 2: bad recipe, pipeline, variable or argument
     │   ├── RecipeError                 every problem of one file at once, each with file:line:col
     │   └── PreflightError              the account says no before anything is launched
-    ├── EnvironmentProblem              exit_code 2: the machine lacks something (root, bwrap, ...)
+    ├── EnvironmentProblem              exit_code 2: the machine lacks something (root, debootstrap, ...)
     ├── BakeError                       exit_code 1: the bake failed after it started (cleaned up)
     │   ├── AwsError                    an AWS call failed (operation, resource, code)
     │   │   └── WaitTimeout             a resource stayed in a state too long

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.sandbox
 def _why_not() -> str:
     if os.geteuid() != 0:
         return "the sandbox needs root"
-    for tool in ("bwrap", "debootstrap"):
+    for tool in ("unshare", "debootstrap"):
         if shutil.which(tool) is None:
             return f"the sandbox needs {tool} (bash scripts/setup.sh installs it)"
     return ""
