@@ -19,7 +19,7 @@ def test_lighttpd_is_installed(host: Any) -> None:
 def test_config_listens_on_the_port(host: Any) -> None:
     config = host.file("/etc/lighttpd/lighttpd.conf")
     assert f"server.port          = {PORT}" in config.content_string
-    assert host.run("lighttpd -t -f /etc/lighttpd/lighttpd.conf").rc == 0
+    assert host.run("/usr/sbin/lighttpd -t -f /etc/lighttpd/lighttpd.conf").rc == 0
 
 
 def test_home_page(host: Any) -> None:
