@@ -143,6 +143,54 @@ def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool 
     _say(f"{'removed' if yes else 'found'} {count} resources")
 
 
+@task(
+    help={
+        "ami": "the AMI id (ami-...)",
+        "account": "account id to share with (repeatable)",
+        "org": "organization ARN to share with (repeatable)",
+        "ou": "organizational unit ARN to share with (repeatable)",
+        "snapshots": "also grant createVolumePermission on the AMI's snapshots to the accounts",
+        "public": "share with every AWS account (Group: all); the only way to make an AMI public",
+        "remove": "take these permissions away instead of granting them",
+        "target": TARGET_HELP,
+        "region": "region of the AMI (default: AWS_REGION / profile / invoke.yaml)",
+        "profile": "AWS profile (default: AWS_PROFILE / invoke.yaml)",
+    },
+    iterable=["account", "org", "ou"],
+)
+def share(c: Context, ami: str, account: list[str] | None = None, org: list[str] | None = None,
+          ou: list[str] | None = None, snapshots: bool = False, public: bool = False, remove: bool = False,
+          target: str | None = None, region: str | None = None, profile: str | None = None) -> None:
+    """Share an existing AMI with accounts, organizations, OUs (or --remove them); idempotent."""
+    from goldsmith import commands
+
+    with _errors():
+        _say(commands.share(_settings(c, target, region, profile), ami, accounts=account or [],
+                            organizations=org or [], ous=ou or [], snapshots=snapshots, public=public,
+                            remove=remove))
+
+
+@task(
+    help={
+        "ami": "the AMI id (ami-...) in the current region",
+        "region": "region to copy to (repeatable)",
+        "kms_key": "encrypt the copies: KEY (same alias in every region) or REGION=KEY (repeatable)",
+        "target": TARGET_HELP,
+        "source_region": "region of the AMI (default: AWS_REGION / profile / invoke.yaml)",
+        "profile": "AWS profile (default: AWS_PROFILE / invoke.yaml)",
+    },
+    iterable=["region", "kms_key"],
+)
+def copy(c: Context, ami: str, region: list[str] | None = None, kms_key: list[str] | None = None,
+         target: str | None = None, source_region: str | None = None, profile: str | None = None) -> None:
+    """Copy an existing AMI to other regions in parallel, with its tags, permissions and deprecation."""
+    from goldsmith import commands
+
+    with _errors():
+        _say(commands.copy(_settings(c, target, source_region, profile), ami, regions=region or [],
+                           kms_keys=kms_key or [], report=_say))
+
+
 @task(help={"fix": "let ruff fix what it can"})
 def lint(c: Context, fix: bool = False) -> None:
     """ruff and mypy over the package, tasks and tests."""
@@ -234,5 +282,5 @@ sandbox.add_task(sandbox_status, "status")
 sandbox.add_task(sandbox_env, "env")
 sandbox.add_task(sandbox_endpoint, "endpoint")
 
-ns = Collection(bake, check, clean, validate, lint, test, docs, sandbox)
+ns = Collection(bake, check, clean, share, copy, validate, lint, test, docs, sandbox)
 ns.configure({"goldsmith": {"target": "sandbox", "work_dir": ".goldsmith"}})

@@ -118,3 +118,60 @@ def validate(image_or_recipe: str, suites: Sequence[str], var: Sequence[str], se
     if not result.ok:
         raise ValidationFailed(failure_message(f"image {outcome.image_id}", result))
     return f"{outcome.image_id} passed validation: {result.summary_line()} (report {result.junit_path})"
+
+
+def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organizations: Sequence[str],
+          ous: Sequence[str], snapshots: bool = False, public: bool = False, remove: bool = False) -> str:
+    """Grant (or --remove) launch/snapshot permissions on an existing AMI; idempotent. Input is checked
+    before any AWS call, and 'all accounts' is only ever the explicit --public flag."""
+    from goldsmith.aws.session import Aws
+    from goldsmith.lifecycle.share import share_image, share_spec
+    from goldsmith.targets import make_target
+
+    spec = share_spec(accounts, organizations, ous, snapshots=snapshots, public=public)
+    _check_ami_id(image_id)
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    aws = Aws(target.aws_settings())
+    result = share_image(aws, aws.region, image_id, spec, remove=remove)
+    if not result.changed:
+        return f"{image_id} ({result.region}): nothing to change"
+    verb = "removed" if remove else "granted"
+    who = ", ".join(next(iter(e.values())) for e in result.launch_changed) or "none"
+    changed = ", ".join(result.snapshots_changed)
+    snaps = f"; snapshot permissions {verb} on {changed}" if changed else ""
+    return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}"
+
+
+def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys: Sequence[str],
+         report: Callable[[str], None]) -> str:
+    """Copy an existing AMI to other regions in parallel, with its tags, permissions and deprecation."""
+    from goldsmith.aws.session import Aws
+    from goldsmith.lifecycle.copy import copy_image_to_regions, parse_kms_keys
+    from goldsmith.recipe.model import Build
+    from goldsmith.recipe.regions import REGIONS
+    from goldsmith.targets import make_target
+
+    _check_ami_id(image_id)
+    unknown = [r for r in regions if r not in REGIONS]
+    if unknown:
+        raise InputError(f"copy: unknown region(s) {', '.join(unknown)}")
+    keys = parse_kms_keys(kms_keys, list(dict.fromkeys(regions)))
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    aws = Aws(target.aws_settings())
+    build = Build()
+    waits = target.waits(build)
+    result = copy_image_to_regions(aws, source_region=aws.region, image_id=image_id,
+                                   regions=list(dict.fromkeys(regions)), kms_keys=keys,
+                                   timeout=float(build.timeouts.copy), delay=waits.delay, report=report)
+    made = [f"{c.region}:{c.image_id}" for c in result.copies.values()]
+    kept = [f"{r}:{i} (existing)" for r, i in result.existing.items()]
+    return f"{image_id} copied -> {', '.join(made + kept)}"
+
+
+def _check_ami_id(image_id: str) -> None:
+    from goldsmith.recipe import formats
+
+    if not formats.AMI_ID_RE.fullmatch(image_id):
+        raise InputError(f"{image_id!r} is not an AMI id (like ami-0123456789abcdef0)")

@@ -6,6 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from goldsmith.aws.calls import aws_call
+from goldsmith.errors import InputError
+
+PUBLIC = {"Group": "all"}
+
+
+def refuse_public(entries: Sequence[dict[str, str]], public: bool) -> None:
+    """`Group: all` makes an image public; it is granted only when asked for explicitly (share.public)."""
+    if not public and any(e.get("Group") == "all" or e.get("UserId") == "all" for e in entries):
+        raise InputError("Refusing to make the image public (Group: all): set share.public: true "
+                         "(or pass --public) if that is really wanted.")
 
 
 def launch_permission_entries(
@@ -19,7 +29,10 @@ def launch_permission_entries(
     return entries
 
 
-def add_launch_permissions(ec2: Any, image_id: str, entries: Sequence[dict[str, str]]) -> None:
+def add_launch_permissions(ec2: Any, image_id: str, entries: Sequence[dict[str, str]], *,
+                           public: bool = False) -> None:
+    """Grant launch permissions; `Group: all` only with public=True (checked before the call)."""
+    refuse_public(entries, public)
     if not entries:
         return
     with aws_call("ModifyImageAttribute", image_id):
@@ -68,3 +81,18 @@ def snapshot_permissions(ec2: Any, snapshot_id: str) -> list[dict[str, str]]:
     with aws_call("DescribeSnapshotAttribute", snapshot_id):
         resp = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
     return list(resp.get("CreateVolumePermissions", []))
+
+
+def change_snapshot_permissions(ec2: Any, snapshot_id: str, accounts: Sequence[str], *, public: bool = False,
+                                remove: bool = False) -> None:
+    """Add or remove createVolumePermission for accounts (and Group all when public); nothing when empty."""
+    if not accounts and not public:
+        return
+    params: dict[str, Any] = {"SnapshotId": snapshot_id, "Attribute": "createVolumePermission",
+                              "OperationType": "remove" if remove else "add"}
+    if accounts:
+        params["UserIds"] = list(accounts)
+    if public:
+        params["GroupNames"] = ["all"]
+    with aws_call("ModifySnapshotAttribute", snapshot_id):
+        ec2.modify_snapshot_attribute(**params)

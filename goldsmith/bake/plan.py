@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from goldsmith.bake.runner import Step
+from goldsmith.bake.steps.copy_regions import CopyRegions
 from goldsmith.bake.steps.create_key_pair import CreateKeyPair
 from goldsmith.bake.steps.create_security_group import CreateSecurityGroup
+from goldsmith.bake.steps.deprecate_image import DeprecateImage
 from goldsmith.bake.steps.launch_instance import LaunchInstance
 from goldsmith.bake.steps.mount_volumes import MountVolumes
 from goldsmith.bake.steps.preflight import Preflight
@@ -35,7 +37,9 @@ def bake_steps() -> list[Step]:
         SnapshotVolumes(),
         RegisterImage(),
         ValidateImage(),  # an instance from the new AMI; nothing is shared before it passes
+        CopyRegions(),  # every region's copy exists before anything is shared (all or nothing)
         ShareImage(),
+        DeprecateImage(),
     ]
 
 

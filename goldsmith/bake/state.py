@@ -58,6 +58,8 @@ class BuildState:
     artifacts: dict[str, Artifact] = field(default_factory=dict)  # region -> artifact
     launch_permissions: list[dict[str, str]] = field(default_factory=list)
     snapshot_permissions: list[str] = field(default_factory=list)
+    kms_keys: dict[str, str] = field(default_factory=dict)  # region -> key ARN checked by preflight
+    deprecation_time: str = ""  # ISO 8601 UTC, set on every artifact when the recipe asks
     validation: dict[str, Any] = field(default_factory=dict)
     keep_image: bool = False  # validation failed with on_failure: keep; the failed bake keeps AMI + snapshots
 

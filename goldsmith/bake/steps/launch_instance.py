@@ -25,7 +25,7 @@ class LaunchInstance:
                                instance_type=recipe.build.instance_type)
         params["BlockDeviceMappings"] = launch_mappings(
             recipe.volumes, root_device, encrypted=encrypt is not None,
-            kms_key=encrypt.kms_key if encrypt else None,
+            kms_key=(state.kms_keys.get(state.region) or encrypt.kms_key) if encrypt else None,
         )
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("instance", state.region, params["ClientToken"])

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.bake.preflight_share import check_publishing
 from goldsmith.errors import PreflightError
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class Preflight:
             missing = sorted(wanted - known)
             if missing:
                 raise PreflightError(f"image.regions: {', '.join(missing)} not available to this account.")
+        check_publishing(state, ctx)  # sharing, public access, KMS keys of every region, deprecation
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None

@@ -21,7 +21,7 @@ class ShareImage:
             return
         for artifact in state.artifacts.values():
             ec2 = ctx.aws.ec2(artifact.region)
-            sharing.add_launch_permissions(ec2, artifact.image_id, entries)
+            sharing.add_launch_permissions(ec2, artifact.image_id, entries, public=share.public)
             if share.snapshots:
                 for snapshot_id in artifact.snapshots.values():
                     sharing.add_snapshot_permissions(ec2, snapshot_id, share.accounts)
@@ -30,6 +30,17 @@ class ShareImage:
         ctx.events.info(f"shared with {', '.join(next(iter(e.values())) for e in entries)}")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
-        # On failure the image and snapshots are deregistered/deleted by their own steps' cleanups,
-        # which takes every permission with them.
-        return None
+        # On failure the images are deregistered by their own steps' cleanups anyway; taking the
+        # permissions away first means nothing stays shared even if a deregistration fails.
+        if state.outcome == "succeeded":
+            return
+        share = ctx.loaded.recipe.image.share
+        entries = sharing.launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)
+        for artifact in state.artifacts.values():
+            ec2 = ctx.aws.ec2(artifact.region)
+            sharing.remove_launch_permissions(ec2, artifact.image_id, entries)
+            if share.snapshots:
+                for snapshot_id in artifact.snapshots.values():
+                    sharing.remove_snapshot_permissions(ec2, snapshot_id, share.accounts)
+        state.launch_permissions = []
+        state.snapshot_permissions = []
