@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, Context, Exit, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from goldsmith.cli import exit_2_on_parse_errors
 
@@ -221,7 +224,7 @@ def _sandbox_dir(c: Context) -> Path:
     return Path(configured) if configured else manage.default_state_dir()
 
 
-@task
+@task(name="up")
 def sandbox_up(c: Context) -> None:
     """Start the sandbox (moto + gateway + instance runtime) in the background; idempotent."""
     from goldsmith.sandbox import manage
@@ -232,7 +235,7 @@ def sandbox_up(c: Context) -> None:
             _say(line)
 
 
-@task
+@task(name="down")
 def sandbox_down(c: Context) -> None:
     """Stop the sandbox: every instance, mount and process it started."""
     from goldsmith.sandbox import manage
@@ -242,7 +245,7 @@ def sandbox_down(c: Context) -> None:
     _say("sandbox stopped")
 
 
-@task
+@task(name="status")
 def sandbox_status(c: Context) -> None:
     """List the sandbox's instances (id, state, endpoint, AMI) and snapshots with their sizes."""
     from goldsmith.sandbox import manage
@@ -251,7 +254,7 @@ def sandbox_status(c: Context) -> None:
         _say(manage.status_text(_sandbox_dir(c)))
 
 
-@task
+@task(name="env")
 def sandbox_env(c: Context) -> None:
     """Print the environment for the sandbox: eval "$(invoke sandbox.env)"."""
     from goldsmith.sandbox import manage
@@ -262,12 +265,11 @@ def sandbox_env(c: Context) -> None:
             _say(line)
 
 
-@task(help={"instance_id": "the sandbox instance, i-..."})
+@task(name="endpoint", help={"instance_id": "the sandbox instance, i-..."})
 def sandbox_endpoint(c: Context, instance_id: str) -> None:
     """Print HOST PORT of a sandbox instance's SSH server."""
-    from goldsmith.sandbox.client import SandboxClient
-
     from goldsmith.sandbox import manage
+    from goldsmith.sandbox.client import SandboxClient
 
     with _errors():
         info = manage.up(_sandbox_dir(c))
@@ -276,11 +278,11 @@ def sandbox_endpoint(c: Context, instance_id: str) -> None:
 
 
 sandbox = Collection("sandbox")
-sandbox.add_task(sandbox_up, "up")
-sandbox.add_task(sandbox_down, "down")
-sandbox.add_task(sandbox_status, "status")
-sandbox.add_task(sandbox_env, "env")
-sandbox.add_task(sandbox_endpoint, "endpoint")
+sandbox.add_task(sandbox_up)
+sandbox.add_task(sandbox_down)
+sandbox.add_task(sandbox_status)
+sandbox.add_task(sandbox_env)
+sandbox.add_task(sandbox_endpoint)
 
 ns = Collection(bake, check, clean, share, copy, validate, lint, test, docs, sandbox)
 ns.configure({"goldsmith": {"target": "sandbox", "work_dir": ".goldsmith"}})

@@ -10,8 +10,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from invoke import Exit, Program
-from invoke.exceptions import ParseError
+from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
 
 from goldsmith import __version__
 

@@ -36,7 +36,7 @@ def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architectur
         raise PreflightError(
             f"No available {architecture} AMI named like '{name}' owned by {', '.join(owners)} in this region."
         )
-    return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))  # type: ignore[no-any-return]
+    return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))
 
 
 def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:

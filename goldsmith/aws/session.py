@@ -66,8 +66,9 @@ class Aws:
         key = (service, region)
         with self._lock:
             if key not in self._clients:
+                retries: Any = {"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts}
                 config = Config(
-                    retries={"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts},  # type: ignore[typeddict-item]
+                    retries=retries,
                     connect_timeout=10,
                     read_timeout=120,
                     max_pool_connections=20,

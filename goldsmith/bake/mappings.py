@@ -28,7 +28,9 @@ def _ebs(volume: RootVolume | DataVolume, *, delete_on_termination: bool) -> dic
 def launch_mappings(volumes: Volumes, root_device: str, *, encrypted: bool = False,
                     kms_key: str | None = None) -> list[dict[str, Any]]:
     """The build instance's volumes; all are deleted with the instance (the snapshots are what we keep)."""
-    mappings = [{"DeviceName": root_device, "Ebs": _ebs(volumes.root, delete_on_termination=True)}]
+    mappings: list[dict[str, Any]] = [
+        {"DeviceName": root_device, "Ebs": _ebs(volumes.root, delete_on_termination=True)}
+    ]
     for data in volumes.data:
         mappings.append({"DeviceName": data.device, "Ebs": _ebs(data, delete_on_termination=True)})
     if encrypted:
