@@ -1,0 +1,87 @@
+"""The tasks as a user runs them: check, clean, --keep-on-error, sandbox.env/endpoint/status."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sandbox.helpers import REPO, build_ids, leftovers, run_invoke
+
+pytestmark = pytest.mark.sandbox
+
+BASE = str(REPO / "recipes" / "base.yaml")
+
+
+def test_check_accepts_the_examples_without_touching_the_sandbox(
+    sandbox_client: Any, sandbox_dir: Path, tmp_path: Path
+) -> None:
+    before = sandbox_client.counts()
+    for recipe in ("base", "web"):
+        proc = run_invoke(["check", str(REPO / "recipes" / f"{recipe}.yaml")], work_dir=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "ok" in proc.stdout
+    assert sandbox_client.counts() == before
+
+
+def test_unknown_flag_and_bad_var_exit_2_without_aws_calls(sandbox_client: Any, tmp_path: Path) -> None:
+    before = sandbox_client.counts()
+    proc = run_invoke(["bake", BASE, "--no-such-flag"], work_dir=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    proc = run_invoke(["bake", BASE, "--var", "nosuchvariable=1"], work_dir=tmp_path)
+    assert proc.returncode == 2
+    assert "--var" in proc.stderr and "nosuchvariable" in proc.stderr
+    proc = run_invoke(["bake", BASE, "--var", "no-equals-sign"], work_dir=tmp_path)
+    assert proc.returncode == 2 and "no-equals-sign" in proc.stderr
+    assert sandbox_client.counts() == before
+
+
+def test_keep_on_error_leaves_the_instance_reachable_then_clean_removes_it(
+    sandbox: Any, sandbox_dir: Path, sandbox_client: Any, ec2: Any, tmp_path: Path
+) -> None:
+    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir), "GOLDSMITH_FAULT": "provision:error"}
+    proc = run_invoke(["bake", BASE, "--keep-on-error"], work_dir=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr
+    (build_id,) = build_ids(tmp_path)
+    kept = leftovers(ec2, build_id)
+    assert len(kept.get("instances", [])) == 1
+    assert "key-pairs" in kept and "security-groups" in kept
+    assert "images" not in kept and "snapshots" not in kept
+    assert f"invoke clean --build-id {build_id}" in proc.stderr
+    key_file = tmp_path / "keys" / f"{build_id}.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    listed = run_invoke(["clean", "--build-id", build_id], work_dir=tmp_path, env=env)
+    assert listed.returncode == 0 and "would remove" in listed.stdout
+    assert leftovers(ec2, build_id) == kept  # without --yes nothing goes
+    removed = run_invoke(["clean", "--build-id", build_id, "--yes"], work_dir=tmp_path, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert leftovers(ec2, build_id) == {}
+
+
+def test_clean_needs_a_build_id_or_all(tmp_path: Path) -> None:
+    proc = run_invoke(["clean"], work_dir=tmp_path)
+    assert proc.returncode == 2 and "--build-id" in proc.stderr
+
+
+def test_sandbox_env_endpoint_and_status(sandbox: Any, sandbox_dir: Path, ec2: Any, tmp_path: Path) -> None:
+    env = {"INVOKE_GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
+    proc = run_invoke(["sandbox.env"], work_dir=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    exports = [shlex.split(line)[1] for line in proc.stdout.splitlines() if line.startswith("export ")]
+    exported = dict(e.split("=", 1) for e in exports)
+    assert exported["AWS_ENDPOINT_URL"] == sandbox.gateway_url
+
+    image = ec2.describe_images(Owners=["136693071363"])["Images"][0]
+    instance = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
+    try:
+        proc = run_invoke(["sandbox.endpoint", instance["InstanceId"]], work_dir=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        host, port = proc.stdout.split()
+        assert host == "127.0.0.1" and int(port) > 0
+        status = run_invoke(["sandbox.status"], work_dir=tmp_path, env=env)
+        assert instance["InstanceId"] in status.stdout and port in status.stdout
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
