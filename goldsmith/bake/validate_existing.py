@@ -21,7 +21,7 @@ from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import BUILD_ID_TAG, RECIPE_TAG, VERSION_TAG
 from goldsmith.bake.journal import Journal
 from goldsmith.bake.runner import signals_held
-from goldsmith.bake.steps.resolve_source import name_pattern
+from goldsmith.bake.sources import newest_image_of
 from goldsmith.bake.target import Target
 from goldsmith.bake.validation import ROLE_ENV, Place, SuitePlan, ValidationInstance, plan_for, run_plan, vpc_for
 from goldsmith.errors import CleanupError, InputError, Interrupted
@@ -116,10 +116,7 @@ def find_image(ec2: Any, request: Request) -> dict[str, Any]:
     if request.image_ref.startswith("ami-"):
         return ec2ops.describe_image(ec2, request.image_ref)
     assert request.loaded is not None
-    recipe = request.loaded.recipe
-    architecture = recipe.source.filter.architecture if recipe.source.filter else "x86_64"
-    return ec2ops.find_newest_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
-                                    architecture=architecture)
+    return newest_image_of(ec2, request.loaded.recipe)
 
 
 def _plan(request: Request, image_id: str, build_id: str, region: str, work_dir: Path) -> SuitePlan:

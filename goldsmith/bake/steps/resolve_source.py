@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import SOURCE_AMI_TAG
+from goldsmith.bake.sources import source_image
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
-
-_TEMPLATE = re.compile(r"{{.*?}}|{%.*?%}")
-
-
-def name_pattern(name_template: str) -> str:
-    """An image name template as a describe_images wildcard: every template expression becomes '*'."""
-    return re.sub(r"\*+", "*", _TEMPLATE.sub("*", name_template))
 
 
 class ResolveSource:
     name = "resolve-source"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        source = ctx.loaded.recipe.source
-        ec2 = ctx.aws.ec2(state.region)
-        image: dict[str, Any]
-        if source.id:
-            image = ec2ops.describe_image(ec2, source.id)
-        elif source.filter:
-            f = source.filter
-            image = ec2ops.find_newest_image(ec2, name=f.name, owners=f.owners, architecture=f.architecture)
-        else:
-            assert source.recipe is not None
-            from goldsmith.recipe.loader import load_recipe
-
-            other = load_recipe(ctx.loaded.root / "recipes" / f"{source.recipe}.yaml")
-            image = ec2ops.find_newest_image(
-                ec2,
-                name=name_pattern(other.recipe.image.name),
-                owners=["self"],
-                architecture=other.recipe.source.filter.architecture if other.recipe.source.filter else "x86_64",
-            )
+        image = source_image(ctx.aws.ec2(state.region), ctx.loaded)
         state.source_image = image
         state.facts["source_ami"] = image["ImageId"]
         state.facts["source_ami_name"] = image.get("Name", "")

@@ -1,0 +1,39 @@
+"""Finding images: a recipe's source AMI, and the newest AMI a recipe has produced."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.errors import PreflightError, RecipeError
+from goldsmith.recipe.templating import name_pattern
+
+if TYPE_CHECKING:
+    from goldsmith.recipe.loader import LoadedRecipe
+    from goldsmith.recipe.model import Recipe
+
+
+def newest_image_of(ec2: Any, recipe: Recipe) -> dict[str, Any]:
+    """The newest of this account's AMIs whose name the recipe's image.name template can produce."""
+    architecture = recipe.source.filter.architecture if recipe.source.filter else "x86_64"
+    return ec2ops.find_newest_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
+                                    architecture=architecture)
+
+
+def source_image(ec2: Any, loaded: LoadedRecipe) -> dict[str, Any]:
+    """The recipe's source: an AMI id, a filter (newest wins), or the newest AMI of another recipe."""
+    source = loaded.recipe.source
+    if source.id:
+        return ec2ops.describe_image(ec2, source.id)
+    if source.filter:
+        f = source.filter
+        return ec2ops.find_newest_image(ec2, name=f.name, owners=f.owners, architecture=f.architecture)
+    assert source.recipe is not None
+    from goldsmith.recipe.loader import load_recipe
+
+    path = loaded.root / "recipes" / f"{source.recipe}.yaml"
+    try:
+        other = load_recipe(path)
+    except RecipeError as exc:
+        raise PreflightError(f"source.recipe '{source.recipe}' ({path}) does not load:\n{exc}") from exc
+    return newest_image_of(ec2, other.recipe)
