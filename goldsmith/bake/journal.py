@@ -32,6 +32,7 @@ class Journal:
     recipe: str = ""
     target: str = ""
     status: str = "running"
+    pid: int = field(default_factory=os.getpid)
     entries: list[Entry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -70,6 +71,18 @@ class Journal:
             self.status = status
             self._write()
 
+    def still_running(self) -> bool:
+        """True while the bake that writes this journal is alive (its pid exists and it has not finished)."""
+        if self.status != "running" or self.pid <= 0 or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def live(self) -> list[Entry]:
         return [e for e in self.entries if e.status != "deleted"]
 
@@ -79,7 +92,7 @@ class Journal:
             "recipe": self.recipe,
             "target": self.target,
             "status": self.status,
-            "pid": os.getpid(),
+            "pid": self.pid,
             "entries": [asdict(e) for e in self.entries],
         }
         write_json_atomic(self.path, data)
@@ -104,6 +117,7 @@ def load_journal(path: Path) -> Journal:
         recipe=data.get("recipe", ""),
         target=data.get("target", ""),
         status=data.get("status", ""),
+        pid=int(data.get("pid", 0)),
     )
     fields = set(Entry.__dataclass_fields__)
     journal.entries = [Entry(**{k: v for k, v in e.items() if k in fields}) for e in data.get("entries", [])]

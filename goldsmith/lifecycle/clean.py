@@ -10,6 +10,7 @@ from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.reaper import Found, find_tagged, remove
 from goldsmith.aws.session import Aws
 from goldsmith.bake.journal import load_journal
+from goldsmith.errors import InputError
 
 KIND_OF_JOURNAL = {
     "instance": "instances",
@@ -31,12 +32,19 @@ class CleanReport:
         return sum(f.count() for f in self.found)
 
 
+def running_builds(work_dir: Path) -> set[str]:
+    """Builds whose bake process is still alive: their resources are in use, not leftovers."""
+    return {j.build_id for j in map(load_journal, sorted((work_dir / "builds").glob("*.json"))) if j.still_running()}
+
+
 def journal_resources(work_dir: Path, build_id: str | None) -> dict[str, Found]:
     """Resources the journals list as existing (the tags may be missing if a create was cut short)."""
     by_region: dict[str, Found] = {}
     for path in sorted((work_dir / "builds").glob("*.json")):
         journal = load_journal(path)
         if build_id and journal.build_id != build_id:
+            continue
+        if journal.still_running():
             continue
         for entry in journal.live():
             kind = KIND_OF_JOURNAL.get(entry.kind)
@@ -69,10 +77,15 @@ def clean(
 ) -> CleanReport:
     """Find (and unless dry_run, remove) the resources of one build, or of every Goldsmith build."""
     result = CleanReport()
+    busy = running_builds(work_dir)
+    if build_id and build_id in busy:
+        raise InputError(f"build {build_id} is still running; stop it (Ctrl-C cleans up) before cleaning it")
     from_journal = journal_resources(work_dir, build_id)
     for region in sorted(set(regions) | set(from_journal)):
         ec2 = aws.ec2(region)
         found = find_tagged(ec2, region, build_id)
+        for kind, items in found.resources.items():
+            found.resources[kind] = [(rid, b) for rid, b in items if b not in busy]
         if region in from_journal:
             found = merge(found, from_journal[region])
         result.found.append(found)

@@ -138,3 +138,21 @@ def test_journal_is_valid_json_after_every_write(tmp_path: Path) -> None:
     assert [e.id for e in loaded.live()] == ["snap-1", "snap-2"]
     assert json.loads(journal.path.read_text())["build_id"] == "b-2"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_journal_knows_whether_its_bake_is_still_running(tmp_path: Path) -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        journal = Journal(path=tmp_path / "j.json", build_id="b-3", pid=child.pid)
+        journal.intent("instance", "us-east-1", "b-3-build")
+        assert load_journal(journal.path).still_running()
+        journal.finish("failed")
+        assert not load_journal(journal.path).still_running()
+        journal.status = "running"
+        journal.finish("running")
+    finally:
+        child.kill()
+        child.wait()
+    assert not load_journal(journal.path).still_running()  # the process is gone
