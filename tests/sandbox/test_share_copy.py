@@ -1,0 +1,195 @@
+"""Sharing, encryption and region copies end to end in the sandbox: checked first, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from goldsmith.aws.reaper import find_tagged
+from tests.sandbox.helpers import REPO, build_ids, manifest_of, run_invoke
+
+pytestmark = pytest.mark.sandbox
+
+SHARED = REPO / "tests" / "fixtures" / "good" / "shared.yaml"
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+ACCOUNTS = ("111122223333", "444455556666")
+ORG = "arn:aws:organizations::123456789012:organization/o-abcde12345"
+OU = "arn:aws:organizations::123456789012:ou/o-abcde12345/ou-ab12-cdef3456"
+MUTATING = ("ModifyImageAttribute", "ModifySnapshotAttribute", "RunInstances", "CopyImage", "CreateKeyPair")
+
+
+def client(sandbox: Any, service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=sandbox.gateway_url,  # type: ignore[call-overload]
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def since(sandbox_client: Any, mark: int, action: str) -> list[dict[str, Any]]:
+    return [r for r in sandbox_client.requests(action) if r["seq"] > mark]
+
+
+def mark_of(sandbox_client: Any) -> int:
+    log = sandbox_client.requests()
+    return int(log[-1]["seq"]) if log else 0
+
+
+def bake(recipe: Path, sandbox_dir: Path, work: Path) -> Any:
+    return run_invoke(["bake", str(recipe)], work_dir=work, env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+
+
+def variant(tmp_path: Path, **image: Any) -> Path:
+    """shared.yaml with some image fields replaced (None removes one), written next to the test."""
+    data = yaml.safe_load(SHARED.read_text())
+    for key, value in image.items():
+        if value is None:
+            data["image"].pop(key, None)
+        else:
+            data["image"][key] = value
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def shared_bake(sandbox: Any, sandbox_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("work-shared")
+    proc = bake(SHARED, sandbox_dir, work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (build_id,) = build_ids(work)
+    return {"work": work, "build_id": build_id, "manifest": manifest_of(work, build_id)}
+
+
+def test_every_region_has_the_same_name_tags_permissions_and_deprecation(shared_bake: dict[str, Any],
+                                                                         sandbox: Any) -> None:
+    manifest = shared_bake["manifest"]
+    assert set(manifest["artifacts"]) == set(REGIONS)
+    wanted_launch = [{"UserId": a} for a in ACCOUNTS] + [{"OrganizationArn": ORG}, {"OrganizationalUnitArn": OU}]
+    names, tag_sets = set(), []
+    for region in REGIONS:
+        ec2 = client(sandbox, "ec2", region)
+        artifact = manifest["artifacts"][region]
+        image = ec2.describe_images(ImageIds=[artifact["ami_id"]])["Images"][0]
+        names.add(image["Name"])
+        tag_sets.append({t["Key"]: t["Value"] for t in image["Tags"]})
+        perms = ec2.describe_image_attribute(ImageId=image["ImageId"], Attribute="launchPermission")
+        assert sorted(map(json.dumps, perms["LaunchPermissions"])) == sorted(map(json.dumps, wanted_launch))
+        assert set(artifact["snapshots"]) == {"/dev/xvda", "/dev/sdf"}
+        for snapshot_id in artifact["snapshots"].values():
+            attr = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+            assert sorted(p["UserId"] for p in attr["CreateVolumePermissions"]) == sorted(ACCOUNTS)
+        deprecated = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
+        assert abs(deprecated - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1)
+    assert len(names) == 1
+    assert all(tags == tag_sets[0] for tags in tag_sets)
+    assert tag_sets[0]["Role"] == "shared" and tag_sets[0]["goldsmith:build-id"] == shared_bake["build_id"]
+    assert manifest["outcome"] == "succeeded" and len(manifest["launch_permissions"]) == 4
+
+
+def test_a_failed_second_copy_leaves_nothing_anywhere(sandbox: Any, sandbox_dir: Path, sandbox_client: Any,
+                                                       tmp_path: Path) -> None:
+    mark = mark_of(sandbox_client)
+    # The 2nd CopyImage fails, and so does every retry of it (botocore retries 5xx).
+    sandbox_client.set_faults([{"action": "CopyImage", "error": "InternalError", "nth": n} for n in range(2, 40)])
+    try:
+        proc = bake(SHARED, sandbox_dir, tmp_path)
+    finally:
+        sandbox_client.clear_faults()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (build_id,) = build_ids(tmp_path)
+    assert len([r for r in since(sandbox_client, mark, "CopyImage") if not r["fault"]]) >= 1  # one copy was made
+    for region in REGIONS:
+        found = find_tagged(client(sandbox, "ec2", region), region, build_id)
+        assert {k: v for k, v in found.resources.items() if v} == {}, region
+    assert since(sandbox_client, mark, "ModifyImageAttribute") == []  # no launch permission, anywhere
+    assert since(sandbox_client, mark, "ModifySnapshotAttribute") == []
+    manifest = manifest_of(tmp_path, build_id)
+    assert manifest["outcome"] == "failed" and "CopyImage" in manifest["error"] and manifest["artifacts"] == {}
+
+
+def test_cli_refuses_all_accounts_before_any_change(shared_bake: dict[str, Any], sandbox_dir: Path,
+                                                     sandbox_client: Any, tmp_path: Path) -> None:
+    image_id = shared_bake["manifest"]["artifacts"]["us-east-1"]["ami_id"]
+    mark = mark_of(sandbox_client)
+    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
+    for args in (["--account", "all"], ["--org", "all"], ["--account", "111122223333", "--account", "*"]):
+        proc = run_invoke(["share", image_id, *args], work_dir=tmp_path, env=env)
+        assert proc.returncode == 2 and "--public" in proc.stderr, proc.stderr
+    for action in MUTATING:
+        assert since(sandbox_client, mark, action) == []
+
+
+def test_cli_share_is_idempotent_and_removable(shared_bake: dict[str, Any], sandbox: Any, sandbox_dir: Path,
+                                               tmp_path: Path) -> None:
+    image_id = shared_bake["manifest"]["artifacts"]["us-east-1"]["ami_id"]
+    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
+    extra = ["share", image_id, "--account", "777788889999", "--snapshots"]
+    first = run_invoke(extra, work_dir=tmp_path, env=env)
+    assert first.returncode == 0 and "granted: 777788889999" in first.stdout, first.stdout + first.stderr
+    again = run_invoke(extra, work_dir=tmp_path, env=env)
+    assert again.returncode == 0 and "nothing to change" in again.stdout
+    gone = run_invoke([*extra, "--remove"], work_dir=tmp_path, env=env)
+    assert gone.returncode == 0 and "removed: 777788889999" in gone.stdout
+    ec2 = client(sandbox, "ec2", "us-east-1")
+    perms = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
+    assert {"UserId": "777788889999"} not in perms and {"UserId": ACCOUNTS[0]} in perms
+
+
+# KMS preflight: four clear errors, exit 2, nothing launched ------------------------------------------------
+@pytest.fixture
+def kms_keys(sandbox: Any) -> Iterator[dict[str, str]]:
+    kms = client(sandbox, "kms", "us-east-1")
+    disabled = kms.create_key(Description="disabled")["KeyMetadata"]
+    kms.disable_key(KeyId=disabled["KeyId"])
+    no_consumer = kms.create_key(Description="owner only")["KeyMetadata"]["Arn"]
+    yield {"missing": f"alias/goldsmith-missing-{uuid.uuid4().hex[:8]}", "disabled": disabled["Arn"],
+           "aws/ebs": "alias/aws/ebs", "policy": no_consumer}
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("missing", "does not exist in us-east-1"),
+    ("disabled", "is Disabled, not Enabled"),
+    ("aws/ebs", "AWS managed key"),
+    ("policy", "111122223333 (missing kms:Decrypt, kms:CreateGrant, kms:DescribeKey)"),
+])
+def test_kms_preflight(case: str, message: str, kms_keys: dict[str, str], sandbox_dir: Path,
+                       sandbox_client: Any, tmp_path: Path) -> None:
+    recipe = variant(tmp_path, regions=None, encrypt={"kms_key": kms_keys[case]})
+    mark = mark_of(sandbox_client)
+    proc = bake(recipe, sandbox_dir, tmp_path / "work")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "image.encrypt.kms_key" in proc.stderr, proc.stderr
+    assert kms_keys[case] in proc.stderr
+    for action in MUTATING:
+        assert since(sandbox_client, mark, action) == [], action
+
+
+def test_encrypted_bake_uses_each_regions_key(sandbox: Any, sandbox_dir: Path, tmp_path: Path) -> None:
+    """Build volumes are encrypted at launch, so are the snapshots and the AMI; each copy gets its region's key."""
+    keys = {}
+    for region in ("us-east-1", "us-west-2"):
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*",
+             "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in ACCOUNTS]},
+             "Action": ["kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": "*", "Action": ["kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey"],
+             "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcde12345"}}}]}
+        keys[region] = client(sandbox, "kms", region).create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+    recipe = variant(tmp_path, regions=["us-west-2"],
+                     encrypt={"kms_key": keys["us-east-1"], "regions": {"us-west-2": keys["us-west-2"]}})
+    proc = bake(recipe, sandbox_dir, tmp_path / "work")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (build_id,) = build_ids(tmp_path / "work")
+    manifest = manifest_of(tmp_path / "work", build_id)
+    for region, key in keys.items():
+        ec2 = client(sandbox, "ec2", region)
+        for snapshot_id in manifest["artifacts"][region]["snapshots"].values():
+            snap = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+            assert snap["Encrypted"] and snap["KmsKeyId"] == key, (region, snap)
