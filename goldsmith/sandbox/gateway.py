@@ -196,6 +196,7 @@ class Gateway:
                 log.exception("the instance runtime failed during %s", call.action)
                 code, extra, data = internal_error(call, f"The sandbox failed during {call.action}: {exc}")
                 return code, list(extra.items()), data
+            data = self.machines.rewrite(call.action, call.params, data)
             data = self.latency.rewrite(data)
         return status, out_headers, data
 

@@ -8,7 +8,9 @@ Details the response lacks come from moto directly through boto3 (those calls ar
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -55,6 +57,7 @@ class RuntimeLike(Protocol):
     def stop_instance(self, instance_id: str) -> None: ...
     def reboot_instance(self, instance_id: str) -> None: ...
     def terminate_instance(self, instance_id: str) -> None: ...
+    def console_output(self, instance_id: str) -> str: ...
     def endpoint(self, instance_id: str) -> Any: ...
     def instances(self) -> list[Any]: ...
 
@@ -155,6 +158,18 @@ class Machines:
         reservations = self.ec2(region).describe_instances(InstanceIds=ids)["Reservations"]
         return {i["InstanceId"]: [m["Ebs"]["VolumeId"] for m in i.get("BlockDeviceMappings", [])]
                 for r in reservations for i in r["Instances"]}
+
+    def rewrite(self, action: str, params: Params, body: bytes) -> bytes:
+        """GetConsoleOutput: AWS returns the instance's real console (moto a canned text), so we do too."""
+        if action != "GetConsoleOutput":
+            return body
+        instance_id = params.get("InstanceId", "")
+        try:
+            text = self.runtime.console_output(instance_id)
+        except (KeyError, ValueError):
+            return body
+        encoded = base64.b64encode(text.encode()).decode()
+        return re.sub(rb"<output>.*?</output>", f"<output>{encoded}</output>".encode(), body, count=1, flags=re.S)
 
     def after(self, action: str, region: str, params: Params, body: bytes, context: Any) -> None:
         """Drive the runtime for a call moto accepted; raises if the runtime failed."""

@@ -40,6 +40,10 @@ mount -a || log "mount -a failed"
 if [ "$(cat /var/lib/sandbox/instance-id 2>/dev/null)" != "$id" ]; then
     first_boot
 fi
+# As cloud-init does on EC2: the host keys on the console, where GetConsoleOutput lets a client pin them.
+echo "-----BEGIN SSH HOST KEY KEYS-----"
+cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null | cut -d' ' -f1-2
+echo "-----END SSH HOST KEY KEYS-----"
 
 action=halt
 trap 'action=reboot; kill -TERM "$sshd" 2>/dev/null' USR1

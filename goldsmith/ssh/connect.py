@@ -85,6 +85,7 @@ def open_connection(
 ) -> Connection:
     """Connect and authenticate, retrying transient failures until ``timeout`` seconds have passed."""
     pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
+    pin_type = hostkeys.pin_key_type(known_host_key) if known_host_key else None
     start = time.monotonic()
     deadline = start + timeout
     attempt = 0
@@ -93,7 +94,7 @@ def open_connection(
         try:
             if target.bastion is not None and (jump is None or not jump.transport.is_active()):
                 jump = open_connection(target.bastion, timeout=max(0.1, deadline - time.monotonic()))
-            connection = _attempt(target, pin, jump, max(0.1, deadline - time.monotonic()))
+            connection = _attempt(target, pin, jump, max(0.1, deadline - time.monotonic()), pin_type)
             if jump is not None:
                 connection.jumps.append(jump)
             return connection
@@ -124,7 +125,9 @@ def _open_socket(target: SshTarget, jump: Connection | None, timeout: float) -> 
     return jump.transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=timeout)
 
 
-def _attempt(target: SshTarget, pin: str | None, jump: Connection | None, left: float) -> Connection:
+def _attempt(
+    target: SshTarget, pin: str | None, jump: Connection | None, left: float, pin_type: str | None = None
+) -> Connection:
     """One connection attempt: socket, handshake, host-key check, public-key authentication."""
     limit = min(left, ATTEMPT_TIMEOUT)
     sock = _open_socket(target, jump, limit)
@@ -135,6 +138,8 @@ def _attempt(target: SshTarget, pin: str | None, jump: Connection | None, left: 
         transport.auth_timeout = limit
         options = transport.get_security_options()
         options.ciphers = PREFERRED_CIPHERS + tuple(c for c in options.ciphers if c not in PREFERRED_CIPHERS)
+        if pin_type is not None:
+            options.key_types = (pin_type,)  # the server must show the key type we pinned
         transport.start_client(timeout=limit)
         server_key = transport.get_remote_server_key()
         if pin is not None and hostkeys.fingerprint(server_key) != pin:

@@ -30,6 +30,15 @@ def fingerprint(key: paramiko.PKey) -> str:
     return fingerprint_of_blob(key.asbytes())
 
 
+PINNABLE_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def pin_key_type(pin: str) -> str | None:
+    """The host key algorithm to ask for when the pin is a whole key line of a type we can ask for."""
+    fields = pin.split()
+    return fields[0] if len(fields) >= 2 and fields[0] in PINNABLE_TYPES else None
+
+
 def pin_fingerprint(pin: str) -> str:
     """Normalise a pin (key line, bare base64 or SHA256 fingerprint) to a SHA256 fingerprint."""
     pin = pin.strip()

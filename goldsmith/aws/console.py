@@ -1,0 +1,40 @@
+"""Host keys from an instance's console output, printed there by cloud-init at first boot.
+
+Pinning the key we read through the EC2 API (an authenticated channel) means even the first SSH
+connection is verified, instead of trusting whoever answers first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from goldsmith.aws.calls import aws_call
+
+BEGIN = "-----BEGIN SSH HOST KEY KEYS-----"
+END = "-----END SSH HOST KEY KEYS-----"
+
+
+def host_keys_from_console(text: str) -> list[str]:
+    """The `type base64` key lines between cloud-init's markers (empty when it printed none)."""
+    keys: list[str] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        # Console lines may carry a prefix such as "ec2: " or a timestamp before the marker.
+        if BEGIN in line:
+            inside = True
+            continue
+        if END in line:
+            inside = False
+            continue
+        if inside:
+            fields = line.split()
+            if len(fields) >= 2 and (fields[0].startswith("ssh-") or fields[0].startswith("ecdsa-")):
+                keys.append(f"{fields[0]} {fields[1]}")
+    return keys
+
+
+def console_host_keys(ec2: Any, instance_id: str) -> list[str]:
+    with aws_call("GetConsoleOutput", instance_id):
+        output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+    return host_keys_from_console(output)

@@ -1,0 +1,29 @@
+"""Host keys read from console output (cloud-init's block), for pinning before the first connection."""
+
+from __future__ import annotations
+
+from goldsmith.aws.console import host_keys_from_console
+
+CONSOLE = """[   12.3] cloud-init[612]: Generating public/private ed25519 key pair.
+ec2: #############################################################
+ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----
+ec2: 256 SHA256:abc root@ip-10-0-0-1 (ED25519)
+ec2: -----END SSH HOST KEY FINGERPRINTS-----
+-----BEGIN SSH HOST KEY KEYS-----
+ecdsa-sha2-nistp256 AAAAE2VjZHNh root@ip-10-0-0-1
+ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB root@ip-10-0-0-1
+-----END SSH HOST KEY KEYS-----
+sshd listening
+"""
+
+
+def test_keys_between_the_markers_are_found_without_comments() -> None:
+    assert host_keys_from_console(CONSOLE) == [
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNh",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB",
+    ]
+
+
+def test_no_block_means_no_keys() -> None:
+    assert host_keys_from_console("Linux version 2.6.16-xenU (builder@patchbat.amazon)") == []
+    assert host_keys_from_console("") == []
