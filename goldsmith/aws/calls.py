@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,13 +48,27 @@ def wait(
     timeout: float,
     delay: float,
     **params: Any,
-) -> None:
-    """Wait with botocore's own waiter; a timeout names the resource and the state it was stuck in."""
+) -> dict[str, Any]:
+    """Wait with botocore's own waiter; a timeout names the resource and the state it was stuck in.
+
+    Returns the waiter's last answer (the describe that saw the wanted state), so callers need not
+    describe the resource once more.
+    """
     delay = max(delay, 0.05)
     attempts = max(1, int(timeout / delay) + 1)
     waiter = client.get_waiter(waiter_name)
+    seen: dict[str, Any] = {}
+    waiting_thread = threading.get_ident()
+
+    def keep(parsed: dict[str, Any], **_: Any) -> None:
+        if threading.get_ident() == waiting_thread:  # the client may be shared with other threads
+            seen["response"] = parsed
+
+    event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{waiter.config.operation}"
+    client.meta.events.register(event, keep, unique_id=f"goldsmith-wait-{waiting_thread}")
     try:
         waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **params)
+        return dict(seen.get("response") or {})
     except WaiterError as exc:
         last = exc.last_response or {}
         state = _describe_state(last)
@@ -78,6 +93,8 @@ def wait(
             resource=resource,
             code="WaiterFailure",
         ) from exc
+    finally:
+        client.meta.events.unregister(event, unique_id=f"goldsmith-wait-{waiting_thread}")
 
 
 def _describe_state(response: Any) -> str:

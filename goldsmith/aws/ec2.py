@@ -149,8 +149,13 @@ def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
 
 
 def wait_running(ec2: Any, instance_id: str, waits: Waits) -> dict[str, Any]:
-    wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
-         delay=waits.delay, InstanceIds=[instance_id])
+    """The running instance, from the waiter's last DescribeInstances (no extra describe call)."""
+    last = wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
+                delay=waits.delay, InstanceIds=[instance_id])
+    for reservation in last.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            if instance.get("InstanceId") == instance_id:
+                return instance  # type: ignore[no-any-return]
     return describe_instance(ec2, instance_id)
 
 
