@@ -30,7 +30,7 @@ def _describes(client: Any) -> list[str]:
 
 def test_wait_running_returns_the_instance_from_the_waiters_own_describe(aws: Aws) -> None:
     ec2 = aws.ec2()
-    named = [{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}]
+    named: list[Any] = [{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}]
     image = ec2.describe_images(Filters=named)["Images"][0]["ImageId"]
     instance_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     calls = _describes(ec2)
