@@ -75,6 +75,7 @@ class SuiteResult:
 
     def summary_line(self) -> str:
         text = f"{self.passed} passed, {self.failed} failed, {self.errors} errors"
+        text += f", {self.skipped} skipped" if self.skipped else ""
         return text + (", timed out" if self.timed_out else "")
 
 
