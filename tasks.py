@@ -210,6 +210,14 @@ def test(c: Context, k: str | None = None, quick: bool = False) -> None:
         raise Exit(code=result.exited)
 
 
+@task(help={"quick": "one short repetition of each benchmark (CI runs it so they keep working)"})
+def bench(c: Context, quick: bool = False) -> None:
+    """Run the benchmarks in bench/: a table of figures and goals, then one JSON line per figure."""
+    result = c.run(f"{sys.executable} bench/run.py{' --quick' if quick else ''}", pty=False, warn=True)
+    if result is not None and result.exited:
+        raise Exit(code=result.exited)
+
+
 @task
 def docs(c: Context) -> None:
     """Regenerate the recipe reference (docs/recipe-reference.md) and JSON Schema from the model."""
@@ -284,5 +292,5 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-ns = Collection(bake, check, clean, share, copy, validate, lint, test, docs, sandbox)
+ns = Collection(bake, check, clean, share, copy, validate, lint, test, bench, docs, sandbox)
 ns.configure({"goldsmith": {"target": "sandbox", "work_dir": ".goldsmith"}})

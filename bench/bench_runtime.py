@@ -1,26 +1,26 @@
 """Benchmark the sandbox's instance runtime: launch-to-SSH time, memory per instance, snapshots.
 
-    python bench/bench_runtime.py [--count 10] [--build] [--cache DIR]
+    python bench/bench_runtime.py [--count 10] [--up-reps 3] [--quick] [--build] [--cache DIR]
 
-Prints a table, then one JSON line per figure. Needs root. `--build` also times a first-time base
+Also times `sandbox.up` on a fresh state dir with the base image cached (then down). Prints a table,
+then one JSON line per figure (bench/common.py). Needs root. `--build` also times a first-time base
 image build into a throwaway cache directory (~30-60 s, downloads from deb.debian.org).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from common import Figure, report
+
 from goldsmith.sandbox.image import ensure_base_image
 from goldsmith.sandbox.prereqs import check_prerequisites
 from goldsmith.sandbox.runtime import InstanceRuntime
-
-Figure = tuple[str, float, str]
 
 
 def memory_of_instances(runtime: InstanceRuntime, field: str) -> list[int]:
@@ -51,14 +51,6 @@ def memory_of_instances(runtime: InstanceRuntime, field: str) -> list[int]:
     return totals
 
 
-def spread(name: str, values: list[float], unit: str) -> list[Figure]:
-    return [
-        (f"{name} min", min(values), unit),
-        (f"{name} median", statistics.median(values), unit),
-        (f"{name} max", max(values), unit),
-    ]
-
-
 def bench_instances(base: Path, count: int) -> list[Figure]:
     """Launch `count` instances from the base snapshot, then restart and snapshot them."""
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
@@ -84,25 +76,50 @@ def bench_instances(base: Path, count: int) -> list[Figure]:
         finally:
             runtime.shutdown()
     return [
-        *spread("first launch to SSH ready", first, "ms"),
-        *spread("restart to SSH ready", again, "ms"),
-        *spread("memory per instance (RSS sum)", [v / 2**20 for v in rss], "MiB"),
-        *spread("memory per instance (PSS sum)", [v / 2**20 for v in pss], "MiB"),
-        *spread("snapshot of a stopped root volume", snap_ms, "ms"),
-        *spread("snapshot size after first boot", [b / 1024 for b in snap_bytes], "KiB"),
+        Figure("sandbox: instance launch to SSH-ready", "ms", first, goal=100.0,
+               note="first boot of a new instance: mounts, host keys, sshd greeting on its port"),
+        Figure("sandbox: restart to SSH-ready", "ms", again),
+        Figure("sandbox: memory per instance (RSS sum)", "MiB", [v / 2**20 for v in rss]),
+        Figure("sandbox: memory per instance (PSS sum)", "MiB", [v / 2**20 for v in pss]),
+        Figure("sandbox: snapshot of a stopped root volume", "ms", snap_ms),
+        Figure("sandbox: snapshot size after first boot", "KiB", [b / 1024 for b in snap_bytes]),
     ]
+
+
+def bench_up(reps: int) -> list[Figure]:
+    """`sandbox.up` on a fresh state dir with the base image cached (moto, gateway, runtime), then down."""
+    from goldsmith.sandbox import manage
+
+    ups, downs = [], []
+    for _ in range(reps):
+        state_dir = Path(tempfile.mkdtemp(prefix="goldsmith-bench-up-"))
+        try:
+            started = time.perf_counter()
+            manage.up(state_dir)
+            ups.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            manage.down(state_dir)
+            downs.append(time.perf_counter() - started)
+        finally:
+            manage.down(state_dir)
+            shutil.rmtree(state_dir, ignore_errors=True)
+    return [Figure("sandbox: up, base image cached", "s", ups, goal=3.0,
+                   note="manage.up on a fresh state dir until the gateway answers health"),
+            Figure("sandbox: down", "s", downs)]
 
 
 def bench_build() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
         started = time.perf_counter()
         ensure_base_image(Path(tmp))
-        return [("first-time base image build", time.perf_counter() - started, "s")]
+        return [Figure("sandbox: first-time base image build", "s", [time.perf_counter() - started])]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10, help="instances to launch (default 10)")
+    parser.add_argument("--up-reps", type=int, default=3, help="sandbox up/down cycles (default 3)")
+    parser.add_argument("--quick", action="store_true", help="3 instances, one up/down cycle")
     parser.add_argument("--build", action="store_true", help="also time a first-time base image build")
     parser.add_argument(
         "--cache",
@@ -111,14 +128,13 @@ def main() -> None:
         help="base image cache directory",
     )
     args = parser.parse_args()
+    if args.quick:
+        args.count, args.up_reps = 3, 1
     check_prerequisites()
     figures = bench_build() if args.build else []
     figures += bench_instances(ensure_base_image(args.cache), args.count)
-    width = max(len(name) for name, _, _ in figures)
-    for name, value, unit in figures:
-        print(f"{name:<{width}}  {value:10.1f} {unit}")
-    for name, value, unit in figures:
-        print(json.dumps({"bench": "runtime", "figure": name, "value": round(value, 3), "unit": unit}))
+    figures += bench_up(args.up_reps)
+    report("sandbox runtime", figures)
 
 
 if __name__ == "__main__":

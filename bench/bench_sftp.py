@@ -1,14 +1,13 @@
 """Upload throughput: SshSession.upload_file against OpenSSH's scp, same file, same local sshd.
 
-Run as root: ``python bench/bench_sftp.py [--size-mib 200] [--reps 3]``. Prints a table and one JSON
-line per tool with min/median/max MB/s (1 MB = 10**6 bytes). Both tools talk to the host's sshd on
-127.0.0.1, so the figures measure the client side (crypto, pipelining), not a network.
+Run as root: ``python bench/bench_sftp.py [--size-mib 200] [--reps 3] [--quick]``. Prints a table and
+one JSON line per tool (bench/common.py) with min/median/max MB/s (1 MB = 10**6 bytes). Both tools talk
+to the host's sshd on 127.0.0.1, so the figures measure the client side (crypto, pipelining), not a network.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -17,6 +16,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from common import Figure, report
 
 from goldsmith.ssh.localsshd import LocalSshd
 from goldsmith.ssh.session import SshSession
@@ -51,7 +52,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20 MiB, one repetition")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mib, args.reps = 20, 1
     if os.geteuid() != 0:
         print("bench_sftp needs root (it starts the host's sshd)", file=sys.stderr)
         return 2
@@ -74,19 +78,13 @@ def main() -> int:
                     assert Path(remote).stat().st_size == size
                     results["scp"].append(size / seconds / 1e6)
                     os.unlink(remote)
-    print(f"upload of {args.size_mib} MiB to 127.0.0.1, {args.reps} reps (MB/s)")
-    print(f"{'tool':<12}{'min':>10}{'median':>10}{'max':>10}")
-    for tool, rates in results.items():
-        print(f"{tool:<12}{min(rates):>10.1f}{statistics.median(rates):>10.1f}{max(rates):>10.1f}")
-    for tool, rates in results.items():
-        summary = {"min": min(rates), "median": statistics.median(rates), "max": max(rates)}
-        figures = {key: round(value, 1) for key, value in summary.items()}
-        print(
-            json.dumps(
-                {"bench": "sftp_upload", "tool": tool, "size_mib": args.size_mib, "reps": args.reps}
-                | {f"{k}_mb_s": v for k, v in figures.items()}
-            )
-        )
+    scp_median = statistics.median(results["scp"])
+    figures = [
+        Figure(f"SFTP upload {args.size_mib} MiB (goldsmith)", "MB/s", results["goldsmith"], goal=round(scp_median, 1),
+               better="higher", note="SshSession.upload_file; goal: scp's median in the same run"),
+        Figure(f"SFTP upload {args.size_mib} MiB (OpenSSH scp)", "MB/s", results["scp"], better="higher"),
+    ]
+    report(f"upload of {args.size_mib} MiB to 127.0.0.1, {args.reps} reps (1 MB = 10**6 bytes)", figures)
     return 0
 
 
