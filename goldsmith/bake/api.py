@@ -18,6 +18,7 @@ from goldsmith.bake.plan import bake_steps
 from goldsmith.bake.runner import Step, run_steps
 from goldsmith.bake.state import BuildState
 from goldsmith.bake.target import Target
+from goldsmith.errors import InputError
 from goldsmith.recipe.loader import LoadedRecipe
 from goldsmith.report.events import Display, Events
 from goldsmith.report.manifest import manifest_entry, write_manifest
@@ -65,6 +66,16 @@ def initial_state(loaded: LoadedRecipe, region: str, build_id: str) -> BuildStat
     return BuildState(build_id=build_id, region=region, facts=facts, tags=tags)
 
 
+def _check_manifest_path(path: Path) -> None:
+    """A manifest that cannot be written is bad input, found before anything is created (not after)."""
+    if path.is_dir():
+        raise InputError(f"--manifest {path}: this is a directory; give a file name like {path / 'manifest.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--manifest {path}: cannot create its directory: {exc.strerror or exc}") from exc
+
+
 def bake(
     loaded: LoadedRecipe,
     target: Target,
@@ -82,6 +93,7 @@ def bake(
     work = options.work_dir
     log_path = work / "logs" / f"{build_id}.jsonl"
     manifest_path = options.manifest_path or work / "manifests" / f"{build_id}.json"
+    _check_manifest_path(manifest_path)
     redactor = Redactor(loaded.secrets)
     events = Events(log_path, display, redactor, build_id)
     journal = Journal(path=work / "builds" / f"{build_id}.json", build_id=build_id,

@@ -6,12 +6,16 @@ from pathlib import Path
 
 from goldsmith.bake.target import Target
 from goldsmith.errors import InputError
+from goldsmith.recipe.hints import did_you_mean
+from goldsmith.recipe.regions import REGIONS
 
 TARGETS = ("sandbox", "aws")
 
 
 def make_target(name: str, *, region: str | None = None, profile: str | None = None,
                 sandbox_dir: Path | None = None) -> Target:
+    if region is not None and region not in REGIONS:  # a typo must not reach AWS (nor exit 1 from there)
+        raise InputError(f"--region: unknown region {region!r}{did_you_mean(region, REGIONS)}")
     if name == "sandbox":
         from goldsmith.targets.sandbox import SandboxTarget
 
