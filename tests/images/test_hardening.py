@@ -23,7 +23,9 @@ SUID_ALLOWED = frozenset({
     "/usr/bin/passwd", "/usr/bin/su", "/usr/bin/sudo", "/usr/bin/umount", "/usr/bin/chage", "/usr/bin/expiry",
     "/usr/bin/crontab", "/usr/bin/ssh-agent", "/usr/sbin/unix_chkpwd", "/usr/lib/openssh/ssh-keysign",
     "/usr/lib/dbus-1.0/dbus-daemon-launch-helper", "/usr/bin/fusermount3", "/usr/bin/pkexec",
-    "/usr/lib/polkit-1/polkit-agent-helper-1",
+    "/usr/lib/polkit-1/polkit-agent-helper-1", "/usr/bin/wall", "/usr/bin/write", "/usr/bin/bsd-write",
+    "/usr/bin/dotlockfile", "/usr/lib/x86_64-linux-gnu/utempter/utempter",
+    "/usr/lib/aarch64-linux-gnu/utempter/utempter",
 })
 HISTORY_FILES = (".bash_history", ".zsh_history", ".sh_history", ".ash_history", ".python_history",
                  ".mysql_history", ".psql_history", ".lesshst", ".viminfo")
