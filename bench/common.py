@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # measure this tree's goldsmith, not whatever an editable install points at
+    sys.path.insert(0, str(ROOT))
 DATA = ROOT / "bench" / ".data"  # generated inputs (gitignored); recipe paths must stay in the project
 
 
