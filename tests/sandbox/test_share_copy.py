@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -42,6 +47,22 @@ def mark_of(sandbox_client: Any) -> int:
 
 def bake(recipe: Path, sandbox_dir: Path, work: Path) -> Any:
     return run_invoke(["bake", str(recipe)], work_dir=work, env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+
+
+def copies_left(sandbox: Any, work: Path, build_id: str) -> list[str]:
+    """Copies the journal recorded, and snapshots made for them, that still exist (copy snapshots may be
+    untagged in the sandbox, so the build-id tag alone would not find them)."""
+    journal = json.loads((work / "builds" / f"{build_id}.json").read_text())
+    copies = [(e["region"], e["id"]) for e in journal["entries"]
+              if e["kind"] == "image" and e["region"] != "us-east-1" and e["id"]]
+    assert copies, "the journal recorded no copy"
+    left = []
+    for region, image_id in copies:
+        ec2 = client(sandbox, "ec2", region)
+        left += [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] == image_id]
+        left += [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+                 if image_id in s.get("Description", "")]
+    return left
 
 
 def variant(tmp_path: Path, **image: Any) -> Path:
@@ -107,6 +128,7 @@ def test_a_failed_second_copy_leaves_nothing_anywhere(sandbox: Any, sandbox_dir:
     for region in REGIONS:
         found = find_tagged(client(sandbox, "ec2", region), region, build_id)
         assert {k: v for k, v in found.resources.items() if v} == {}, region
+    assert copies_left(sandbox, tmp_path, build_id) == []
     assert since(sandbox_client, mark, "ModifyImageAttribute") == []  # no launch permission, anywhere
     assert since(sandbox_client, mark, "ModifySnapshotAttribute") == []
     manifest = manifest_of(tmp_path, build_id)
@@ -193,3 +215,51 @@ def test_encrypted_bake_uses_each_regions_key(sandbox: Any, sandbox_dir: Path, t
         for snapshot_id in manifest["artifacts"][region]["snapshots"].values():
             snap = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
             assert snap["Encrypted"] and snap["KmsKeyId"] == key, (region, snap)
+
+
+def test_ctrl_c_while_copies_are_pending_exits_130_and_leaves_nothing(
+        sandbox: Any, sandbox_dir: Path, sandbox_client: Any, tmp_path: Path) -> None:
+    """A real SIGINT while both copies are still pending (the sandbox's AWS-like latency keeps them so)."""
+    mark = mark_of(sandbox_client)
+    sandbox_client.set_latency("aws", scale=5.0)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "bake", str(SHARED)], cwd=REPO, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env={**os.environ, "INVOKE_GOLDSMITH_WORK_DIR": str(tmp_path),
+                                           "INVOKE_GOLDSMITH_PLAIN": "true", "GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(since(sandbox_client, mark, "CopyImage")) >= 2:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        sandbox_client.set_latency("instant")
+    assert proc.returncode == 130, out
+    assert len(since(sandbox_client, mark, "CopyImage")) == 2
+    (build_id,) = build_ids(tmp_path)
+    for region in REGIONS:
+        found = find_tagged(client(sandbox, "ec2", region), region, build_id)
+        assert {k: v for k, v in found.resources.items() if v} == {}, region
+    assert copies_left(sandbox, tmp_path, build_id) == []
+    assert since(sandbox_client, mark, "ModifyImageAttribute") == []
+    assert manifest_of(tmp_path, build_id)["outcome"] == "interrupted"
+
+
+def test_cli_copy_repeats_the_publishing_and_is_idempotent(shared_bake: dict[str, Any], sandbox: Any,
+                                                           sandbox_dir: Path, tmp_path: Path) -> None:
+    image_id = shared_bake["manifest"]["artifacts"]["us-east-1"]["ami_id"]
+    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
+    first = run_invoke(["copy", image_id, "--region", "ap-south-1"], work_dir=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    ec2 = client(sandbox, "ec2", "ap-south-1")
+    source = client(sandbox, "ec2", "us-east-1").describe_images(ImageIds=[image_id])["Images"][0]
+    (copy,) = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [source["Name"]]}])["Images"]
+    assert sorted(copy["Tags"], key=str) == sorted(source["Tags"], key=str)
+    assert copy["DeprecationTime"] == source["DeprecationTime"]
+    perms = ec2.describe_image_attribute(ImageId=copy["ImageId"], Attribute="launchPermission")["LaunchPermissions"]
+    assert len(perms) == 4 and {"UserId": ACCOUNTS[0]} in perms
+    again = run_invoke(["copy", image_id, "--region", "ap-south-1"], work_dir=tmp_path, env=env)
+    assert again.returncode == 0 and f"ap-south-1:{copy['ImageId']} (existing)" in again.stdout
