@@ -1,40 +1,45 @@
-"""Instance launch parameters shared by the build and the validation instance."""
+"""RunInstances parameters, one function for the build and the validation instance alike."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws.tags import tag_specs
 
 if TYPE_CHECKING:
-    from goldsmith.bake.context import BakeContext
-    from goldsmith.bake.state import BuildState
+    from goldsmith.recipe.model import Build
 
 
-def launch_params(state: BuildState, ctx: BakeContext, *, role: str, image: dict[str, Any],
-                  instance_type: str) -> dict[str, Any]:
-    """RunInstances parameters shared by the build and the validation instance."""
-    recipe = ctx.loaded.recipe
-    build = recipe.build
-    tags = {**state.tags, "Name": f"goldsmith {role} {recipe.name} {state.build_id}"}
+def instance_params(
+    build: Build,
+    *,
+    image_id: str,
+    instance_type: str,
+    key_name: str | None,
+    group_id: str | None,
+    tags: Mapping[str, str],
+    client_token: str,
+) -> dict[str, Any]:
+    """IMDSv2 required, tags on the instance and its volumes at creation, SSH only through our group."""
     params: dict[str, Any] = {
-        "ImageId": image["ImageId"],
+        "ImageId": image_id,
         "InstanceType": instance_type,
         "MinCount": 1,
         "MaxCount": 1,
-        "KeyName": state.key_name,
+        "KeyName": key_name,
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
         "TagSpecifications": tag_specs(["instance", "volume"], tags),
-        "ClientToken": f"{state.build_id}-{role}"[:64],
+        "ClientToken": client_token[:64],
     }
-    network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [state.security_group_id]}
+    network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [group_id]}
     if build.subnet_id:
         network["SubnetId"] = build.subnet_id
     if build.associate_public_ip is not None:
         network["AssociatePublicIpAddress"] = build.associate_public_ip
         params["NetworkInterfaces"] = [network]
     else:
-        params["SecurityGroupIds"] = [state.security_group_id]
+        params["SecurityGroupIds"] = [group_id]
         if build.subnet_id:
             params["SubnetId"] = build.subnet_id
     if build.iam_instance_profile:

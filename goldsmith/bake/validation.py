@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.console import console_host_keys
-from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
+from goldsmith.aws.tags import VALIDATION_TAG
 from goldsmith.bake.access import PREFERRED_HOST_KEY_TYPES
+from goldsmith.bake.launching import instance_params
 from goldsmith.errors import AwsError, BakeError, ValidationFailed
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
@@ -148,27 +149,12 @@ class ValidationInstance:
 
     def launch_params(self, image: dict[str, Any], instance_type: str) -> dict[str, Any]:
         p = self.place
-        tags = {**p.tags, "Name": f"goldsmith {self.role} {p.build_id}"}
-        params: dict[str, Any] = {
-            "ImageId": image["ImageId"], "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
-            "KeyName": self.key_name,
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
-            "TagSpecifications": tag_specs(["instance", "volume"], tags),
-            "ClientToken": f"{self.role}-{p.build_id}"[:64],
-            "BlockDeviceMappings": deletable_mappings(image),
-        }
-        network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [self.group_id]}
-        if p.build.subnet_id:
-            network["SubnetId"] = p.build.subnet_id
-        if p.build.associate_public_ip is not None:
-            network["AssociatePublicIpAddress"] = p.build.associate_public_ip
-            params["NetworkInterfaces"] = [network]
-        else:
-            params["SecurityGroupIds"] = [self.group_id]
-            if p.build.subnet_id:
-                params["SubnetId"] = p.build.subnet_id
-        if p.build.iam_instance_profile:
-            params["IamInstanceProfile"] = {"Name": p.build.iam_instance_profile}
+        params = instance_params(
+            p.build, image_id=image["ImageId"], instance_type=instance_type, key_name=self.key_name,
+            group_id=self.group_id, client_token=f"{self.role}-{p.build_id}",
+            tags={**p.tags, "Name": f"goldsmith {self.role} {p.build_id}"},
+        )
+        params["BlockDeviceMappings"] = deletable_mappings(image)
         return params
 
     def wait_for_ssh(self) -> Connection:

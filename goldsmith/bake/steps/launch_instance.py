@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.bake.launching import launch_params
+from goldsmith.bake.launching import instance_params
 from goldsmith.bake.mappings import launch_mappings
 
 if TYPE_CHECKING:
@@ -21,8 +21,11 @@ class LaunchInstance:
         assert state.source_image is not None
         root_device = state.source_image.get("RootDeviceName", "/dev/xvda")
         encrypt = recipe.image.encrypt
-        params = launch_params(state, ctx, role="build", image=state.source_image,
-                               instance_type=recipe.build.instance_type)
+        params = instance_params(
+            recipe.build, image_id=state.source_image["ImageId"], instance_type=recipe.build.instance_type,
+            key_name=state.key_name, group_id=state.security_group_id, client_token=f"{state.build_id}-build",
+            tags={**state.tags, "Name": f"goldsmith build {recipe.name} {state.build_id}"},
+        )
         params["BlockDeviceMappings"] = launch_mappings(
             recipe.volumes, root_device, encrypted=encrypt is not None,
             kms_key=(state.kms_keys.get(state.region) or encrypt.kms_key) if encrypt else None,
