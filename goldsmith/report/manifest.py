@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str) -> dict[str, Any]:
     artifacts = {
-        region: {"ami_id": a.image_id, "snapshots": dict(a.snapshots)} for region, a in state.artifacts.items()
+        region: {
+            "ami_id": a.image_id,
+            "snapshots": dict(a.snapshots),
+            "kms_key": state.kms_keys.get(region, ""),
+            "deprecation_time": state.deprecation_time,
+        }
+        for region, a in state.artifacts.items()
     }
     return {
         # Packer's manifest fields, so existing consumers can read ours.

@@ -107,6 +107,8 @@ def test_every_region_has_the_same_name_tags_permissions_and_deprecation(shared_
             assert sorted(p["UserId"] for p in attr["CreateVolumePermissions"]) == sorted(ACCOUNTS)
         deprecated = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
         assert abs(deprecated - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1)
+        recorded = datetime.fromisoformat(artifact["deprecation_time"].replace("Z", "+00:00"))
+        assert abs(recorded - deprecated) < timedelta(minutes=2)
     assert len(names) == 1
     assert all(tags == tag_sets[0] for tags in tag_sets)
     assert tag_sets[0]["Role"] == "shared" and tag_sets[0]["goldsmith:build-id"] == shared_bake["build_id"]
@@ -211,6 +213,7 @@ def test_encrypted_bake_uses_each_regions_key(sandbox: Any, sandbox_dir: Path, t
     (build_id,) = build_ids(tmp_path / "work")
     manifest = manifest_of(tmp_path / "work", build_id)
     for region, key in keys.items():
+        assert manifest["artifacts"][region]["kms_key"] == key
         ec2 = client(sandbox, "ec2", region)
         for snapshot_id in manifest["artifacts"][region]["snapshots"].values():
             snap = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
