@@ -20,6 +20,8 @@ from goldsmith.errors import InputError
 ERRORS: dict[str, tuple[int, str, str]] = {
     "RequestLimitExceeded": (503, "Request limit exceeded.", "ThrottlingException"),
     "InternalError": (500, "An internal error has occurred.", "InternalServerError"),
+    # Not retried by botocore: a request AWS refuses for good (e.g. too many concurrent AMI copies).
+    "ResourceLimitExceeded": (400, "You have reached the limit for concurrent AMI copies.", "LimitExceededException"),
     "ServiceUnavailable": (
         503,
         "The service is unavailable. Please try again shortly.",

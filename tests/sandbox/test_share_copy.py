@@ -118,8 +118,8 @@ def test_every_region_has_the_same_name_tags_permissions_and_deprecation(shared_
 def test_a_failed_second_copy_leaves_nothing_anywhere(sandbox: Any, sandbox_dir: Path, sandbox_client: Any,
                                                        tmp_path: Path) -> None:
     mark = mark_of(sandbox_client)
-    # The 2nd CopyImage fails, and so does every retry of it (botocore retries 5xx).
-    sandbox_client.set_faults([{"action": "CopyImage", "error": "InternalError", "nth": n} for n in range(2, 40)])
+    # The 2nd CopyImage is refused for good (a 4xx botocore does not retry).
+    sandbox_client.set_faults([{"action": "CopyImage", "error": "ResourceLimitExceeded", "nth": 2}])
     try:
         proc = bake(SHARED, sandbox_dir, tmp_path)
     finally:
