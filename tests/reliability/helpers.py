@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 
 from goldsmith.aws.reaper import find_tagged
-from tests.sandbox.helpers import REPO, build_ids, run_invoke
+from tests.sandbox.helpers import REPO as REPO
+from tests.sandbox.helpers import build_ids, run_invoke
 
 FAST = REPO / "tests" / "reliability" / "recipes" / "fast.yaml"
 FAST_REGIONS = ("us-east-1", "us-west-2")  # the build region and the recipe's image.regions

@@ -73,7 +73,8 @@ def test_every_bad_input_exits_2_with_a_located_message_and_no_aws_request(
         output = proc.stdout + proc.stderr
         missing = [text for text in expect if text not in output]
         if proc.returncode != 2 or missing or "Traceback" in output:
-            wrong.append(f"{name}: invoke {' '.join(args)} -> exit {proc.returncode}, missing {missing}:\n{output[-800:]}")
+            command = " ".join(args)
+            wrong.append(f"{name}: invoke {command} -> exit {proc.returncode}, missing {missing}:\n{output[-800:]}")
     print(f"\n{len(cases)} bad inputs, {len(wrong)} wrong, {sum(requests.values())} AWS requests")
     assert wrong == [], "\n".join(wrong)
     assert requests == {}, f"bad input reached AWS: {requests}"
