@@ -34,6 +34,18 @@ def host_keys_from_console(text: str) -> list[str]:
     return keys
 
 
+PREFERRED_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def preferred_host_key(keys: list[str]) -> str | None:
+    """The key to pin: ed25519 first, then ECDSA (RSA is not pinned: its algorithm names vary)."""
+    for key_type in PREFERRED_TYPES:
+        for key in keys:
+            if key.startswith(key_type + " "):
+                return key
+    return None
+
+
 def console_host_keys(ec2: Any, instance_id: str) -> list[str]:
     with aws_call("GetConsoleOutput", instance_id):
         output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""

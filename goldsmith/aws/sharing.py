@@ -52,31 +52,6 @@ def launch_permissions(ec2: Any, image_id: str) -> list[dict[str, str]]:
     return list(resp.get("LaunchPermissions", []))
 
 
-def add_snapshot_permissions(ec2: Any, snapshot_id: str, accounts: Sequence[str]) -> None:
-    """createVolumePermission, in the OperationType form every EC2 implementation understands."""
-    if not accounts:
-        return
-    with aws_call("ModifySnapshotAttribute", snapshot_id):
-        ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id,
-            Attribute="createVolumePermission",
-            OperationType="add",
-            UserIds=list(accounts),
-        )
-
-
-def remove_snapshot_permissions(ec2: Any, snapshot_id: str, accounts: Sequence[str]) -> None:
-    if not accounts:
-        return
-    with aws_call("ModifySnapshotAttribute", snapshot_id):
-        ec2.modify_snapshot_attribute(
-            SnapshotId=snapshot_id,
-            Attribute="createVolumePermission",
-            OperationType="remove",
-            UserIds=list(accounts),
-        )
-
-
 def snapshot_permissions(ec2: Any, snapshot_id: str) -> list[dict[str, str]]:
     with aws_call("DescribeSnapshotAttribute", snapshot_id):
         resp = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")

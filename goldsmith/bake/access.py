@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.aws.console import console_host_keys
+from goldsmith.aws.console import console_host_keys, preferred_host_key
 from goldsmith.errors import AwsError
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.session import SshSession
 
 if TYPE_CHECKING:
+    from goldsmith.aws.session import Aws
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
+    from goldsmith.report.events import Events
 
 
 def ssh_target(state: BuildState, ctx: BakeContext) -> SshTarget:
@@ -40,18 +42,11 @@ def connect(state: BuildState, ctx: BakeContext) -> SshSession:
     return session
 
 
-PREFERRED_HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
-
-
-def console_pin(ctx: BakeContext, region: str, instance_id: str) -> str | None:
+def console_pin(aws: Aws, region: str, instance_id: str, events: Events) -> str | None:
     """The instance's host key as cloud-init printed it on the console, if it has yet (else None: TOFU)."""
     try:
-        keys = console_host_keys(ctx.aws.ec2(region), instance_id)
+        keys = console_host_keys(aws.ec2(region), instance_id)
     except AwsError as exc:
-        ctx.events.warn(f"could not read the console of {instance_id} ({exc}); trusting its first host key")
+        events.warn(f"could not read the console of {instance_id} ({exc}); trusting its first host key")
         return None
-    for key_type in PREFERRED_HOST_KEY_TYPES:
-        for key in keys:
-            if key.startswith(key_type + " "):
-                return key
-    return None
+    return preferred_host_key(keys)

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
-from goldsmith.aws.console import console_host_keys
 from goldsmith.aws.tags import VALIDATION_TAG
-from goldsmith.bake.access import PREFERRED_HOST_KEY_TYPES
+from goldsmith.bake.access import console_pin
 from goldsmith.bake.launching import instance_params
-from goldsmith.errors import AwsError, BakeError, ValidationFailed
+from goldsmith.errors import BakeError, ValidationFailed
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
 from goldsmith.ssh.session import SshSession
@@ -163,28 +162,14 @@ class ValidationInstance:
         assert self.private_key is not None
         host, port = self.endpoint = p.target.ssh_endpoint(p.aws, self.instance, p.build)
         p.events.info(f"waiting for SSH on {host}:{port} as {p.build.ssh_username}")
-        pin = self._console_pin()
+        assert self.instance_id is not None
+        pin = console_pin(p.aws, p.region, self.instance_id, p.events)
         target = SshTarget(host=host, port=port, username=p.build.ssh_username, key=self.private_key)
         with SshSession.connect(target, timeout=p.build.timeouts.ssh, known_host_key=pin) as session:
             host_key = session.host_key
         how = "from the console output" if pin else "on first contact"
         p.events.info(f"host key {host_key.split()[0]} of the {self.role} instance pinned {how}")
         return Connection(host=host, port=port, user=p.build.ssh_username, key=self.private_key, host_key=host_key)
-
-    def _console_pin(self) -> str | None:
-        """The host key cloud-init printed on the console (read through the EC2 API), else None (TOFU)."""
-        assert self.instance_id is not None
-        try:
-            keys = console_host_keys(self.place.aws.ec2(self.place.region), self.instance_id)
-        except AwsError as exc:
-            self.place.events.warn(f"could not read the console of {self.instance_id} ({exc}); "
-                                   "trusting its first host key")
-            return None
-        for key_type in PREFERRED_HOST_KEY_TYPES:
-            for key in keys:
-                if key.startswith(key_type + " "):
-                    return key
-        return None
 
     def destroy(self) -> list[str]:
         """Terminate (waited), then delete the key pair and the group; what could not go is returned."""

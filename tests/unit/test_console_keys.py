@@ -27,3 +27,12 @@ def test_keys_between_the_markers_are_found_without_comments() -> None:
 def test_no_block_means_no_keys() -> None:
     assert host_keys_from_console("Linux version 2.6.16-xenU (builder@patchbat.amazon)") == []
     assert host_keys_from_console("") == []
+
+
+def test_ed25519_is_preferred_then_ecdsa_and_rsa_never() -> None:
+    from goldsmith.aws.console import preferred_host_key
+
+    keys = host_keys_from_console(CONSOLE)
+    assert preferred_host_key(keys) == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"
+    assert preferred_host_key(keys[:1]) == "ecdsa-sha2-nistp256 AAAAE2VjZHNh"
+    assert preferred_host_key(["ssh-rsa AAAAB3"]) is None

@@ -24,7 +24,7 @@ class ShareImage:
             sharing.add_launch_permissions(ec2, artifact.image_id, entries, public=share.public)
             if share.snapshots:
                 for snapshot_id in artifact.snapshots.values():
-                    sharing.add_snapshot_permissions(ec2, snapshot_id, share.accounts)
+                    sharing.change_snapshot_permissions(ec2, snapshot_id, share.accounts)
         state.launch_permissions = entries
         state.snapshot_permissions = list(share.accounts) if share.snapshots else []
         ctx.events.info(f"shared with {', '.join(next(iter(e.values())) for e in entries)}")
@@ -41,6 +41,6 @@ class ShareImage:
             sharing.remove_launch_permissions(ec2, artifact.image_id, entries)
             if share.snapshots:
                 for snapshot_id in artifact.snapshots.values():
-                    sharing.remove_snapshot_permissions(ec2, snapshot_id, share.accounts)
+                    sharing.change_snapshot_permissions(ec2, snapshot_id, share.accounts, remove=True)
         state.launch_permissions = []
         state.snapshot_permissions = []

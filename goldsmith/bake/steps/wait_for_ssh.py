@@ -20,7 +20,7 @@ class WaitForSsh:
         host, port = state.endpoint
         ctx.events.info(f"waiting for SSH on {host}:{port} as {build.ssh_username}")
         assert state.instance_id is not None
-        state.host_key = console_pin(ctx, state.region, state.instance_id)
+        state.host_key = console_pin(ctx.aws, state.region, state.instance_id, ctx.events)
         how = "from the console output" if state.host_key else "on first contact"
         state.ssh = connect(state, ctx)
         ctx.events.info(f"connected; host key {state.host_key.split()[0] if state.host_key else '?'} pinned {how}")
