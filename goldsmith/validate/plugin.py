@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-VARS_ENV = "GOLDSMITH_VARS_JSON"
-HOST_KEY_ENV = "GOLDSMITH_HOST_KEY"
+from goldsmith.validate.channel import HOST_KEY_ENV, VARS_ENV
 
 
 def load_vars(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,8 +24,8 @@ from urllib.parse import quote
 from goldsmith.errors import InputError
 from goldsmith.report.redact import Redactor
 from goldsmith.ssh.keys import PrivateKey
+from goldsmith.validate.channel import HOST_KEY_ENV, VARS_ENV
 from goldsmith.validate.junit import Failure, Summary, parse_junit
-from goldsmith.validate.plugin import HOST_KEY_ENV, VARS_ENV
 
 VAR_PREFIX = "GOLDSMITH_VAR_"
 SSH_PORT_ENV = "GOLDSMITH_SSH_PORT"
