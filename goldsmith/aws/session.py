@@ -6,6 +6,7 @@ target passes its gateway URL and dummy credentials explicitly.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,11 +55,15 @@ class Aws:
 
     @property
     def region(self) -> str:
-        region = self.settings.region or self._session.region_name
+        # botocore reads AWS_DEFAULT_REGION and the profile; the other SDKs and the CLI v2 also read AWS_REGION.
+        region = self.settings.region or os.environ.get("AWS_REGION") or self._session.region_name
         if not region:
             from goldsmith.errors import InputError
 
-            raise InputError("No AWS region is set: pass --region, set AWS_REGION, or set it in your profile.")
+            raise InputError(
+                "No AWS region is set: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or set it in your "
+                "profile."
+            )
         return region
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -85,3 +85,28 @@ def test_sandbox_env_endpoint_and_status(sandbox: Any, sandbox_dir: Path, ec2: A
         assert instance["InstanceId"] in status.stdout and port in status.stdout
     finally:
         ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+def test_missing_tools_are_named_with_the_install_command_and_exit_2(tmp_path: Path) -> None:
+    proc = run_invoke(["sandbox.up"], work_dir=tmp_path,
+                      env={"PATH": str(tmp_path / "empty-bin"), "GOLDSMITH_SANDBOX_DIR": str(tmp_path / "sbx")})
+    assert proc.returncode == 2, proc.stderr
+    assert "apt-get install" in proc.stderr and "debootstrap" in proc.stderr
+
+
+def test_aws_target_follows_the_standard_chain_and_endpoint_env(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--target aws: credentials, region and AWS_ENDPOINT_URL come from boto3's own chain, nothing of ours."""
+    from goldsmith.aws.session import Aws
+    from goldsmith.targets import make_target
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.gateway_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    aws = Aws(make_target("aws").aws_settings())
+    assert aws.region == "eu-west-1"
+    images = aws.ec2().describe_images(Owners=["136693071363"])["Images"]
+    assert images and images[0]["Name"].startswith("debian-12-sandbox-amd64-")
