@@ -98,6 +98,7 @@ def bake(
     events = Events(log_path, display, redactor, build_id)
     journal = Journal(path=work / "builds" / f"{build_id}.json", build_id=build_id,
                       recipe=loaded.recipe.name, target=target.name)
+    journal.save()
     ctx = BakeContext(aws=aws, target=target, loaded=loaded, journal=journal, events=events,
                       waits=target.waits(loaded.recipe.build), options=options)
     events.info(f"build {build_id}: {loaded.recipe.name} {loaded.recipe.version} on {target.name} in {region}")

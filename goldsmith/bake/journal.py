@@ -36,6 +36,11 @@ class Journal:
     entries: list[Entry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def save(self) -> None:
+        """Write the journal as it is (at the start of a bake, so even a bake killed early has one)."""
+        with self._lock:
+            self._write()
+
     def intent(self, kind: str, region: str, name: str = "") -> Entry:
         """Record that a create call is about to be made (before we know its id)."""
         entry = Entry(kind=kind, region=region, name=name)

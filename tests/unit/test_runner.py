@@ -156,3 +156,10 @@ def test_journal_knows_whether_its_bake_is_still_running(tmp_path: Path) -> None
         child.kill()
         child.wait()
     assert not load_journal(journal.path).still_running()  # the process is gone
+
+
+def test_journal_exists_before_anything_is_created(tmp_path: Path) -> None:
+    journal = Journal(path=tmp_path / "builds" / "b-4.json", build_id="b-4", recipe="base")
+    journal.save()
+    loaded = load_journal(journal.path)
+    assert (loaded.build_id, loaded.status, loaded.entries) == ("b-4", "running", [])
