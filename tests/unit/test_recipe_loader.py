@@ -24,9 +24,9 @@ def test_repo_example_recipes_load() -> None:
     assert base.recipe.source.filter.owners == ["136693071363"]
     assert [v.mount for v in base.recipe.volumes.data] == ["/data"]
     assert base.recipe.image.share.accounts == ["111122223333", "444455556666"]
-    assert base.render(base.recipe.image.name, recipe_version="1.0.0", timestamp="20250101120000") == (
-        "base-1.0.0-20250101120000"
-    )
+    name = base.render(base.recipe.image.name, recipe_version="1.0.0", timestamp="20250101120000",
+                       build_id="base-20250101-120000-3f9a")
+    assert name == "base-1.0.0-20250101120000-3f9a"
     web = load_recipe(REPO / "recipes" / "web.yaml", environ={})
     assert web.recipe.source.recipe == "base"
     assert web.variables == {"port": "8080", "server_name": "web.internal"}
