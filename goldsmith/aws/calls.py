@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from goldsmith.aws.waiters import custom_waiter
 from goldsmith.errors import AwsError, WaitTimeout
 
 
@@ -56,7 +57,7 @@ def wait(
     """
     delay = max(delay, 0.05)
     attempts = max(1, int(timeout / delay) + 1)
-    waiter = client.get_waiter(waiter_name)
+    waiter: Any = custom_waiter(client, waiter_name) or client.get_waiter(waiter_name)
     seen: dict[str, Any] = {}
     waiting_thread = threading.get_ident()
 

@@ -166,16 +166,25 @@ def stop_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
          delay=waits.delay, InstanceIds=[instance_id])
 
 
-def terminate_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
-    """Terminate and wait until it is gone, so its volumes and security group can go too."""
-    try:
-        with aws_call("TerminateInstances", instance_id):
-            ec2.terminate_instances(InstanceIds=[instance_id])
-    except AwsError as exc:
-        if exc.code == "InvalidInstanceID.NotFound":
-            return
-        raise
-    wait(ec2, "instance_terminated", resource=instance_id, wanted="terminated", timeout=waits.instance,
+def terminate_instance(ec2: Any, instance_id: str, waits: Waits, *, not_found_grace: float = 60.0) -> None:
+    """Terminate and wait until it is gone, so its volumes and security group can go too.
+
+    An instance we just launched may be unknown to EC2 for a moment (eventual consistency): NotFound
+    is retried for `not_found_grace` seconds before we believe it is gone.
+    """
+    deadline = time.monotonic() + not_found_grace
+    while True:
+        try:
+            with aws_call("TerminateInstances", instance_id):
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            break
+        except AwsError as exc:
+            if exc.code != "InvalidInstanceID.NotFound":
+                raise
+            if time.monotonic() > deadline:
+                return
+            time.sleep(min(2.0, max(waits.delay, 0.05)))
+    wait(ec2, "instance_gone", resource=instance_id, wanted="terminated", timeout=waits.instance,
          delay=waits.delay, InstanceIds=[instance_id])
 
 

@@ -1,0 +1,37 @@
+"""Waiters botocore lacks, declared in botocore's own waiter language and run by its Waiter class.
+
+botocore's `instance_terminated` gives up when it sees `pending` or `stopping`, which is exactly what
+an instance shows when a bake is interrupted right after launching or while stopping; and right after
+RunInstances, DescribeInstances may not know the instance yet (eventual consistency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
+
+_MODEL = WaiterModel(
+    {
+        "version": 2,
+        "waiters": {
+            "InstanceGone": {
+                "operation": "DescribeInstances",
+                "delay": 5,
+                "maxAttempts": 120,
+                "acceptors": [
+                    {"matcher": "pathAll", "argument": "Reservations[].Instances[].State.Name",
+                     "expected": "terminated", "state": "success"},
+                    {"matcher": "error", "expected": "InvalidInstanceID.NotFound", "state": "retry"},
+                ],
+            },
+        },
+    }
+)
+_NAMES = {"instance_gone": "InstanceGone"}
+
+
+def custom_waiter(client: Any, name: str) -> Waiter | None:
+    """Our waiter of that (snake_case) name, or None to use botocore's own."""
+    model_name = _NAMES.get(name)
+    return create_waiter_with_client(model_name, _MODEL, client) if model_name else None
