@@ -89,14 +89,10 @@ def subnet_vpc(ec2: Any, subnet_id: str) -> str:
     return str(subnets[0]["VpcId"])
 
 
-def create_security_group(
-    ec2: Any, *, name: str, vpc_id: str, cidr: str, port: int, tags: Mapping[str, str]
-) -> str:
-    """A group that lets SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0."""
-    if cidr in ("0.0.0.0/0", "::/0"):
-        raise AwsError(f"refusing to open SSH to {cidr}: the builder's own address is required")
+def create_security_group(ec2: Any, *, name: str, vpc_id: str, tags: Mapping[str, str]) -> str:
+    """An empty group; the caller records its id before any rule is added (so a failed rule can't leak it)."""
     with aws_call("CreateSecurityGroup", name):
-        group_id = str(
+        return str(
             ec2.create_security_group(
                 GroupName=name,
                 Description="Goldsmith temporary builder access (SSH from the builder only)",
@@ -104,20 +100,32 @@ def create_security_group(
                 TagSpecifications=tag_specs(["security-group"], tags),
             )["GroupId"]
         )
-    with aws_call("AuthorizeSecurityGroupIngress", group_id):
-        ec2.authorize_security_group_ingress(
-            GroupId=group_id,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": port,
-                    "ToPort": port,
-                    "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}],
-                }
-            ],
-            TagSpecifications=tag_specs(["security-group-rule"], tags),
-        )
-    return group_id
+
+
+def allow_ssh_from(ec2: Any, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
+                   not_found_grace: float = 30.0) -> None:
+    """Let SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0.
+
+    A group just created may be unknown for a moment (eventual consistency): InvalidGroup.NotFound is
+    retried for `not_found_grace` seconds.
+    """
+    if cidr in ("0.0.0.0/0", "::/0"):
+        raise AwsError(f"refusing to open SSH to {cidr}: the builder's own address is required")
+    deadline = time.monotonic() + not_found_grace
+    while True:
+        try:
+            with aws_call("AuthorizeSecurityGroupIngress", group_id):
+                ec2.authorize_security_group_ingress(
+                    GroupId=group_id,
+                    IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                                    "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}]}],
+                    TagSpecifications=tag_specs(["security-group-rule"], tags),
+                )
+            return
+        except AwsError as exc:
+            if exc.code != "InvalidGroup.NotFound" or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def delete_security_group(ec2: Any, group_id: str, *, timeout: float = 120.0) -> None:

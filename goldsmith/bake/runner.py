@@ -10,17 +10,18 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from goldsmith.bake.signals import Terminated, signals_held, signals_raise
 from goldsmith.bake.state import StepRecord
 from goldsmith.errors import BakeError, CleanupError, GoldsmithError, Interrupted
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
+
+__all__ = ["FAULT_ENV", "Step", "cleanup_steps", "inject_fault", "run_steps", "signals_held", "signals_raise"]
 
 FAULT_ENV = "GOLDSMITH_FAULT"
 
@@ -33,36 +34,6 @@ class Step(Protocol):
     def run(self, state: BuildState, ctx: BakeContext) -> None: ...
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None: ...
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT."""
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated()
-
-
-@contextmanager
-def signals_raise() -> Iterator[None]:
-    """SIGTERM raises in the main thread for the duration (SIGINT already raises KeyboardInterrupt)."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Ignore SIGINT/SIGTERM while cleanups run: an interrupted cleanup would leak resources."""
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
 
 
 def inject_fault(step_name: str) -> None:
@@ -94,9 +65,9 @@ def run_steps(steps: Sequence[Step], state: BuildState, ctx: BakeContext) -> Non
                 started.append(step)
                 _run_one(step, state, ctx)
         state.outcome = "succeeded"
-    except (KeyboardInterrupt, _Terminated) as exc:
+    except (KeyboardInterrupt, Terminated) as exc:
         state.outcome = "interrupted"
-        which = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
+        which = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
         failure = Interrupted(f"Interrupted by {which}; everything this build created has been cleaned up.")
         state.error = str(failure)
         _mark_running(state, "interrupted")

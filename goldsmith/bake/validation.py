@@ -17,6 +17,7 @@ from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import VALIDATION_TAG
 from goldsmith.bake.access import console_pin
 from goldsmith.bake.launching import instance_params
+from goldsmith.bake.signals import create_then_record
 from goldsmith.errors import BakeError, ValidationFailed
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
@@ -128,20 +129,23 @@ class ValidationInstance:
                             "machine that reaches the instance directly, or remove `validate.suites`")
         ec2 = p.aws.ec2(p.region)
         entry = p.journal.intent("key-pair", p.region, self.resource_name)
-        key_id, material = ec2ops.create_key_pair(ec2, self.resource_name, p.tags)
-        self.key_name = self.resource_name
-        p.journal.created(entry, key_id)
+        with create_then_record():
+            key_id, material = ec2ops.create_key_pair(ec2, self.resource_name, p.tags)
+            self.key_name = self.resource_name
+            p.journal.created(entry, key_id)
         self.private_key = PrivateKey.from_openssh(material)
         del material
         cidr = p.target.builder_cidr(p.aws, vpc_id, p.build)
         entry = p.journal.intent("security-group", p.region, self.resource_name)
-        self.group_id = ec2ops.create_security_group(ec2, name=self.resource_name, vpc_id=vpc_id, cidr=cidr,
-                                                     port=p.build.ssh_port, tags=p.tags)
-        p.journal.created(entry, self.group_id)
+        with create_then_record():
+            self.group_id = ec2ops.create_security_group(ec2, name=self.resource_name, vpc_id=vpc_id, tags=p.tags)
+            p.journal.created(entry, self.group_id)
+        ec2ops.allow_ssh_from(ec2, self.group_id, cidr=cidr, port=p.build.ssh_port, tags=p.tags)
         params = self.launch_params(image, instance_type)
         entry = p.journal.intent("instance", p.region, params["ClientToken"])
-        self.instance_id = ec2ops.run_instance(ec2, params)["InstanceId"]
-        p.journal.created(entry, self.instance_id)
+        with create_then_record():
+            self.instance_id = ec2ops.run_instance(ec2, params)["InstanceId"]
+            p.journal.created(entry, self.instance_id)
         p.events.info(f"launched {self.role} instance {self.instance_id} ({instance_type}) from {image['ImageId']}; "
                       f"SSH from {cidr} only")
         self.instance = ec2ops.wait_running(ec2, self.instance_id, p.waits)

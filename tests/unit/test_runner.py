@@ -163,3 +163,35 @@ def test_journal_exists_before_anything_is_created(tmp_path: Path) -> None:
     journal.save()
     loaded = load_journal(journal.path)
     assert (loaded.build_id, loaded.status, loaded.entries) == ("b-4", "running", [])
+
+
+@pytest.mark.parametrize(("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, BaseException)])
+def test_a_signal_during_a_create_call_waits_until_its_id_is_recorded(signum: int, raised: type[BaseException]) -> None:
+    from goldsmith.bake.signals import Terminated, create_then_record
+
+    recorded: list[str] = []
+    with pytest.raises(raised) as info, create_then_record():
+        os.kill(os.getpid(), signum)  # arrives while "RunInstances" is in flight
+        recorded.append("i-0123")  # the id is still recorded
+    assert recorded == ["i-0123"]
+    assert isinstance(info.value, KeyboardInterrupt if signum == signal.SIGINT else Terminated)
+
+
+def test_interrupt_during_a_create_still_cleans_up_what_it_made(ctx: BakeContext) -> None:
+    from goldsmith.bake.signals import create_then_record
+
+    rec = Recorder()
+
+    class Creating(FakeStep):
+        def run(self, state: BuildState, ctx: BakeContext) -> None:
+            with create_then_record():
+                os.kill(os.getpid(), signal.SIGINT)
+                state.instance_id = "i-0123"
+            rec.calls.append("never reached")
+
+        def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+            rec.calls.append(f"terminate {state.instance_id}")
+
+    with pytest.raises(Interrupted):
+        run_steps([Creating("launch", rec)], state(), ctx)
+    assert rec.calls == ["terminate i-0123"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.bake.signals import create_then_record
 from goldsmith.ssh.keys import PrivateKey
 
 if TYPE_CHECKING:
@@ -18,9 +19,10 @@ class CreateKeyPair:
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         name = f"goldsmith-{state.build_id}"
         entry = ctx.journal.intent("key-pair", state.region, name)
-        key_id, material = ec2ops.create_key_pair(ctx.aws.ec2(state.region), name, state.tags)
-        state.key_name = name
-        ctx.journal.created(entry, key_id)
+        with create_then_record():
+            key_id, material = ec2ops.create_key_pair(ctx.aws.ec2(state.region), name, state.tags)
+            state.key_name = name
+            ctx.journal.created(entry, key_id)
         state.private_key = PrivateKey.from_openssh(material)
         del material
 

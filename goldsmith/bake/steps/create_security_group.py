@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.bake.signals import create_then_record
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -19,13 +20,13 @@ class CreateSecurityGroup:
         assert state.vpc_id is not None
         cidr = ctx.target.builder_cidr(ctx.aws, state.vpc_id, build)
         name = f"goldsmith-{state.build_id}"
+        ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("security-group", state.region, name)
-        group_id = ec2ops.create_security_group(
-            ctx.aws.ec2(state.region), name=name, vpc_id=state.vpc_id, cidr=cidr, port=build.ssh_port,
-            tags=state.tags,
-        )
-        state.security_group_id = group_id
-        ctx.journal.created(entry, group_id)
+        with create_then_record():
+            group_id = ec2ops.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags)
+            state.security_group_id = group_id
+            ctx.journal.created(entry, group_id)
+        ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags)
         ctx.events.info(f"security group {group_id} allows SSH from {cidr} only")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.bake.launching import instance_params
 from goldsmith.bake.mappings import launch_mappings
+from goldsmith.bake.signals import create_then_record
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -32,9 +33,10 @@ class LaunchInstance:
         )
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("instance", state.region, params["ClientToken"])
-        instance = ec2ops.run_instance(ec2, params)
-        state.instance_id = instance["InstanceId"]
-        ctx.journal.created(entry, state.instance_id)
+        with create_then_record():
+            instance = ec2ops.run_instance(ec2, params)
+            state.instance_id = instance["InstanceId"]
+            ctx.journal.created(entry, state.instance_id)
         ctx.events.info(f"launched {state.instance_id} ({recipe.build.instance_type}) from {params['ImageId']}")
         state.instance = ec2ops.wait_running(ec2, state.instance_id, ctx.waits)
         state.volumes = {

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import tag_specs
 from goldsmith.bake.mappings import image_mappings
+from goldsmith.bake.signals import create_then_record
 from goldsmith.bake.state import Artifact
 
 if TYPE_CHECKING:
@@ -50,8 +51,9 @@ class RegisterImage:
         ec2 = ctx.aws.ec2(state.region)
         params = register_params(state, ctx)
         entry = ctx.journal.intent("image", state.region, params["Name"])
-        state.image_id = ec2ops.register_image(ec2, params)
-        ctx.journal.created(entry, state.image_id)
+        with create_then_record():
+            state.image_id = ec2ops.register_image(ec2, params)
+            ctx.journal.created(entry, state.image_id)
         state.artifacts[state.region] = Artifact(state.region, state.image_id, dict(state.snapshots))
         ec2ops.wait_image(ec2, state.image_id, ctx.waits)
         ctx.events.info(f"registered {state.image_id} '{params['Name']}'")

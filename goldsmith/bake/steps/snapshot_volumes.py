@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.bake.signals import create_then_record
 from goldsmith.errors import BakeError
 
 if TYPE_CHECKING:
@@ -19,17 +20,16 @@ class SnapshotVolumes:
         assert state.instance_id is not None
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("snapshot", state.region, f"snapshots of {state.instance_id}")
-        by_volume = ec2ops.create_snapshots(
-            ec2, state.instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
-        )
-        ctx.journal.created_many(entry, {f"{state.instance_id}:{vol}": snap for vol, snap in by_volume.items()})
         device_of = {vol: dev for dev, vol in state.volumes.items()}
-        strangers = []
-        for volume_id, snapshot_id in by_volume.items():
-            # Recorded before any check, so the cleanup deletes every snapshot the call made.
-            state.snapshots[device_of.get(volume_id, volume_id)] = snapshot_id
-            if volume_id not in device_of:
-                strangers.append(f"{snapshot_id} of {volume_id}")
+        with create_then_record():
+            by_volume = ec2ops.create_snapshots(
+                ec2, state.instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
+            )
+            ctx.journal.created_many(entry, {f"{state.instance_id}:{v}": snap for v, snap in by_volume.items()})
+            for volume_id, snapshot_id in by_volume.items():
+                # Recorded before any check, so the cleanup deletes every snapshot the call made.
+                state.snapshots[device_of.get(volume_id, volume_id)] = snapshot_id
+        strangers = [f"{snap} of {vol}" for vol, snap in by_volume.items() if vol not in device_of]
         if strangers:
             raise BakeError(f"snapshots of volumes that are not the build's: {', '.join(strangers)}")
         missing = sorted(set(state.volumes) - set(state.snapshots))
