@@ -12,15 +12,19 @@ from __future__ import annotations
 import concurrent.futures as cf
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
 from goldsmith.aws.tags import tags_dict
-from goldsmith.errors import InputError
+from goldsmith.bake.journal import Entry, Journal
+from goldsmith.bake.signals import Terminated, signals_held, signals_raise
+from goldsmith.errors import InputError, Interrupted
 
 if TYPE_CHECKING:
     from goldsmith.aws.session import Aws
@@ -77,8 +81,9 @@ class RegionCopier:
         if not self.requests:
             return {}
         self._pool = cf.ThreadPoolExecutor(max_workers=len(self.requests), thread_name_prefix="copy")
-        futures = [self._pool.submit(self._copy_one, request) for request in self.requests]
         try:
+            # Submitting is inside the try: a worker can finish (and a Ctrl-C arrive) before the last submit.
+            futures = [self._pool.submit(self._copy_one, request) for request in self.requests]
             pending: set[cf.Future[RegionCopy]] = set(futures)
             while pending:
                 done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_EXCEPTION)
@@ -155,15 +160,38 @@ def parse_kms_keys(values: Sequence[str], regions: Sequence[str]) -> dict[str, s
 class CopyResult:
     copies: dict[str, RegionCopy] = field(default_factory=dict)
     existing: dict[str, str] = field(default_factory=dict)  # region -> image already there with that name
+    copy_id: str = ""  # the journal's build id, for `invoke clean --build-id` after a kill
+
+
+def new_copy_id() -> str:
+    return f"copy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def journal_hooks(journal: Journal) -> CopyHooks:
+    """Journal every CopyImage: the intent before the call, the image id after, its snapshots once known."""
+
+    def copied(request: CopyRequest, image_id: str, entry: object) -> None:
+        assert isinstance(entry, Entry)
+        journal.created(entry, image_id)
+
+    def finished(copy: RegionCopy) -> None:
+        if copy.snapshots:
+            entry = journal.intent("snapshot", copy.region, f"snapshots of {copy.image_id}")
+            journal.created_many(entry, {f"{copy.image_id}:{d}": s for d, s in copy.snapshots.items()})
+
+    return CopyHooks(before_copy=lambda request: journal.intent("image", request.region, request.name),
+                     copied=copied, finished=finished)
 
 
 def copy_image_to_regions(aws: Aws, *, source_region: str, image_id: str, regions: Sequence[str],
-                          kms_keys: Mapping[str, str], timeout: float, delay: float,
+                          kms_keys: Mapping[str, str], timeout: float, delay: float, work_dir: Path,
                           report: Callable[[str], None] = lambda line: None) -> CopyResult:
     """`invoke copy`: copy an existing AMI with its name, description, tags, permissions and deprecation.
 
     Idempotent: a region that already holds an image of that name is left alone. All or nothing: if a
-    copy or a permission fails (or Ctrl-C), every copy made by this call is removed.
+    copy or a permission fails (or Ctrl-C, or SIGTERM), every copy made by this call is removed, with
+    signals held off meanwhile. Each CopyImage is journaled under work_dir/builds/copy-*.json, so
+    `invoke clean --build-id copy-...` removes what a SIGKILLed copy left.
     """
     if not regions:
         raise InputError("copy: give at least one --region to copy to")
@@ -182,19 +210,50 @@ def copy_image_to_regions(aws: Aws, *, source_region: str, image_id: str, region
     keys = {r: check_key(aws, r, kms_keys[r], plan.accounts) for r in todo if r in kms_keys}
     tags = {k: v for k, v in tags_dict(source.get("Tags")).items() if not k.startswith("aws:")}
     requests = [CopyRequest(r, name, str(source.get("Description", "")), tags, keys.get(r)) for r in todo]
+    if not requests:
+        return result
+    result.copy_id = new_copy_id()
+    journal = Journal(path=work_dir / "builds" / f"{result.copy_id}.json", build_id=result.copy_id,
+                      recipe=f"copy of {image_id}")
+    journal.save()
+    report(f"copy {result.copy_id}: copying {image_id} to {', '.join(todo)}")
     copier = RegionCopier(aws, source_region=source_region, source_image_id=image_id, requests=requests,
-                          timeout=timeout, delay=delay, token=f"goldsmith-copy-{image_id}-{secrets.token_hex(4)}")
-    try:
-        result.copies = copier.run()
-        for copy in result.copies.values():
-            plan.apply(aws.ec2(copy.region), copy)
-            report(f"{copy.region}: {copy.image_id} available")
-    except BaseException:
-        problems = copier.remove_all(lambda c, s: report(f"{c.region}: removed {c.image_id} and {', '.join(s)}"))
-        if problems:
-            report("delete manually: " + "; ".join(problems))
-        raise
+                          timeout=timeout, delay=delay, token=f"goldsmith-{result.copy_id}",
+                          hooks=journal_hooks(journal))
+    result.copies = _copy_all_or_nothing(aws, copier, plan, journal, report)
     return result
+
+
+def _copy_all_or_nothing(aws: Aws, copier: RegionCopier, plan: Published, journal: Journal,
+                         report: Callable[[str], None]) -> dict[str, RegionCopy]:
+    """Run the copies with SIGTERM raising; on any failure remove them all with signals held off."""
+    try:
+        with signals_raise():
+            copies = copier.run()
+            for copy in copies.values():
+                plan.apply(aws.ec2(copy.region), copy)
+                report(f"{copy.region}: {copy.image_id} available")
+    except BaseException as exc:
+        with signals_held():
+            problems = copier.remove_all(lambda c, s: _removed(journal, report, c, s))
+            interrupted = isinstance(exc, (KeyboardInterrupt, Terminated))
+            journal.finish("interrupted" if interrupted else "failed")
+        if problems:
+            report("delete manually: " + "; ".join(problems)
+                   + f" (or: invoke clean --build-id {journal.build_id} --yes)")
+        if interrupted:
+            which = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            raise Interrupted(f"copy interrupted by {which}; the copies it had started were removed.") from exc
+        raise
+    journal.finish("succeeded")
+    return copies
+
+
+def _removed(journal: Journal, report: Callable[[str], None], copy: RegionCopy, snapshots: list[str]) -> None:
+    journal.deleted("image", copy.image_id)
+    for snapshot_id in snapshots:
+        journal.deleted("snapshot", snapshot_id)
+    report(f"{copy.region}: removed {copy.image_id}" + (f" and {', '.join(snapshots)}" if snapshots else ""))
 
 
 @dataclass
