@@ -126,8 +126,9 @@ def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
 
 @task(
     help={
-        "build_id": "remove what this build left",
-        "all": "remove what any Goldsmith build left (everything tagged goldsmith:build-id)",
+        "build_id": "remove what this build left (also its image kept by validate.on_failure: keep)",
+        "all": "remove what any killed or failed Goldsmith build left; never a succeeded build's AMI",
+        "images": "also remove images/snapshots of builds with no journal in this work dir (baked elsewhere)",
         "yes": "really remove (without it, only list what would go)",
         "target": TARGET_HELP,
         "region": "region to search (repeatable; default the current one)",
@@ -135,14 +136,21 @@ def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
     },
     iterable=["region"],
 )
-def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False,
+def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False, images: bool = False,
           target: str | None = None, region: list[str] | None = None, profile: str | None = None) -> None:
-    """Remove resources left by killed bakes (from their journals and from the build-id tags)."""
+    """Remove resources left by killed or failed bakes; the AMIs of succeeded builds always stay.
+
+    Instances, volumes, key pairs and security groups tagged goldsmith:build-id are always removed
+    (unless that bake is still running). Images and snapshots are removed only for builds whose
+    journal (work dir builds/ID.json) says they did not succeed; images tagged
+    goldsmith:validation=failed only with --build-id; those of builds with no journal here only
+    with --images.
+    """
     from goldsmith import commands
 
     with _errors():
         count = commands.clean(_settings(c, target, None, profile), build_id=build_id, everything=all,
-                               yes=yes, regions=region or [], report=_say)
+                               yes=yes, regions=region or [], report=_say, images=images)
     _say(f"{'removed' if yes else 'found'} {count} resources")
 
 

@@ -64,22 +64,31 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
 
 
 def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bool,
-          regions: Sequence[str], report: Callable[[str], None]) -> int:
-    """Remove leftovers of one build (--build-id) or of all builds (--all); returns how many."""
+          regions: Sequence[str], report: Callable[[str], None], images: bool = False) -> int:
+    """Remove leftovers of one build (--build-id) or of all builds (--all); returns how many.
+
+    Never the AMIs of succeeded builds; images of builds with no local journal only with `images`
+    (the rule is in goldsmith.lifecycle.clean)."""
     from goldsmith.aws.session import Aws
     from goldsmith.lifecycle.clean import clean as run_clean
+    from goldsmith.recipe.hints import did_you_mean
     from goldsmith.recipe.model import Build
+    from goldsmith.recipe.regions import REGIONS
     from goldsmith.targets import make_target
 
     if not build_id and not everything:
         raise InputError("clean: say which build (--build-id ID) or --all")
     if build_id and everything:
         raise InputError("clean: --build-id and --all exclude each other")
+    for region in regions:  # a typo must not reach AWS (nor exit 1 from there)
+        if region not in REGIONS:
+            raise InputError(f"clean --region: unknown region {region!r}{did_you_mean(region, REGIONS)}")
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     aws = Aws(target.aws_settings())
     result = run_clean(aws, regions=list(regions) or [aws.region], work_dir=settings.work_dir,
-                       build_id=build_id, waits=target.waits(Build()), dry_run=not yes, report=report)
+                       build_id=build_id, waits=target.waits(Build()), dry_run=not yes, report=report,
+                       images=images)
     if result.failures:
         from goldsmith.errors import CleanupError
 
@@ -164,7 +173,8 @@ def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys:
     waits = target.waits(build)
     result = copy_image_to_regions(aws, source_region=aws.region, image_id=image_id,
                                    regions=list(dict.fromkeys(regions)), kms_keys=keys,
-                                   timeout=float(build.timeouts.copy), delay=waits.delay, report=report)
+                                   timeout=float(build.timeouts.copy), delay=waits.delay,
+                                   work_dir=settings.work_dir, report=report)
     made = [f"{c.region}:{c.image_id}" for c in result.copies.values()]
     kept = [f"{r}:{i} (existing)" for r, i in result.existing.items()]
     return f"{image_id} copied -> {', '.join(made + kept)}"

@@ -1,4 +1,9 @@
-"""Find and remove everything tagged with a build id (or any Goldsmith build), in dependency order."""
+"""Find and remove everything tagged with a build id (or any Goldsmith build), in dependency order.
+
+Every Describe call is paginated when the operation can be (`ec2.can_paginate`), so an account with
+thousands of resources is searched completely, not just its first page. Which of the found resources
+may go is decided by `goldsmith.lifecycle.clean`, not here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from typing import Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import BUILD_ID_TAG, tags_dict
+from goldsmith.errors import AwsError
+
+KINDS = ("instances", "images", "snapshots", "volumes", "security-groups", "key-pairs")
 
 
 @dataclass
@@ -17,6 +25,8 @@ class Found:
 
     region: str
     resources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # kind -> [(id, build id)]
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # image/snapshot id -> its tags
+    image_snapshots: dict[str, list[str]] = field(default_factory=dict)  # image id -> its snapshot ids
 
     def count(self) -> int:
         return sum(len(v) for v in self.resources.values())
@@ -28,6 +38,28 @@ def _filters(build_id: str | None) -> list[dict[str, Any]]:
     return [{"Name": "tag-key", "Values": [BUILD_ID_TAG]}]
 
 
+def pages(ec2: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item under `key` of a Describe call, following NextToken when the operation paginates."""
+    method = _snake(operation)
+    items: list[dict[str, Any]] = []
+    with aws_call(operation, key):
+        if ec2.can_paginate(method):
+            for page in ec2.get_paginator(method).paginate(**params):
+                items.extend(page.get(key, []))
+        else:
+            items.extend(getattr(ec2, method)(**params).get(key, []))
+    return items
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def snapshots_of(image: dict[str, Any]) -> list[str]:
+    return [str(m["Ebs"]["SnapshotId"]) for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")]
+
+
 def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
     """Everything in the region carrying goldsmith:build-id (= build_id when given)."""
     flt = _filters(build_id)
@@ -36,34 +68,49 @@ def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
     def bid(tags: Any) -> str:
         return tags_dict(tags).get(BUILD_ID_TAG, "")
 
-    with aws_call("DescribeInstances", "tagged instances"):
-        pages = ec2.describe_instances(Filters=[*flt, {"Name": "instance-state-name",
-                                                      "Values": ["pending", "running", "stopping", "stopped"]}])
+    states = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
     found.resources["instances"] = [
-        (i["InstanceId"], bid(i.get("Tags"))) for r in pages["Reservations"] for i in r["Instances"]
+        (i["InstanceId"], bid(i.get("Tags")))
+        for r in pages(ec2, "DescribeInstances", "Reservations", Filters=[*flt, states]) for i in r["Instances"]
     ]
-    with aws_call("DescribeImages", "tagged images"):
-        images = ec2.describe_images(Owners=["self"], Filters=flt)["Images"]
+    images = list(pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt))
     found.resources["images"] = [(i["ImageId"], bid(i.get("Tags"))) for i in images]
-    with aws_call("DescribeSnapshots", "tagged snapshots"):
-        snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"]
+    found.tags.update({i["ImageId"]: tags_dict(i.get("Tags")) for i in images})
+    found.image_snapshots.update({i["ImageId"]: snapshots_of(i) for i in images})
+    snaps = list(pages(ec2, "DescribeSnapshots", "Snapshots", OwnerIds=["self"], Filters=flt))
     found.resources["snapshots"] = [(s["SnapshotId"], bid(s.get("Tags"))) for s in snaps]
-    with aws_call("DescribeVolumes", "tagged volumes"):
-        vols = ec2.describe_volumes(Filters=flt)["Volumes"]
-    found.resources["volumes"] = [(v["VolumeId"], bid(v.get("Tags"))) for v in vols]
-    with aws_call("DescribeSecurityGroups", "tagged security groups"):
-        groups = ec2.describe_security_groups(Filters=flt)["SecurityGroups"]
-    found.resources["security-groups"] = [(g["GroupId"], bid(g.get("Tags"))) for g in groups]
-    with aws_call("DescribeKeyPairs", "tagged key pairs"):
-        keys = ec2.describe_key_pairs(Filters=flt)["KeyPairs"]
-    found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags"))) for k in keys]
+    found.tags.update({s["SnapshotId"]: tags_dict(s.get("Tags")) for s in snaps})
+    found.resources["volumes"] = [(v["VolumeId"], bid(v.get("Tags")))
+                                  for v in pages(ec2, "DescribeVolumes", "Volumes", Filters=flt)]
+    found.resources["security-groups"] = [(g["GroupId"], bid(g.get("Tags")))
+                                          for g in pages(ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=flt)]
+    found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags")))
+                                    for k in pages(ec2, "DescribeKeyPairs", "KeyPairs", Filters=flt)]
     return found
 
 
-def remove(ec2: Any, found: Found, waits: ec2ops.Waits, report: Callable[[str], None]) -> list[str]:
+def describe_own_images(ec2: Any, image_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The images that still exist among `image_ids` (one call each: one missing id fails a batch)."""
+    described: dict[str, dict[str, Any]] = {}
+    for image_id in image_ids:
+        try:
+            with aws_call("DescribeImages", image_id):
+                images = ec2.describe_images(ImageIds=[image_id])["Images"]
+        except AwsError as exc:
+            if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
+                continue
+            raise
+        if images:
+            described[image_id] = images[0]
+    return described
+
+
+def remove(ec2: Any, found: Found, waits: ec2ops.Waits, report: Callable[[str], None],
+           removed: Callable[[str, str], None] = lambda kind, resource_id: None) -> list[str]:
     """Delete what was found: instances first (waited), then images, snapshots, volumes, groups, keys.
 
-    Returns the ids that could not be removed, with the reason, for a "delete manually" message.
+    Calls `removed(kind, id)` for each resource gone, and returns the ids that could not be removed,
+    with the reason, for a "delete manually" message.
     """
     failures: list[str] = []
     order: list[tuple[str, Callable[[str], None]]] = [
@@ -78,6 +125,7 @@ def remove(ec2: Any, found: Found, waits: ec2ops.Waits, report: Callable[[str], 
         for resource_id, build_id in found.resources.get(kind, []):
             try:
                 delete(resource_id)
+                removed(kind, resource_id)
                 report(f"removed {kind[:-1]} {resource_id} ({found.region}, build {build_id})")
             except Exception as exc:
                 failures.append(f"{kind[:-1]} {resource_id} in {found.region}: {exc}")

@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,14 +140,14 @@ def test_sharing_an_encrypted_image_checks_its_key_first(aws: Aws) -> None:
 
 
 # Region copies --------------------------------------------------------------------------------------------
-def test_copy_repeats_name_tags_permissions_deprecation_and_encrypts_per_region(aws: Aws) -> None:
+def test_copy_repeats_name_tags_permissions_deprecation_and_encrypts_per_region(aws: Aws, tmp_path: Path) -> None:
     image_id = new_image(aws)
     share_image(aws, "us-east-1", image_id, share_spec([CONSUMER], [], [], snapshots=True))
     when = (datetime.now(UTC) + timedelta(days=10)).replace(second=0, microsecond=0)
     aws.ec2().enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
     keys = {r: key(aws, r, consumers=(CONSUMER,)) for r in REGIONS}
     result = copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
-                                   kms_keys=keys, timeout=30, delay=0.05)
+                                   kms_keys=keys, timeout=30, delay=0.05, work_dir=tmp_path)
     source = aws.ec2().describe_images(ImageIds=[image_id])["Images"][0]
     for region in REGIONS:
         ec2 = aws.ec2(region)
@@ -164,7 +165,7 @@ def test_copy_repeats_name_tags_permissions_deprecation_and_encrypts_per_region(
             attr = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
             assert attr["CreateVolumePermissions"] == [{"UserId": CONSUMER}]
     again = copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
-                                  kms_keys=keys, timeout=30, delay=0.05)
+                                  kms_keys=keys, timeout=30, delay=0.05, work_dir=tmp_path)
     assert again.copies == {} and again.existing == {r: c.image_id for r, c in result.copies.items()}
 
 
