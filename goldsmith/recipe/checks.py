@@ -6,6 +6,7 @@ its missing files and undefined variables reported in the same run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -142,7 +143,7 @@ def _template_names(source: str) -> dict[str, int]:
 
 
 def _locate(ctx: CheckContext, path: FieldPath, value: str, want_file: bool) -> tuple[Path | None, list[Problem]]:
-    """The file a recipe field names, or the problem with it (absolute, outside the root, missing)."""
+    """The file a recipe field names, or the problem with it (absolute, missing, outside the root)."""
     pure = PurePosixPath(value)
     if pure.is_absolute() or ".." in pure.parts or not value.strip():
         message = f"{value!r} must be a path relative to the project root ({ctx.root}), without '..'"
@@ -150,9 +151,55 @@ def _locate(ctx: CheckContext, path: FieldPath, value: str, want_file: bool) -> 
     target = ctx.root / value
     if not target.exists():
         return None, [ctx.doc.problem(path, f"no such file: {value} (looked in {ctx.root})")]
+    escape = escaping_path(ctx.root, value)
+    if escape is not None:
+        return None, [ctx.doc.problem(path, escape)]
     if want_file and not target.is_file():
         return None, [ctx.doc.problem(path, f"{value} is not a file")]
     return target, []
+
+
+def escaping_path(root: Path, relative: str) -> str | None:
+    """Why ``relative`` (or, for a directory, an entry inside it) reaches outside root through a symlink.
+
+    Recipe files are uploaded to the instance, so a link to /proc/self/environ or ~/.aws/credentials
+    would bake the host's secrets into the image. None when everything stays inside the root.
+    """
+    base = root.resolve()
+    try:
+        real = (root / relative).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        return f"cannot follow {relative}: {getattr(exc, 'strerror', None) or exc}"
+    if not real.is_relative_to(base):
+        return f"{relative} resolves outside the project root ({real} is not under {base})"
+    if real.is_dir():
+        for entry, target in _links_under(real):
+            if not target.is_relative_to(base):
+                shown = entry.relative_to(base) if entry.is_relative_to(base) else entry
+                return f"{relative}: {shown} resolves outside the project root ({target} is not under {base})"
+    return None
+
+
+def _links_under(directory: Path) -> Iterator[tuple[Path, Path]]:
+    """(link, where it resolves) for every symlink in a tree, following links to directories once."""
+    seen: set[Path] = set()
+    pending = [directory]
+    while pending:
+        top = pending.pop()
+        if top.resolve() in seen:
+            continue
+        seen.add(top.resolve())
+        for current, dirs, files in os.walk(top):
+            for name in (*dirs, *files):
+                entry = Path(current) / name
+                if entry.is_symlink():
+                    try:
+                        target = entry.resolve()
+                    except RuntimeError:  # a symlink loop reads nothing from outside
+                        continue
+                    yield entry, target
+                    if target.is_dir():
+                        pending.append(target)
 
 
 def check_files(ctx: CheckContext) -> list[Problem]:

@@ -13,9 +13,9 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
-from goldsmith.errors import Problem, RecipeError
+from goldsmith.errors import InputError, Problem, RecipeError
 from goldsmith.recipe import templating
-from goldsmith.recipe.checks import CheckContext, run_checks
+from goldsmith.recipe.checks import CheckContext, escaping_path, run_checks
 from goldsmith.recipe.hints import show
 from goldsmith.recipe.model import Recipe
 from goldsmith.recipe.problems import problems_from
@@ -42,7 +42,17 @@ class LoadedRecipe:
     secret_names: frozenset[str] = field(default=frozenset())
 
     def resolve(self, relative: str) -> Path:
-        """A recipe path (script, template, suite) as a path on this machine."""
+        """A recipe path (script, template, suite) as a path on this machine, never outside the root.
+
+        Symlinks are followed first, so a link to /proc/self/environ or ~/.aws/credentials cannot be
+        uploaded to the instance. Absolute paths (only local-only fields such as a bastion key may be
+        absolute; the checks reject them elsewhere) are returned as given.
+        """
+        if Path(relative).is_absolute():
+            return Path(relative)
+        escape = escaping_path(self.root, relative) if (self.root / relative).exists() else None
+        if escape is not None:
+            raise InputError(f"{self.path}: {escape}; copy the file into the project instead of linking to it")
         return self.root / relative
 
     def render(self, template: str, **facts: str) -> str:
