@@ -15,6 +15,7 @@ from typing import Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.aws.tags import client_token as token_of
 from goldsmith.aws.tags import tag_list, tag_specs
 from goldsmith.errors import AwsError, Interrupted, WaitTimeout
 
@@ -31,7 +32,7 @@ def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
         "SourceRegion": source_region,
         "Name": name,
         "Description": description,
-        "ClientToken": client_token[:64],
+        "ClientToken": token_of(client_token),
     }
     if tags:
         params["TagSpecifications"] = tag_specs(["image", "snapshot"], tags)

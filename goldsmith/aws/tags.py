@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -12,6 +13,17 @@ SOURCE_AMI_TAG = "goldsmith:source-ami"
 COMMIT_TAG = "goldsmith:git-commit"
 VALIDATION_TAG = "goldsmith:validation"
 TEMPORARY_TAG = "goldsmith:temporary"
+
+
+def client_token(text: str) -> str:
+    """An idempotency token of at most 64 characters that stays unique when the text is longer.
+
+    Cutting a long build id to 64 characters would drop its random suffix, and two bakes of a
+    long-named recipe would send one token with different parameters (IdempotentParameterMismatch).
+    """
+    if len(text) <= 64:
+        return text
+    return f"{text[:39]}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

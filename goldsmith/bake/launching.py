@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from goldsmith.aws.tags import client_token as make_token
 from goldsmith.aws.tags import tag_specs
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def instance_params(
         "KeyName": key_name,
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
         "TagSpecifications": tag_specs(["instance", "volume"], tags),
-        "ClientToken": client_token[:64],
+        "ClientToken": make_token(client_token),
     }
     network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [group_id]}
     if build.subnet_id:

@@ -16,6 +16,9 @@ def test_imdsv2_tags_and_token() -> None:
     assert p["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2}
     assert {s["ResourceType"] for s in p["TagSpecifications"]} == {"instance", "volume"}  # type: ignore[attr-defined]
     assert len(p["ClientToken"]) == 64  # type: ignore[arg-type]
+    other = instance_params(Build(), image_id="ami-12345678", instance_type="t3.micro", key_name="k",
+                            group_id="sg-1", tags={}, client_token="b-1-build" * 10 + "x")
+    assert other["ClientToken"] != p["ClientToken"]  # a long token keeps what makes it unique
     assert p["SecurityGroupIds"] == ["sg-1"] and "NetworkInterfaces" not in p
 
 
