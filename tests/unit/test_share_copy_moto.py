@@ -6,6 +6,9 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +17,10 @@ from typing import Any
 import pytest
 
 from goldsmith.aws import kms
+from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.session import Aws, AwsSettings
-from goldsmith.errors import AwsError, PreflightError
+from goldsmith.errors import AwsError, Interrupted, PreflightError
+from goldsmith.lifecycle.clean import clean
 from goldsmith.lifecycle.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, copy_image_to_regions
 from goldsmith.lifecycle.share import share_image, share_spec
 from goldsmith.sandbox.moto_server import MotoProcess
@@ -207,3 +212,108 @@ def test_ctrl_c_while_copying_leaves_nothing(aws: Aws) -> None:
     assert copier.remove_all() == []
     for region in REGIONS:
         assert named(aws, region, name) == []
+
+
+# `invoke copy` and signals: SIGTERM, a second Ctrl-C, SIGKILL then `invoke clean` ----------------------------
+COPY_SCRIPT = """
+import os, signal, sys, time
+from pathlib import Path
+from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.errors import Interrupted
+from goldsmith.lifecycle.copy import copy_image_to_regions
+
+url, image_id, work, fault = sys.argv[1:5]
+aws = Aws(AwsSettings(region="us-east-1", endpoint_url=url, access_key_id="testing",
+                      secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
+
+def report(line):
+    print(line, flush=True)
+    if line.endswith(" available"):  # every copy exists; the first one is being published
+        os.kill(os.getpid(), getattr(signal, fault))
+        time.sleep(5)
+
+try:
+    copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=sys.argv[5:],
+                          kms_keys={}, timeout=30, delay=0.05, work_dir=Path(work), report=report)
+except Interrupted as exc:
+    print(f"interrupted: {exc}", flush=True)
+    sys.exit(exc.exit_code)
+"""
+
+
+def _copy_in_subprocess(aws: Aws, image_id: str, work: Path, fault: str) -> subprocess.CompletedProcess[str]:
+    url = aws.ec2().meta.endpoint_url
+    return subprocess.run([sys.executable, "-c", COPY_SCRIPT, url, image_id, str(work), fault, *REGIONS],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _copy_journal(work: Path) -> dict[str, Any]:
+    (path,) = (work / "builds").glob("copy-*.json")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def test_copy_journals_its_copies_and_a_succeeded_copy_is_left_by_clean(aws: Aws, tmp_path: Path) -> None:
+    image_id = new_image(aws)
+    result = copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
+                                   kms_keys={}, timeout=30, delay=0.05, work_dir=tmp_path)
+    data = _copy_journal(tmp_path)
+    assert data["build_id"] == result.copy_id and data["status"] == "succeeded"
+    images = {(e["region"], e["id"]) for e in data["entries"] if e["kind"] == "image"}
+    assert images == {(r, c.image_id) for r, c in result.copies.items()}
+    cleaned = clean(aws, regions=REGIONS, work_dir=tmp_path, build_id=result.copy_id,
+                    waits=Waits(delay=0.05), dry_run=False, report=lambda line: None)
+    assert cleaned.count == 0
+    for region, copy in result.copies.items():
+        assert aws.ec2(region).describe_images(ImageIds=[copy.image_id])["Images"]
+
+
+def test_sigterm_while_copying_removes_every_copy_and_exits_130(aws: Aws, tmp_path: Path) -> None:
+    image_id = new_image(aws)
+    name = aws.ec2().describe_images(ImageIds=[image_id])["Images"][0]["Name"]
+    proc = _copy_in_subprocess(aws, image_id, tmp_path, "SIGTERM")
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "interrupted by SIGTERM" in proc.stdout
+    for region in REGIONS:
+        assert named(aws, region, name) == []
+    data = _copy_journal(tmp_path)
+    assert data["status"] == "interrupted"
+    assert {e["status"] for e in data["entries"]} == {"deleted"}
+
+
+def test_a_second_ctrl_c_does_not_stop_the_removal_of_the_copies(aws: Aws, tmp_path: Path) -> None:
+    image_id = new_image(aws)
+    name = aws.ec2().describe_images(ImageIds=[image_id])["Images"][0]["Name"]
+
+    def impatient(line: str) -> None:  # Ctrl-C once all copies exist, and again at the first removal
+        if line.endswith(" available") or ": removed " in line:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+
+    raised: BaseException | None = None
+    try:  # not pytest.raises: a KeyboardInterrupt escaping the removal must fail this test, not stop pytest
+        copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
+                              kms_keys={}, timeout=30, delay=0.05, work_dir=tmp_path, report=impatient)
+    except BaseException as exc:
+        raised = exc
+    assert isinstance(raised, Interrupted) and "Ctrl-C" in str(raised), repr(raised)
+    for region in REGIONS:
+        assert named(aws, region, name) == []
+
+
+def test_clean_build_id_removes_the_copies_a_sigkilled_copy_left(aws: Aws, tmp_path: Path) -> None:
+    image_id = new_image(aws)
+    name = aws.ec2().describe_images(ImageIds=[image_id])["Images"][0]["Name"]
+    proc = _copy_in_subprocess(aws, image_id, tmp_path, "SIGKILL")
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    left = {r: named(aws, r, name) for r in REGIONS}
+    assert all(len(images) == 1 for images in left.values()), left
+    snapshots = {r: [m["Ebs"]["SnapshotId"] for m in i[0]["BlockDeviceMappings"]] for r, i in left.items()}
+    copy_id = _copy_journal(tmp_path)["build_id"]
+    cleaned = clean(aws, regions=[], work_dir=tmp_path, build_id=copy_id, waits=Waits(delay=0.05),
+                    dry_run=False, report=lambda line: None)
+    assert cleaned.failures == []
+    for region in REGIONS:
+        assert named(aws, region, name) == []
+        found = aws.ec2(region).describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        assert {s["SnapshotId"] for s in found} & set(snapshots[region]) == set()
+    assert _copy_journal(tmp_path)["status"] == "cleaned"
