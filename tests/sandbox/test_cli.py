@@ -110,3 +110,41 @@ def test_aws_target_follows_the_standard_chain_and_endpoint_env(
     assert aws.region == "eu-west-1"
     images = aws.ec2().describe_images(Owners=["136693071363"])["Images"]
     assert images and images[0]["Name"].startswith("debian-12-sandbox-amd64-")
+
+
+def test_clean_all_keeps_a_succeeded_bake_s_ami_and_removes_a_killed_bake_s_leftovers(
+    sandbox: Any, sandbox_dir: Path, ec2: Any, tmp_path: Path
+) -> None:
+    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
+    good = run_invoke(["bake", BASE], work_dir=tmp_path, env=env)
+    assert good.returncode == 0, good.stderr[-3000:]
+    (good_id,) = build_ids(tmp_path)
+    product = leftovers(ec2, good_id)
+    assert set(product) == {"images", "snapshots"}, product
+    killed = run_invoke(["bake", BASE], work_dir=tmp_path, env={**env, "GOLDSMITH_FAULT": "register-image:SIGKILL"})
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    (killed_id,) = set(build_ids(tmp_path)) - {good_id}
+    assert "images" in leftovers(ec2, killed_id) and "instances" in leftovers(ec2, killed_id)
+
+    cleaned = run_invoke(["clean", "--all", "--yes"], work_dir=tmp_path, env=env)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert leftovers(ec2, good_id) == product
+    assert leftovers(ec2, killed_id) == {}
+
+    # The same AMI seen from another machine (no journal): kept, unless --images says otherwise.
+    (tmp_path / "builds" / f"{good_id}.json").unlink()
+    kept = run_invoke(["clean", "--build-id", good_id, "--yes"], work_dir=tmp_path, env=env)
+    assert kept.returncode == 0, kept.stderr
+    assert f"kept: no journal says build {good_id} failed; pass --images to remove them too" in kept.stdout
+    assert leftovers(ec2, good_id) == product
+    removed = run_invoke(["clean", "--build-id", good_id, "--images", "--yes"], work_dir=tmp_path, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert leftovers(ec2, good_id) == {}
+
+
+def test_clean_refuses_an_unknown_region_without_calling_aws(sandbox_client: Any, tmp_path: Path) -> None:
+    before = sandbox_client.counts()
+    proc = run_invoke(["clean", "--all", "--region", "us-east-1", "--region", "eu-centrl-1"], work_dir=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "eu-centrl-1" in proc.stderr and "did you mean 'eu-central-1'" in proc.stderr
+    assert sandbox_client.counts() == before
