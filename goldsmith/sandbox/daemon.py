@@ -1,31 +1,38 @@
 """The sandbox daemon: moto child process + instance runtime + gateway, in the foreground until a signal.
 
-``python -m goldsmith.sandbox serve --state-dir D`` runs it; manage.up() starts it detached. It writes
-D/sandbox.json (pid, gateway_url, moto_pid, moto_port, region, started_at) once it serves, and on
-SIGTERM/SIGINT stops the gateway, shuts the runtime down (instances, mounts), stops moto and removes
-sandbox.json.
+``python -m goldsmith.sandbox serve --state-dir D`` runs it; manage.up() starts it detached. From its first
+moment it holds an flock on D/daemon.lock (and writes its pid to D/daemon.pid), so a second daemon on the
+same state dir refuses to start and manage can find a daemon that has not written sandbox.json yet (still
+building the base image). It writes D/sandbox.json (pid, gateway_url, moto_pid, moto_port, region,
+started_at) once it serves, and on SIGTERM/SIGINT stops the gateway, shuts the runtime down
+(instances, mounts), stops moto and removes sandbox.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.moto_server import MotoProcess
 
 log = logging.getLogger(__name__)
 DEFAULT_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 DEFAULT_IMAGE_CACHE = "/var/cache/goldsmith/images"
 INFO_FILE = "sandbox.json"
+LOCK_FILE = "daemon.lock"
+PID_FILE = "daemon.pid"
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,30 @@ def base_image_name(rootfs: Path) -> str:
 
 def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> None:
     """Run the sandbox until SIGTERM/SIGINT; cleans up everything it started, whatever happens."""
+    state_dir = settings.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with _daemon_lock(state_dir):
+        _serve_locked(settings, state_dir, progress)
+
+
+@contextlib.contextmanager
+def _daemon_lock(state_dir: Path) -> Iterator[None]:
+    """Hold state_dir/daemon.lock for the daemon's lifetime; refuse if another daemon holds it."""
+    with open(state_dir / LOCK_FILE, "a") as lock:  # close-on-exec: moto and instances do not inherit it
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = (state_dir / PID_FILE).read_text().strip() if (state_dir / PID_FILE).exists() else "?"
+            raise EnvironmentProblem(f"another sandbox daemon (pid {pid}) already serves {state_dir}; "
+                                     "stop it with `invoke sandbox.down`") from None
+        (state_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+        try:
+            yield
+        finally:
+            (state_dir / PID_FILE).unlink(missing_ok=True)
+
+
+def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[[str], None]) -> None:
     from goldsmith.sandbox.gateway import Gateway
     from goldsmith.sandbox.image import ensure_base_image
     from goldsmith.sandbox.prereqs import check_prerequisites
@@ -67,8 +98,6 @@ def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> 
     stop = threading.Event()
     _install_signal_handlers(stop)
     check_prerequisites()
-    state_dir = settings.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
     rootfs = ensure_base_image(settings.cache_dir, progress)
     progress("starting the control plane (moto)")
     moto = MotoProcess.start(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
@@ -84,6 +113,7 @@ def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> 
             "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid, "moto_port": moto.port,
             "region": settings.regions[0], "regions": list(settings.regions), "started_at": time.time()})
         progress(f"sandbox serving at {gateway.url}")
+        _SERVING.set()
         while not stop.wait(1.0):
             if moto.proc.poll() is not None:
                 log.error("moto exited with status %s; stopping the sandbox", moto.proc.returncode)
@@ -92,9 +122,16 @@ def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> 
         _shutdown(state_dir, moto, runtime, gateway)
 
 
+_SERVING = threading.Event()
+
+
 def _install_signal_handlers(stop: threading.Event) -> None:
+    """Once serving, a signal ends the loop; before that (building the base image) it aborts startup."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if not _SERVING.is_set():
+            raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

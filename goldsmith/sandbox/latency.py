@@ -8,6 +8,7 @@ the profile's duration (times ``scale``) has passed.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -17,6 +18,7 @@ from typing import Literal
 from goldsmith.errors import InputError
 
 Kind = Literal["instance", "snapshot", "image"]
+MAX_SCALE = 100.0  # NaN or Infinity would keep resources in transition forever
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 INSTANCE_CODES = {
     "pending": 0,
@@ -75,8 +77,8 @@ class LatencyModel:
     def configure(self, profile: str, scale: float = 1.0) -> None:
         if profile not in PROFILES:
             raise InputError(f"unknown latency profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
-        if scale < 0:
-            raise InputError(f"latency scale must be >= 0, got {scale}")
+        if not (math.isfinite(scale) and 0 <= scale <= MAX_SCALE):
+            raise InputError(f"latency scale must be a number from 0 to {MAX_SCALE:g}, got {scale}")
         with self._lock:
             self.profile, self.scale = PROFILES[profile], float(scale)
             self._transitions.clear()

@@ -1,8 +1,10 @@
 """Start, find and stop the sandbox daemon from another process (invoke tasks, tests, the sandbox target).
 
 ``up`` is idempotent: a live, healthy daemon is reused; otherwise the leftovers of a dead one are
-cleaned and a new daemon is spawned detached (its log in STATE_DIR/daemon.log). ``down`` stops it and
-leaves no process, mount or runtime directory behind.
+cleaned and a new daemon is spawned detached (its log in STATE_DIR/daemon.log). A daemon holds
+STATE_DIR/daemon.lock for its whole life, even before it serves (while it builds the base image), so
+``up`` waits for such a daemon instead of starting a second one, and ``down`` stops it. ``down`` leaves
+no process, mount or runtime directory behind.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.client import SandboxClient
-from goldsmith.sandbox.daemon import INFO_FILE
+from goldsmith.sandbox.daemon import INFO_FILE, LOCK_FILE, PID_FILE
 
 DEFAULT_STATE_DIR = "/var/lib/goldsmith/sandbox"
 UP_TIMEOUT = 900.0  # the first start builds the base image with debootstrap
@@ -73,6 +75,25 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def daemon_pid(state_dir: Path) -> int | None:
+    """The pid of the daemon holding state_dir's daemon lock (serving or still starting), or None."""
+    try:
+        with open(state_dir / LOCK_FILE, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                return None  # nobody holds it
+    except OSError:
+        return None
+    for _ in range(50):  # the holder writes its pid right after taking the lock
+        with contextlib.suppress(OSError, ValueError):
+            return int((state_dir / PID_FILE).read_text())
+        time.sleep(0.02)
+    return None
+
+
 def read_info(state_dir: Path) -> SandboxInfo | None:
     """What sandbox.json says, or None if there is none (or it is unreadable)."""
     try:
@@ -111,7 +132,27 @@ def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> Sandbo
     if running is not None:
         return running
     with _exclusive(state_dir):
-        return status(state_dir) or _start(state_dir, progress or (lambda _line: None))
+        say = progress or (lambda _line: None)
+        return status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say)
+
+
+def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo | None:
+    """If a daemon holds the lock but does not serve yet (an interrupted up), wait for it; None if none."""
+    pid = daemon_pid(state_dir)
+    if pid is None:
+        return None
+    say(f"waiting for the sandbox daemon (pid {pid}) that is still starting in {state_dir}")
+    deadline = time.monotonic() + UP_TIMEOUT
+    while time.monotonic() < deadline and daemon_pid(state_dir) == pid:
+        info = status(state_dir)
+        if info is not None and info.pid == pid:
+            return info
+        time.sleep(0.2)
+    if daemon_pid(state_dir) == pid:
+        _stop_pid(pid, DOWN_TIMEOUT)
+        raise EnvironmentProblem(f"the sandbox daemon (pid {pid}) did not become ready within {UP_TIMEOUT:.0f} s"
+                                 f"; it was stopped. Its log: {state_dir / 'daemon.log'}")
+    return None  # it died while starting: start a new one
 
 
 def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
@@ -146,6 +187,9 @@ def down(state_dir: Path) -> None:
         info = read_info(state_dir)
         if info is not None and _alive(info.pid) and "goldsmith.sandbox" in _cmdline(info.pid):
             _stop_pid(info.pid, DOWN_TIMEOUT)
+        holder = daemon_pid(state_dir)  # a daemon still starting has no sandbox.json yet
+        if holder is not None and _alive(holder) and "goldsmith.sandbox" in _cmdline(holder):
+            _stop_pid(holder, DOWN_TIMEOUT)
         _clean_leftovers(state_dir)
 
 
@@ -163,16 +207,23 @@ def _clean_leftovers(state_dir: Path) -> None:
 
 
 def _stop_pid(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL: the whole process group if `pid` leads its own (the daemon does, so
+    debootstrap or a chroot it runs goes too), else the process alone."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
+    leads_group = False
+    with contextlib.suppress(ProcessLookupError):
+        leads_group = os.getpgid(pid) == pid and pid != os.getpgrp()
+    with contextlib.suppress(ProcessLookupError):
+        if leads_group:
+            os.killpg(pid, signal.SIGKILL)
+        elif _alive(pid):
             os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
-            time.sleep(0.05)
+    while _alive(pid):
+        time.sleep(0.05)
 
 
 def _tail(path: Path, lines: int = 25) -> str:

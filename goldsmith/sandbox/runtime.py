@@ -10,6 +10,7 @@ unmounts its volumes once it is down. Everything lives under `state_dir` and is 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -24,9 +25,12 @@ from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.image import DEFAULT_USER
 from goldsmith.sandbox.volumes import VolumeStore, mounts_under, unmount_path
 
+log = logging.getLogger(__name__)
 REBOOT_EXIT = 100  # instance_init.sh exits with this when the guest asked for a reboot
 BOOT_TIMEOUT = 60.0
 STOP_GRACE = 10.0
+KILL_GRACE = 30.0  # after SIGKILL: the kernel tears the pid namespace down, then _finish unmounts
+BUSY_TIMEOUT = 600.0  # a live snapshot copy of a large volume
 _HERE = Path(__file__).resolve().parent
 _LAUNCH = _HERE / "instance_launch.sh"
 _INIT = _HERE / "instance_init.sh"
@@ -84,6 +88,8 @@ class InstanceRuntime:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._instances: dict[str, _Instance] = {}
+        self._busy: set[str] = set()  # volumes whose upper is being copied, outside the lock
+        self._closed = False  # set by shutdown(): calls that would mount or create something refuse
 
     # -- volumes and snapshots -------------------------------------------------------------
 
@@ -95,17 +101,36 @@ class InstanceRuntime:
     def create_volume(self, volume_id: str, snapshot_id: str | None) -> None:
         """Create a volume from a snapshot (its whole layer chain) or empty."""
         with self._lock:
+            self._refuse_if_closed()
             self._store.create_volume(volume_id, snapshot_id)
 
     def delete_volume(self, volume_id: str) -> None:
         """Delete a volume that no running instance uses."""
         with self._lock:
+            self._wait_idle(volume_id)
             self._store.delete_volume(volume_id)
 
     def snapshot_volume(self, volume_id: str, snapshot_id: str) -> int:
-        """Capture the volume's content now, incrementally; return the bytes newly stored."""
+        """Capture the volume's content now, incrementally; return the bytes newly stored.
+
+        A mounted volume's upper is copied without the lock (it can take long), the volume marked busy
+        meanwhile so that nobody deletes or moves it; everything else goes on in parallel.
+        """
         with self._lock:
-            return self._store.snapshot_volume(volume_id, snapshot_id)
+            self._refuse_if_closed()
+            self._wait_idle(volume_id)
+            layer = self._store.begin_snapshot(volume_id, snapshot_id)
+            if layer is None:
+                return self._store.snapshot_stopped(volume_id, snapshot_id)
+            self._busy.add(volume_id)
+        try:
+            partial = self._store.copy_live_upper(volume_id, layer)
+            with self._lock:
+                return self._store.finish_live_snapshot(volume_id, snapshot_id, layer, partial)
+        finally:
+            with self._lock:
+                self._busy.discard(volume_id)
+                self._changed.notify_all()
 
     def copy_snapshot(self, source_snapshot_id: str, new_snapshot_id: str) -> None:
         """CopySnapshot/CopyImage: a new snapshot id sharing the source's layers."""
@@ -148,15 +173,22 @@ class InstanceRuntime:
     ) -> Endpoint:
         """Boot an instance from its volumes; return once its sshd accepts TCP connections."""
         with self._lock:
+            self._refuse_if_closed()
             inst = self._prepare(instance_id, root_volume, data_volumes, user, authorized_key)
             inst.thread = threading.Thread(
                 target=self._supervise, args=(inst,), name=f"sandbox-{instance_id}", daemon=True
             )
-            inst.thread.start()
+            try:
+                inst.thread.start()
+            except RuntimeError as exc:  # "can't start new thread": nothing runs, so unmount here
+                inst.failure = f"the sandbox could not start its supervisor thread ({exc})"
+                self._finish(inst)
             self._changed.wait_for(lambda: inst.boots > 0 or inst.state == "stopped", BOOT_TIMEOUT)
             if inst.boots > 0 and inst.port is not None:
                 return Endpoint("127.0.0.1", inst.port)
             failure = inst.failure or "it did not accept SSH connections in time"
+            if self._closed:
+                failure = "the sandbox is shutting down"
         self.stop_instance(instance_id)
         raise EnvironmentProblem(f"sandbox instance {instance_id} failed to boot: {failure}")
 
@@ -170,7 +202,16 @@ class InstanceRuntime:
             self._signal_init(inst, signal.SIGTERM)
             if self._changed.wait_for(lambda: inst.state == "stopped", STOP_GRACE):
                 return
+            deadline = time.monotonic() + KILL_GRACE
             while inst.state != "stopped":  # init ignored SIGTERM (or was not started yet)
+                if inst.thread is None or not inst.thread.is_alive():
+                    self._finish(inst)  # nothing supervises it any more (cannot happen, but never hang)
+                    return
+                if time.monotonic() > deadline:
+                    raise EnvironmentProblem(
+                        f"sandbox instance {instance_id} did not stop within {STOP_GRACE + KILL_GRACE:.0f} s "
+                        f"even after SIGKILL; see {inst.console} and `ps` for its processes"
+                    )
                 self._signal_init(inst, signal.SIGKILL)
                 if inst.proc is not None:
                     with contextlib.suppress(ProcessLookupError):
@@ -216,8 +257,14 @@ class InstanceRuntime:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def shutdown(self) -> None:
-        """Stop every instance and remove everything under state_dir (the base image stays)."""
+        """Stop every instance and remove everything under state_dir (the base image stays).
+
+        From its start, calls that would create a volume or boot an instance refuse, so a request
+        still in flight cannot mount something after the mounts were listed.
+        """
         with self._lock:
+            self._closed = True
+            self._changed.wait_for(lambda: not self._busy, BUSY_TIMEOUT)
             ids = list(self._instances)
         for instance_id in ids:
             self.terminate_instance(instance_id)
@@ -227,6 +274,15 @@ class InstanceRuntime:
             _remove_state(self._state)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise EnvironmentProblem("the sandbox is shutting down; start it again with `invoke sandbox.up`")
+
+    def _wait_idle(self, volume_id: str) -> None:
+        """Wait (the caller holds the lock) until no snapshot is copying this volume."""
+        if not self._changed.wait_for(lambda: volume_id not in self._busy, BUSY_TIMEOUT):
+            raise EnvironmentProblem(f"volume {volume_id} is still being snapshotted after {BUSY_TIMEOUT:.0f} s")
 
     def _instance(self, instance_id: str) -> _Instance:
         try:
@@ -304,11 +360,23 @@ class InstanceRuntime:
         The instance's processes are started from this thread because --pdeathsig follows the
         thread that forked them, and this thread lives exactly as long as the instance.
         """
+        try:
+            self._run(inst)
+        except Exception as exc:  # e.g. Popen failing with EAGAIN: record why, kill what runs, unmount
+            log.exception("supervising sandbox instance %s failed", inst.instance_id)
+            with self._lock:
+                inst.failure = f"the sandbox could not run it: {exc}"
+            _kill_launcher(inst.proc)
+        finally:
+            self._finish(inst)
+
+    def _run(self, inst: _Instance) -> None:
+        """Boot the instance, and boot it again after each guest reboot, until it halts."""
         attempts = 0
         while True:
             with self._lock:
                 if inst.stopping:
-                    break
+                    return
                 proc = self._spawn(inst)
             ready = _wait_ready(proc, inst.port or 0, BOOT_TIMEOUT)
             with self._lock:
@@ -319,9 +387,8 @@ class InstanceRuntime:
             with self._lock:
                 inst.proc = None
                 if inst.stopping or not self._should_restart(inst, code, ready, attempts):
-                    break
+                    return
                 attempts += 1
-        self._finish(inst)
 
     def _spawn(self, inst: _Instance) -> subprocess.Popen[bytes]:
         with inst.console.open("ab") as console:
@@ -347,11 +414,13 @@ class InstanceRuntime:
         """Sync and unmount the instance's volumes, then mark it stopped."""
         os.sync()
         with self._lock:
-            for volume_id in [inst.root_volume, *inst.data_volumes.values()]:
-                with contextlib.suppress(ValueError):
-                    self._store.unmount(volume_id)
-            inst.state, inst.port, inst.stopping = "stopped", None, False
-            self._changed.notify_all()
+            try:
+                for volume_id in [inst.root_volume, *inst.data_volumes.values()]:
+                    with contextlib.suppress(ValueError):
+                        self._store.unmount(volume_id)
+            finally:
+                inst.state, inst.port, inst.stopping, inst.proc = "stopped", None, False, None
+                self._changed.notify_all()
 
     def _signal_init(self, inst: _Instance, signum: int) -> None:
         """Send a signal to the instance's PID 1 (the child of unshare)."""
@@ -368,6 +437,15 @@ def authorized_key_line(key: str) -> str:
     if "PRIVATE KEY" in line or "\n" in line:
         raise ValueError("authorized_key must be one OpenSSH public key line, not a private key")
     return line + "\n"
+
+
+def _kill_launcher(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL an instance's launcher (unshare --kill-child then kills its init, and the pid namespace)."""
+    if proc is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # started with start_new_session: it leads its group
+    proc.wait()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:

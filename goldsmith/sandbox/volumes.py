@@ -10,7 +10,8 @@ Whiteouts and opaque directories that overlayfs leaves in an upper stay valid on
 layer, so deleted files stay deleted down the chain. Layers are shared by snapshots and volumes and
 removed when nothing refers to them. Overlayfs stacks at most 500 lower layers; a chain of 500
 snapshots of snapshots would hit that limit (not handled). Nothing here is thread-safe: the runtime
-holds its lock around every call. Nothing is persisted: the store lives as long as its process.
+holds its lock around every call except copy_live_upper, during which it keeps the volume
+busy. Nothing is persisted: the store lives as long as its process.
 """
 
 from __future__ import annotations
@@ -101,22 +102,47 @@ class VolumeStore:
 
     def snapshot_volume(self, volume_id: str, snapshot_id: str) -> int:
         """Capture the volume's content now as `snapshot_id`; return the bytes newly stored."""
+        live = self.begin_snapshot(volume_id, snapshot_id)
+        if live is None:
+            return self.snapshot_stopped(volume_id, snapshot_id)
+        return self.finish_live_snapshot(volume_id, snapshot_id, live, self.copy_live_upper(volume_id, live))
+
+    def begin_snapshot(self, volume_id: str, snapshot_id: str) -> str | None:
+        """Check a snapshot can be taken; for a mounted volume, reserve and return its new layer's name.
+
+        The runtime copies a mounted volume's upper (copy_live_upper) without holding its lock, so
+        that a long copy does not stall every other call; None means "not mounted: snapshot_stopped".
+        """
         volume = self._volume(volume_id)
         if snapshot_id in self.snapshots:
             raise ValueError(f"snapshot {snapshot_id} already exists in the sandbox")
-        if volume.mountpoint is None and self._upper_is_empty(volume):
+        return self._new_layer_name() if volume.mountpoint is not None else None
+
+    def snapshot_stopped(self, volume_id: str, snapshot_id: str) -> int:
+        """Snapshot a volume that is not mounted: its upper becomes a layer (nothing is copied)."""
+        volume = self._volume(volume_id)
+        if volume.mountpoint is not None:
+            raise ValueError(f"volume {volume_id} is mounted; its upper must be copied, not moved")
+        if self._upper_is_empty(volume):
             self.snapshots[snapshot_id] = Snapshot(snapshot_id, tuple(volume.layers))
             return 0
         layer = self._new_layer_name()
-        if volume.mountpoint is None:
-            os.rename(volume.upper, self.layer_dir / layer)
-            volume.layers.insert(0, layer)
-            shutil.rmtree(volume.work)
-            self._fresh_upper(volume)
-            layers = tuple(volume.layers)
-        else:
-            self._copy_live_upper(volume, layer)
-            layers = (layer, *volume.layers)
+        os.rename(volume.upper, self.layer_dir / layer)
+        volume.layers.insert(0, layer)
+        shutil.rmtree(volume.work)
+        self._fresh_upper(volume)
+        return self._add_snapshot(snapshot_id, tuple(volume.layers), layer)
+
+    def finish_live_snapshot(self, volume_id: str, snapshot_id: str, layer: str, partial: Path) -> int:
+        """Turn a finished copy of a mounted volume's upper into `layer` and record the snapshot."""
+        volume = self._volume(volume_id)
+        if snapshot_id in self.snapshots:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise ValueError(f"snapshot {snapshot_id} already exists in the sandbox")
+        os.rename(partial, self.layer_dir / layer)
+        return self._add_snapshot(snapshot_id, (layer, *volume.layers), layer)
+
+    def _add_snapshot(self, snapshot_id: str, layers: tuple[str, ...], layer: str) -> int:
         size = tree_bytes(self.layer_dir / layer)
         self.snapshots[snapshot_id] = Snapshot(snapshot_id, layers, size, layer)
         return size
@@ -197,8 +223,13 @@ class VolumeStore:
         top, upper = (self.layer_dir / volume.layers[0]).stat(), volume.upper.stat()
         return (top.st_mode, top.st_uid, top.st_gid) == (upper.st_mode, upper.st_uid, upper.st_gid)
 
-    def _copy_live_upper(self, volume: Volume, layer: str) -> None:
-        """Copy a mounted volume's upper after a sync; files vanishing mid-copy are not an error."""
+    def copy_live_upper(self, volume_id: str, layer: str) -> Path:
+        """Copy a mounted volume's upper after a sync, returning the copy; files vanishing mid-copy are fine.
+
+        Safe without the runtime's lock as long as the volume is neither deleted nor snapshotted
+        meanwhile (the runtime marks it busy); the copy is a `.partial-` directory garbage ignores.
+        """
+        volume = self._volume(volume_id)
         os.sync()
         partial = self.layer_dir / f".partial-{layer}"
         result = subprocess.run(
@@ -208,7 +239,7 @@ class VolumeStore:
         if result.returncode != 0 and errors:
             shutil.rmtree(partial, ignore_errors=True)
             raise OSError(f"could not snapshot volume {volume.volume_id}: {'; '.join(errors[:3])}")
-        os.rename(partial, self.layer_dir / layer)
+        return partial
 
     def _collect_garbage(self) -> None:
         """Remove every layer that no volume and no snapshot refers to."""

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import paramiko
@@ -352,3 +354,131 @@ def test_a_volume_that_cannot_boot_fails_with_its_console_log(runtime: InstanceR
     assert [(i.instance_id, i.state) for i in runtime.instances()] == [("i-broken", "stopped")]
     assert _mounts_under(runtime.state_dir) == []
     runtime.delete_volume("vol-empty")  # no longer attached
+
+
+def test_guests_cannot_change_host_kernel_settings_or_make_devices(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    endpoint = runtime.start_instance("i-contained", "vol-root", {}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    swappiness = Path("/proc/sys/vm/swappiness").read_text().strip()
+    # Writing the host's own value back: harmless if it got through, refused if contained.
+    status, out = guest.run(f"sudo sysctl -w vm.swappiness={swappiness} 2>&1", check=False)
+    assert status != 0, out
+    status, out = guest.run("echo x | sudo tee /proc/sys/kernel/domainname 2>&1", check=False)
+    assert status != 0 and "Read-only file system" in out, out
+    status, out = guest.run("echo h | sudo tee /proc/sysrq-trigger 2>&1", check=False)  # h: print help only
+    assert status != 0, out
+    assert guest.run("sudo cat /proc/kcore | wc -c")[1].strip() == "0"
+    status, out = guest.run("sudo mknod /tmp/null2 c 1 3 2>&1", check=False)
+    assert status != 0 and "Operation not permitted" in out, out
+    status, out = guest.run("sudo ip link add sbx0 type dummy 2>&1", check=False)  # net_admin: host network
+    assert status != 0, out
+    assert guest.run("sudo true && sudo apt-get --version >/dev/null && echo ok")[1] == "ok\n"
+    guest.close()
+    assert Path("/proc/sys/vm/swappiness").read_text().strip() == swappiness
+    assert b"sbx0" not in subprocess.run(["ip", "link"], capture_output=True, check=False).stdout
+
+
+def _boot_in_thread(runtime: InstanceRuntime, instance_id: str, root: str) -> tuple[list[BaseException], bool]:
+    """start_instance on a thread; returns (the errors it raised, whether it returned at all within 120 s)."""
+    errors: list[BaseException] = []
+
+    def boot() -> None:
+        try:
+            runtime.start_instance(instance_id, root, {})
+        except BaseException as exc:  # the test inspects it
+            errors.append(exc)
+
+    thread = threading.Thread(target=boot, daemon=True)
+    thread.start()
+    thread.join(120)  # a liveness bound, not a timing assertion: without the fix it never returns
+    return errors, not thread.is_alive()
+
+
+def test_a_spawn_failure_fails_the_start_and_leaks_nothing(runtime: InstanceRuntime,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(runtime, "_spawn", no_process)
+    errors, returned = _boot_in_thread(runtime, "i-nospawn", "vol-root")
+    assert returned, "start_instance hung after the launcher could not be spawned"
+    assert [type(e) for e in errors] == [EnvironmentProblem], errors
+    assert "Resource temporarily unavailable" in str(errors[0])
+    assert [(i.instance_id, i.state) for i in runtime.instances()] == [("i-nospawn", "stopped")]
+    assert _mounts_under(runtime.state_dir) == []
+    runtime.delete_volume("vol-root")  # no longer attached
+
+
+def test_a_thread_start_failure_fails_the_start_and_leaks_nothing(runtime: InstanceRuntime,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("sandbox-"):
+                raise RuntimeError("can't start new thread")
+            super().start()
+
+    monkeypatch.setattr("goldsmith.sandbox.runtime.threading.Thread", NoThread)
+    errors, returned = _boot_in_thread(runtime, "i-nothread", "vol-root")
+    assert returned, "start_instance hung after its supervisor thread could not start"
+    assert [type(e) for e in errors] == [EnvironmentProblem] and "can't start new thread" in str(errors[0])
+    assert _mounts_under(runtime.state_dir) == []
+    runtime.delete_volume("vol-root")
+
+
+def test_a_live_snapshot_copy_does_not_block_other_calls(runtime: InstanceRuntime, key: Key,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    endpoint = runtime.start_instance("i-live", "vol-root", {}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    guest.run("echo live | sudo tee /live.txt && sync")
+    guest.close()
+    store = runtime._store  # the copy is held open to see what else can run meanwhile
+    copying, release = threading.Event(), threading.Event()
+    real_copy = store.copy_live_upper
+
+    def held_copy(volume_id: str, layer: str) -> Path:
+        copying.set()
+        release.wait(120)
+        return real_copy(volume_id, layer)
+
+    monkeypatch.setattr(store, "copy_live_upper", held_copy)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        snapshot = pool.submit(runtime.snapshot_volume, "vol-root", "snap-live")
+        assert copying.wait(60)
+        other = pool.submit(runtime.create_volume, "vol-other", "snap-base")
+        done_meanwhile = _finishes(other)
+        release.set()
+        assert done_meanwhile, "create_volume waited for another volume's snapshot copy"
+        assert snapshot.result(timeout=120) > 0
+    runtime.stop_instance("i-live")
+    runtime.create_volume("vol-copy", "snap-live")
+    endpoint = runtime.start_instance("i-copy", "vol-copy", {}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    assert guest.run("cat /live.txt")[1] == "live\n"
+    guest.close()
+
+
+def _finishes(future: Future[None]) -> bool:
+    try:
+        future.result(timeout=60)  # a liveness bound: without the fix it waits for the release
+    except FutureTimeout:
+        return False
+    return True
+
+
+def test_after_shutdown_starts_nothing_new(tmp_path: Path, base_image: Path) -> None:
+    state = (tmp_path / "state").resolve()
+    runtime = InstanceRuntime(state, base_image)
+    runtime.register_base_snapshot("snap-base")
+    runtime.create_volume("vol-root", "snap-base")
+    runtime.shutdown()
+    with pytest.raises(EnvironmentProblem, match="shutting down"):
+        runtime.create_volume("vol-late", "snap-base")
+    with pytest.raises(EnvironmentProblem, match="shutting down"):
+        runtime.start_instance("i-late", "vol-root", {})
+    assert _mounts_under(state) == [] and _instance_processes(state) == []

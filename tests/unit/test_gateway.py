@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from goldsmith.errors import InputError
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.gateway import Gateway
+from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 from goldsmith.sandbox.moto_server import MotoProcess
 
@@ -287,3 +292,23 @@ def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
     ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 0.02})
     assert client.counts()["DescribeImages"] > 2
     client.set_latency("instant")
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -1.0, 101.0])
+def test_a_latency_scale_that_would_never_expire_is_refused(scale: float) -> None:
+    model = LatencyModel()
+    with pytest.raises(InputError, match="latency scale must be a number from 0 to 100"):
+        model.configure("aws", scale)
+    assert model.describe() == {"profile": "instant", "scale": 1.0}
+
+
+@pytest.mark.parametrize("scale", ["NaN", "Infinity", "-Infinity"])
+def test_the_control_api_answers_400_to_a_non_finite_scale(gateway: Gateway, scale: str) -> None:
+    host, port = urlsplit(gateway.url).hostname, urlsplit(gateway.url).port
+    conn = http.client.HTTPConnection(host or "127.0.0.1", port, timeout=10)
+    conn.request("PUT", "/_sandbox/latency", body=f'{{"profile": "aws", "scale": {scale}}}'.encode())
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 400 and "latency scale" in body["error"]
+    assert gateway.latency.describe() == {"profile": "instant", "scale": 1.0}
