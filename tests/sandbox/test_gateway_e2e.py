@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,66 @@ def _down_leaves_nothing(info: manage.SandboxInfo) -> None:
     assert not (info.state_dir / "runtime").exists()
     assert not (info.state_dir / "sandbox.json").exists()
     assert os.path.isdir(info.state_dir)  # only the logs stay
+
+
+def _daemons_on(state_dir: Path) -> list[int]:
+    """Sandbox daemons (`python -m goldsmith.sandbox serve`) whose command line names this state dir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and str(state_dir).encode() in cmdline and b"goldsmith.sandbox" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _interrupted_up(state_dir: Path) -> subprocess.Popen[bytes]:
+    """What an `up` interrupted right after spawning leaves: a detached daemon with no sandbox.json yet."""
+    proc = subprocess.Popen([sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    for _ in range(600):
+        if manage.daemon_pid(state_dir) == proc.pid or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert manage.daemon_pid(state_dir) == proc.pid
+    return proc
+
+
+def test_up_after_an_interrupted_up_reuses_its_daemon(tmp_path: Path) -> None:
+    state_dir = tmp_path.resolve()
+    orphan = _interrupted_up(state_dir)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            infos = list(pool.map(manage.up, [state_dir, state_dir]))
+        assert {info.pid for info in infos} == {orphan.pid}
+        assert _daemons_on(state_dir) == [orphan.pid]
+    finally:
+        manage.down(state_dir)
+        orphan.wait(30)
+    assert _daemons_on(state_dir) == []
+
+
+def test_down_right_after_an_interrupted_up_leaves_no_process(tmp_path: Path) -> None:
+    state_dir = tmp_path.resolve()
+    orphan = _interrupted_up(state_dir)
+    manage.down(state_dir)
+    assert orphan.wait(30) is not None
+    assert _daemons_on(state_dir) == []
+    assert instance_processes(state_dir / "runtime") == []
+    assert manage.daemon_pid(state_dir) is None
+
+
+def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(tmp_path: Path) -> None:
+    state_dir = tmp_path.resolve()
+    orphan = _interrupted_up(state_dir)
+    try:
+        second = subprocess.run([sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert second.returncode != 0
+        assert f"another sandbox daemon (pid {orphan.pid}) already serves" in second.stderr
+    finally:
+        manage.down(state_dir)
+        orphan.wait(30)

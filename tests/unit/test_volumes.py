@@ -100,3 +100,21 @@ def test_tree_bytes_counts_hard_links_once(tmp_path: Path) -> None:
     (tmp_path / "big").write_bytes(os.urandom(64 * 1024))
     os.link(tmp_path / "big", tmp_path / "link")
     assert 64 * 1024 <= tree_bytes(tmp_path) < 2 * 64 * 1024
+
+
+def test_live_snapshot_is_copied_in_three_steps_and_keeps_the_upper(store: VolumeStore, tmp_path: Path) -> None:
+    store.create_volume("vol-1", "snap-base")
+    write(store, "vol-1", "file", 10_000)
+    store.volumes["vol-1"].mountpoint = tmp_path / "mnt"  # attached, as far as the store knows
+    layer = store.begin_snapshot("vol-1", "snap-live")
+    assert layer is not None
+    with pytest.raises(ValueError, match="is mounted"):
+        store.snapshot_stopped("vol-1", "snap-other")
+    partial = store.copy_live_upper("vol-1", layer)  # what the runtime runs without its lock
+    store._collect_garbage()  # a partial copy is not garbage while it is being made
+    assert partial.is_dir()
+    assert store.finish_live_snapshot("vol-1", "snap-live", layer, partial) >= 10_000
+    assert store.snapshots["snap-live"].layers == (layer, *store.volumes["vol-1"].layers)
+    assert (store.volumes["vol-1"].upper / "file").exists()  # copied, not moved: the instance keeps writing
+    with pytest.raises(ValueError, match="snap-live already exists"):
+        store.begin_snapshot("vol-1", "snap-live")
