@@ -5,6 +5,9 @@ by `unshare`, sharing the host's network; its sshd listens on 127.0.0.1 and a po
 volumes appear as directories at their device names (/dev/sdf), which Goldsmith bind-mounts through
 fstab. One supervisor thread per running instance starts it, restarts it when the guest reboots, and
 unmounts its volumes once it is down. Everything lives under `state_dir` and is gone after shutdown().
+No bubblewrap: it always sets no_new_privs, which breaks sudo. Containment is instance_launch.sh's:
+/proc/sys and friends read-only, /proc/kcore and friends masked, a smaller capability bounding set
+(see its header); it stops a recipe's accidents, not a hostile guest (still root with CAP_SYS_ADMIN).
 """
 
 from __future__ import annotations
