@@ -165,4 +165,10 @@ def test_web_bakes_from_the_newest_base_image(
     )
     assert manifest["source_ami"] == newest_base["ImageId"]
     assert manifest["validation"]["failed"] == 0 and manifest["validation"]["passed"] >= 4
-    assert set(leftovers(ec2, build_id)) == {"images", "snapshots"}
+    left = leftovers(ec2, build_id)
+    assert set(left) == {"images", "snapshots"}
+    # web doesn't list base's /dev/sdf: the image inherits it, and every snapshot taken is in the image.
+    image = ec2.describe_images(ImageIds=left["images"])["Images"][0]
+    mapped = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]}
+    assert set(mapped) == {"/dev/xvda", "/dev/sdf"}
+    assert sorted(mapped.values()) == sorted(left["snapshots"])

@@ -30,6 +30,7 @@ class LaunchInstance:
         params["BlockDeviceMappings"] = launch_mappings(
             recipe.volumes, root_device, encrypted=encrypt is not None,
             kms_key=(state.kms_keys.get(state.region) or encrypt.kms_key) if encrypt else None,
+            source_image=state.source_image,
         )
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("instance", state.region, params["ClientToken"])

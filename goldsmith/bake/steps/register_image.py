@@ -32,7 +32,7 @@ def register_params(state: BuildState, ctx: BakeContext) -> dict[str, Any]:
         "Architecture": source.get("Architecture", "x86_64"),
         "RootDeviceName": root_device,
         "VirtualizationType": "hvm",
-        "BlockDeviceMappings": image_mappings(recipe.volumes, root_device, state.snapshots),
+        "BlockDeviceMappings": image_mappings(recipe.volumes, root_device, state.snapshots, source),
         "EnaSupport": bool(source.get("EnaSupport", True)),
         "ImdsSupport": "v2.0",
         "TagSpecifications": tag_specs(["image"], image_tags(state, ctx)),
