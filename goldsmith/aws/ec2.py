@@ -40,8 +40,14 @@ def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architectur
 
 
 def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
-    with aws_call("DescribeImages", image_id):
-        images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    try:
+        with aws_call("DescribeImages", image_id):
+            images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except AwsError as exc:
+        # Real EC2 answers a missing or malformed id with an error, not an empty list.
+        if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
+            raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.") from exc
+        raise
     if not images:
         raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.")
     return images[0]  # type: ignore[no-any-return]

@@ -148,3 +148,18 @@ def test_clean_refuses_an_unknown_region_without_calling_aws(sandbox_client: Any
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "eu-centrl-1" in proc.stderr and "did you mean 'eu-central-1'" in proc.stderr
     assert sandbox_client.counts() == before
+
+
+def test_a_source_ami_that_does_not_exist_is_bad_input(sandbox_dir: Path, sandbox_client: Any, tmp_path: Path) -> None:
+    recipe = REPO / "recipes" / f".test-missing-ami-{tmp_path.name}.yaml"
+    text = (REPO / "recipes" / "base.yaml").read_text()
+    start, end = text.index("source:"), text.index("build:")
+    recipe.write_text(text[:start] + "source:\n  id: ami-0123456789abcdef0\n\n" + text[end:])
+    try:
+        before = len(sandbox_client.requests(action="RunInstances"))
+        proc = run_invoke(["bake", str(recipe)], work_dir=tmp_path, env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+    finally:
+        recipe.unlink()
+    assert proc.returncode == 2, proc.stderr
+    assert "ami-0123456789abcdef0 does not exist" in proc.stderr
+    assert len(sandbox_client.requests(action="RunInstances")) == before

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.images import delete_snapshot_retrying
 from goldsmith.bake.signals import create_then_record
-from goldsmith.errors import BakeError
+from goldsmith.errors import AwsError, BakeError
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -42,7 +43,15 @@ class SnapshotVolumes:
         if state.outcome == "succeeded" or not state.snapshots or state.keep_image:
             return
         ec2 = ctx.aws.ec2(state.region)
+        failed: list[str] = []
         for device, snapshot_id in list(state.snapshots.items()):
-            ec2ops.delete_snapshot(ec2, snapshot_id)
+            try:
+                # Just after DeregisterImage, AWS may call the snapshot in use for a few seconds.
+                delete_snapshot_retrying(ec2, snapshot_id)
+            except AwsError as exc:
+                failed.append(f"{snapshot_id} ({exc})")
+                continue
             ctx.journal.deleted("snapshot", snapshot_id)
             del state.snapshots[device]
+        if failed:
+            raise AwsError(f"could not delete snapshots: {', '.join(failed)}", operation="DeleteSnapshot")
