@@ -26,19 +26,25 @@ def ssh_target(state: BuildState, ctx: BakeContext) -> SshTarget:
 
         b = build.bastion
         key = PrivateKey.from_file(ctx.loaded.resolve(b.private_key_file)) if b.private_key_file else state.private_key
-        bastion = SshTarget(host=b.host, port=b.port, username=b.username, key=key)
+        # Unpinned in the recipe: reconnects (after a reboot) pin the key the first connection saw.
+        seen = state.ssh.bastion_host_key if state.ssh is not None else None
+        bastion = SshTarget(
+            host=b.host, port=b.port, username=b.username, key=key, known_host_key=b.host_key or seen
+        )
     return SshTarget(host=host, port=port, username=build.ssh_username, key=state.private_key, bastion=bastion)
 
 
 def connect(state: BuildState, ctx: BakeContext) -> SshSession:
     """A session to the build instance; after the first contact the host key must not change."""
     build = ctx.loaded.recipe.build
-    session = SshSession.connect(
-        ssh_target(state, ctx),
-        timeout=build.timeouts.ssh,
-        known_host_key=state.host_key,
-    )
+    target = ssh_target(state, ctx)
+    session = SshSession.connect(target, timeout=build.timeouts.ssh, known_host_key=state.host_key)
     state.host_key = session.host_key
+    if target.bastion is not None and target.bastion.known_host_key is None and session.bastion_host_key:
+        ctx.events.warn(
+            f"bastion {target.bastion.address} is not pinned: trusting the host key it showed on first use "
+            f"({session.bastion_host_key}); set build.bastion.host_key to that to have any other key refused"
+        )
     return session
 
 

@@ -7,7 +7,8 @@ from goldsmith.recipe.model import FileStep
 
 
 class FileProvisioner(Provisioner[FileStep]):
-    """A file lands at ``destination`` with ``mode``/``owner`` (root's unless given); a directory's
+    """A file lands at ``destination`` with ``mode``/``owner`` (root's unless given); a ``destination``
+    ending in ``/`` or naming an existing directory receives it under the source's name. A directory's
     contents are copied into ``destination`` keeping their modes (``mode`` then applies to nothing and
     is reported)."""
 

@@ -1,13 +1,18 @@
-"""The shell provisioner: inline commands (one ``set -e`` script) or a script file from the project."""
+"""The shell provisioner: inline commands (one ``set -e`` script) or a script file from the project.
+
+Both run from a file uploaded over SFTP (SshSession.run_script) that exports the step's env first, so
+secrets in env values or rendered lines never show in sudo's log or in /proc/*/cmdline.
+"""
 
 from __future__ import annotations
 
-import secrets
-import shlex
+from pathlib import Path
 
 from goldsmith.provision.base import ProvisionContext, Provisioner, StepFailed
 from goldsmith.recipe.model import ShellStep
 from goldsmith.ssh.session import CommandResult, CommandTimeout, ConnectionDropped
+
+SCRIPT_FILE = "script.sh"
 
 
 class ShellProvisioner(Provisioner[ShellStep]):
@@ -45,28 +50,29 @@ class ShellProvisioner(Provisioner[ShellStep]):
         return {key: ctx.render(value) for key, value in self.step.env.items()}
 
     def _run_once(self, ctx: ProvisionContext) -> CommandResult:
+        """One run from a private script file: env values and rendered lines never reach a command line."""
+        files = {}
         if self.step.inline is not None:
-            command = "\n".join(["set -e", *(ctx.render(line) for line in self.step.inline)])
+            body = "\n".join(["set -e", *(ctx.render(line) for line in self.step.inline)])
         else:
-            command = self._upload_script(ctx)
-        return ctx.session.run(
-            command,
+            local = self._script(ctx)
+            files[SCRIPT_FILE] = local
+            attached = f'"${{0%/*}}"/{SCRIPT_FILE}'
+            body = attached if local.read_bytes().startswith(b"#!") else f"sh {attached}"
+        return ctx.session.run_script(
+            body,
             env=self._env(ctx),
             sudo=self.step.sudo,
             timeout=self.step.timeout,
             on_output=ctx.log,
             secrets=ctx.secrets,
+            files=files,
         )
 
-    def _upload_script(self, ctx: ProvisionContext) -> str:
-        """Upload the script (0700, owned by the login user) and return the command that runs it."""
+    def _script(self, ctx: ProvisionContext) -> Path:
+        """The project's script file, uploaded (0700) next to the wrapper that exports the env."""
         assert self.step.script is not None
         local = ctx.loaded.resolve(self.step.script)
         if not local.is_file():
             raise StepFailed(f"failed: script {self.step.script} not found (looked at {local})")
-        remote = f"/tmp/goldsmith-{secrets.token_hex(8)}.sh"
-        ctx.session.upload_file(local, remote, mode=0o700, sudo=False)
-        quoted = shlex.quote(remote)
-        runner = quoted if local.read_bytes().startswith(b"#!") else f"sh {quoted}"
-        # Remove the script whatever it returns, keeping its exit status.
-        return f"{runner}; rc=$?; rm -f {quoted}; exit $rc"
+        return local

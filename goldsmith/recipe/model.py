@@ -130,7 +130,25 @@ class Bastion(StrictModel):
     username: str
     """User to log in as on the jump host."""
     private_key_file: str | None = None
-    """Key for the jump host; default: the SSH agent and ~/.ssh."""
+    """Key for the jump host (a path in the project); default: the build instance's own key pair."""
+    host_key: str | None = None
+    """The jump host's public host key ('ssh-ed25519 AAAA...' as in known_hosts) or its SHA256:...
+    fingerprint; any other key is refused. Unset: the first key seen is trusted (a warning says so)."""
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import re  # local: others edit this file's header
+
+        line = r"[a-z0-9][a-z0-9@.-]*\s+[A-Za-z0-9+/]{16,}={0,2}(\s+\S.*)?"
+        if not re.fullmatch(rf"\s*(SHA256:[A-Za-z0-9+/]{{43}}=?|{line})\s*", value):
+            raise formats.FieldProblem(
+                f"{value[:40]!r} is neither a host key 'type base64' (as in known_hosts, e.g. 'ssh-ed25519 "
+                "AAAAC3Nza...') nor a SHA256:... fingerprint (as ssh-keygen -lf prints it)"
+            )
+        return value.strip()
 
 
 # `copy` is a contract name; it shadows BaseModel.copy (deprecated anyway), so silence that warning.
@@ -162,7 +180,7 @@ class Build(StrictModel):
     subnet_id: str | None = None
     """Subnet to launch in (subnet-...); default: a default subnet of the default VPC."""
     vpc_id: str | None = None
-    """VPC of the security group (vpc-...); default: the subnet's VPC."""
+    """VPC of the security group (vpc-...); needs subnet_id, a subnet of this VPC; default: the subnet's VPC."""
     ssh_username: str = "admin"
     """User the source AMI lets in with the build key."""
     ssh_port: Port = 22
@@ -192,6 +210,18 @@ class Build(StrictModel):
     @classmethod
     def _vpc(cls, value: str | None) -> str | None:
         return value and formats.check(formats.VPC_RE, value, "VPC id", "vpc-0123456789abcdef0")
+
+    @model_validator(mode="after")
+    def _vpc_needs_subnet(self) -> Build:
+        # The security group is made in vpc_id but, without a subnet, the instance would launch in the
+        # default VPC, and RunInstances would refuse the group after the key pair and group exist.
+        if self.vpc_id is not None and self.subnet_id is None:
+            raise formats.FieldProblem(
+                f"vpc_id {self.vpc_id} needs subnet_id too: give a subnet of that VPC to launch in "
+                "(or drop vpc_id to use the subnet's VPC)",
+                "vpc_id",
+            )
+        return self
 
 
 class RootVolume(StrictModel):

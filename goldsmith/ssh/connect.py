@@ -83,7 +83,12 @@ def open_connection(
     known_host_key: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> Connection:
-    """Connect and authenticate, retrying transient failures until ``timeout`` seconds have passed."""
+    """Connect and authenticate, retrying transient failures until ``timeout`` seconds have passed.
+
+    ``known_host_key`` (else ``target.known_host_key``) pins the target's key; the bastion is pinned by
+    its own ``known_host_key``. Either mismatch raises HostKeyChanged at once.
+    """
+    known_host_key = known_host_key or target.known_host_key
     pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
     pin_type = hostkeys.pin_key_type(known_host_key) if known_host_key else None
     start = time.monotonic()
@@ -93,7 +98,11 @@ def open_connection(
     while True:
         try:
             if target.bastion is not None and (jump is None or not jump.transport.is_active()):
-                jump = open_connection(target.bastion, timeout=max(0.1, deadline - time.monotonic()))
+                jump = open_connection(
+                    target.bastion,
+                    timeout=max(0.1, deadline - time.monotonic()),
+                    known_host_key=target.bastion.known_host_key,
+                )
             connection = _attempt(target, pin, jump, max(0.1, deadline - time.monotonic()), pin_type)
             if jump is not None:
                 connection.jumps.append(jump)

@@ -9,13 +9,18 @@ from goldsmith.ssh.keys import PrivateKey
 
 @dataclass(frozen=True)
 class SshTarget:
-    """One SSH endpoint; ``bastion`` is reached first and the target through it (ProxyJump)."""
+    """One SSH endpoint; ``bastion`` is reached first and the target through it (ProxyJump).
+
+    ``known_host_key`` pins the endpoint's host key (key line or SHA256 fingerprint, see hostkeys.py);
+    without it the first key seen is trusted. It matters most for a bastion, which has no other pin.
+    """
 
     host: str
     port: int
     username: str
     key: PrivateKey
     bastion: SshTarget | None = None
+    known_host_key: str | None = None
 
     @property
     def address(self) -> str:

@@ -1,9 +1,10 @@
 """A live SSH session to one instance: run commands with streamed output, upload files fast.
 
-Commands run as ``sh -c`` with their environment given through ``env K=V`` (sshd usually refuses the
-``setenv`` request) and ``sudo -n`` in front when asked and the user is not root. Uploads go over SFTP to
-a temporary file the login user may write, then a shell command moves them into place with the wanted
-mode and owner, so root-owned destinations work and a failed upload leaves nothing behind.
+Commands run as ``sh -c`` with ``sudo -n`` in front when asked and the user is not root. A command with
+an environment (or a provisioner's script) is written to a private script file over SFTP and run from
+there, so no value is ever on a command line (sudo's log, /proc/*/cmdline); see scripts.py. Uploads go
+over SFTP to a private temporary file, which a shell command gives its mode and owner and then moves
+into place, so root-owned destinations work and a failed upload leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import paramiko
 from goldsmith.errors import SshError
 from goldsmith.ssh.connect import Connection, RetryHook, open_connection
 from goldsmith.ssh.endpoint import SshTarget
+from goldsmith.ssh.scripts import SCRIPT_NAME, place, run_file, wrapper
 
 TAIL_LINES = 40
 CHUNK = 1 << 20
@@ -93,15 +95,12 @@ class _Lines:
             self._on_output(text)
 
 
-def shell_command(command: str, *, env: Mapping[str, str] | None, sudo: bool) -> str:
-    """The command line sent to sshd: ``[sudo -n] env K=V ... sh -c '<command>' 2>&1``.
+def shell_command(command: str, *, sudo: bool) -> str:
+    """The command line sent to sshd: ``[sudo -n] sh -c '<command>' 2>&1`` (never with values in it).
 
     stderr is merged on the server: merging the two SSH streams on the client would reorder lines.
     """
     parts = ["sudo", "-n"] if sudo else []
-    if env:
-        parts.append("env")
-        parts.extend(shlex.quote(f"{key}={value}") for key, value in env.items())
     parts.extend(["sh", "-c", shlex.quote(command), "2>&1"])
     return " ".join(parts)
 
@@ -114,6 +113,8 @@ class SshSession:
         self._connection = connection
         self._sftp: paramiko.SFTPClient | None = None
         self.host_key: str = connection.host_key
+        # The bastion's key as seen on this connection (pin it for reconnects when the recipe did not).
+        self.bastion_host_key: str | None = connection.jumps[0].host_key if connection.jumps else None
 
     @classmethod
     def connect(
@@ -157,14 +158,21 @@ class SshSession:
         on_output: Callable[[str], None] | None = None,
         secrets: Collection[str] = (),
     ) -> CommandResult:
-        """Run ``command`` with ``sh -c``, stream its merged output by line, return status and tail."""
+        """Run ``command`` with ``sh -c``, stream its merged output by line, return status and tail.
+
+        With ``env`` the command goes through :meth:`run_script`, so the values stay off command lines.
+        """
+        if env:
+            return self.run_script(
+                command, env=env, sudo=sudo, timeout=timeout, on_output=on_output, secrets=secrets
+            )
         channel = self._open_channel()
         lines = _Lines(on_output, secrets)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             channel.set_combine_stderr(True)
             channel.settimeout(0.5)
-            channel.exec_command(shell_command(command, env=env, sudo=self._needs_sudo(sudo)))
+            channel.exec_command(shell_command(command, sudo=self._needs_sudo(sudo)))
             self._pump(channel, lines, deadline, timeout)
             lines.finish()
             return CommandResult(self._exit_status(channel, lines), "\n".join(lines.tail))
@@ -228,22 +236,68 @@ class SshSession:
                 raise SshError(f"SFTP is not available on {self.target.describe()}")
         return self._sftp
 
-    def _upload_stream(self, source: BinaryIO, remote: str) -> None:
+    def _upload_stream(self, source: BinaryIO, remote: str, mode: int = 0o600) -> None:
+        """Write ``remote`` over SFTP; it is chmod'ed to ``mode`` before any data goes in."""
         sftp = self._sftp_client()
         with sftp.open(remote, "wb") as handle:
+            handle.chmod(mode)
             handle.MAX_REQUEST_SIZE = SFTP_REQUEST_SIZE
             handle.set_pipelined(True)
             while chunk := source.read(CHUNK):
                 handle.write(chunk)
 
+    def _private_dir(self, kind: str) -> str:
+        """A new 0700 directory in /tmp owned by the login user (/tmp is shared; uploads hold secrets)."""
+        folder = f"/tmp/goldsmith-{kind}-{_secrets.token_hex(8)}"
+        sftp = self._sftp_client()
+        sftp.mkdir(folder, mode=0o700)
+        sftp.chmod(folder, 0o700)  # the server's umask may have narrowed the mode, never widened it: be sure
+        return folder
+
+    def run_script(
+        self,
+        body: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        sudo: bool = False,
+        timeout: float | None = None,
+        on_output: Callable[[str], None] | None = None,
+        secrets: Collection[str] = (),
+        files: Mapping[str, Path] | None = None,
+    ) -> CommandResult:
+        """Run ``body`` (shell text) with ``env`` exported, from a private script file.
+
+        The script (``export`` lines + body, mode 0600) and ``files`` (mode 0700, reachable from the
+        body as ``"${0%/*}/NAME"``) are uploaded over SFTP into a 0700 directory that the same command
+        removes after the run; the command line only names the file, and stdin is /dev/null.
+        """
+        text = wrapper(body, env, alone=not files).encode()
+        folder = ""
+        try:
+            folder = self._private_dir("run")
+            self._upload_stream(io.BytesIO(text), f"{folder}/{SCRIPT_NAME}")
+            for name, local in (files or {}).items():
+                with Path(local).open("rb") as source:
+                    self._upload_stream(source, f"{folder}/{name}", mode=0o700)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._remove_quietly(folder, sudo=sudo)
+            raise SshError(
+                f"uploading a script to {self.target.describe()} failed: {exc or type(exc).__name__}"
+            ) from exc
+        try:
+            return self.run(run_file(folder), sudo=sudo, timeout=timeout, on_output=on_output, secrets=secrets)
+        except SshError:
+            self._remove_quietly(folder, sudo=sudo)
+            raise
+
     def _via_temp(self, write: Callable[[str], None], finish: str, *, sudo: bool, what: str) -> None:
         """Write into a private (0700) temp directory with ``write``, then run ``finish`` with $TMP set
         to the file; the directory is removed whatever happens. Private, because uploads may hold
         rendered secrets and /tmp is shared."""
-        folder = f"/tmp/goldsmith-upload-{_secrets.token_hex(8)}"
-        temp = f"{folder}/data"
+        folder = ""
         try:
-            self._sftp_client().mkdir(folder, mode=0o700)
+            folder = self._private_dir("upload")
+            temp = f"{folder}/data"
             write(temp)
             script = f"TMP={shlex.quote(temp)}; ( {finish} ); rc=$?; rm -rf {shlex.quote(folder)}; exit $rc"
             result = self.run(script, sudo=sudo, timeout=600)
@@ -261,26 +315,23 @@ class SshSession:
 
     def _remove_quietly(self, temp: str, *, sudo: bool) -> None:
         """Best effort after a failed upload (the connection may be gone already)."""
-        if not self.active:
+        if not temp or not self.active:
             return
         with contextlib.suppress(SshError):
             self.run(f"rm -rf {shlex.quote(temp)}", sudo=sudo, timeout=60)
 
-    def _place(self, remote: str, *, mode: int | None, owner: str | None, sudo: bool) -> str:
-        dest = shlex.quote(remote)
-        steps = [f'mkdir -p "$(dirname {dest})"', f'mv -f "$TMP" {dest}']
-        if owner:
-            steps.append(f"chown {shlex.quote(owner)} {dest}")
-        elif self._needs_sudo(sudo):
-            steps.append(f"chown 0:0 {dest}")
-        if mode is not None:
-            steps.append(f"chmod {mode:o} {dest}")
-        return " && ".join(steps)
+    def _place(self, remote: str, *, name: str | None, mode: int | None, owner: str | None, sudo: bool) -> str:
+        if not owner and self._needs_sudo(sudo):
+            owner = "0:0"
+        return place(remote, name=name, mode=mode, owner=owner)
 
     def upload_file(
         self, local: Path, remote: str, *, mode: int | None = None, owner: str | None = None, sudo: bool = True
     ) -> None:
-        """Copy one file to ``remote``; without ``mode`` the local file's permission bits are kept."""
+        """Copy one file to ``remote``; without ``mode`` the local file's permission bits are kept.
+
+        A ``remote`` ending in ``/`` or naming an existing directory gets the file under its own name.
+        """
         local = Path(local)
         if mode is None:
             mode = local.stat().st_mode & 0o7777
@@ -289,13 +340,22 @@ class SshSession:
             with local.open("rb") as source:
                 self._upload_stream(source, temp)
 
-        self._via_temp(write, self._place(remote, mode=mode, owner=owner, sudo=sudo), sudo=sudo, what=str(local))
+        finish = self._place(remote, name=local.name, mode=mode, owner=owner, sudo=sudo)
+        self._via_temp(write, finish, sudo=sudo, what=str(local))
 
     def upload_bytes(
-        self, data: bytes, remote: str, *, mode: int | None = None, owner: str | None = None, sudo: bool = True
+        self,
+        data: bytes,
+        remote: str,
+        *,
+        mode: int | None = None,
+        owner: str | None = None,
+        sudo: bool = True,
+        name: str | None = None,
     ) -> None:
-        """Write ``data`` to ``remote`` (mode 0644 unless given)."""
-        place = self._place(remote, mode=0o644 if mode is None else mode, owner=owner, sudo=sudo)
+        """Write ``data`` to ``remote`` (mode 0644 unless given); a ``remote`` ending in ``/`` or naming an
+        existing directory gets it as ``name`` there (an error without a name)."""
+        place = self._place(remote, name=name, mode=0o644 if mode is None else mode, owner=owner, sudo=sudo)
         self._via_temp(lambda temp: self._upload_stream(io.BytesIO(data), temp), place, sudo=sudo, what=remote)
 
     def upload_tree(self, local_dir: Path, remote_dir: str, *, owner: str | None = None, sudo: bool = True) -> None:
@@ -312,6 +372,7 @@ class SshSession:
         def write(temp: str) -> None:
             sftp = self._sftp_client()
             with sftp.open(temp, "wb") as handle:
+                handle.chmod(0o600)
                 handle.MAX_REQUEST_SIZE = SFTP_REQUEST_SIZE
                 handle.set_pipelined(True)
                 with tarfile.open(fileobj=handle, mode="w|", bufsize=CHUNK) as archive:

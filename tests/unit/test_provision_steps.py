@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import textwrap
 import threading
@@ -271,3 +272,60 @@ def test_reboot_waits_for_the_drop_and_reconnects(run: Run, tmp_path: Path) -> N
     assert run.reconnects == 1
     assert not ctx.session.active  # closed by Run.provision; it is the new session
     assert "[0 reboot] rebooting" in run.lines
+
+
+@needs_sshd
+def test_secrets_never_reach_a_command_line(run: Run, tmp_path: Path) -> None:
+    """The step itself captures every process's argv while it runs (what sudo would log, too)."""
+    seen = tmp_path / "argv.txt"
+    run.provision(f"""\
+        - type: shell
+          env: {{TOKEN: "{{{{ token }}}}"}}
+          inline:
+            - echo "inline {{{{ token }}}}" > /dev/null
+            - ps -eo args > {seen}
+            - cat /proc/[0-9]*/cmdline | tr '\\0' ' ' >> {seen}
+            - test "$TOKEN" = tok-very-secret-1
+        """)
+    captured = seen.read_text()
+    assert "tok-very-secret-1" not in captured
+    folder = re.search(r"/tmp/goldsmith-run-[0-9a-f]+", captured)
+    assert folder is not None  # the capture saw the step's own processes
+    assert not Path(folder.group()).exists()
+
+
+@needs_sshd
+def test_a_command_reading_stdin_does_not_eat_the_script(run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "after"
+    run.provision(f"""\
+        - type: shell
+          timeout: 20
+          inline:
+            - cat
+            - read line || echo "stdin is empty"
+            - touch {out}
+        """)
+    assert out.exists()
+    assert run.lines == ["[0 shell] stdin is empty"]
+
+
+@needs_sshd
+def test_file_and_template_into_a_directory_take_the_source_name(run: Run, tmp_path: Path) -> None:
+    (run.project / "files").mkdir()
+    (run.project / "files" / "app.conf").write_text("port=80\n")
+    (run.project / "templates" / "motd.j2").write_text("hi {{ who }}\n")
+    existing = tmp_path / "etc"
+    existing.mkdir(mode=0o755)
+    run.provision(f"""\
+        - type: file
+          source: files/app.conf
+          destination: {existing}
+          mode: "0600"
+        - type: template
+          source: templates/motd.j2
+          destination: {tmp_path}/new/
+        """)
+    assert (existing / "app.conf").read_text() == "port=80\n"
+    assert stat.S_IMODE((existing / "app.conf").stat().st_mode) == 0o600
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755
+    assert (tmp_path / "new" / "motd").read_text() == "hi world\n"

@@ -11,10 +11,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from goldsmith.errors import InputError
+from goldsmith.errors import InputError, SshError
 from goldsmith.ssh import hostkeys
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
+from goldsmith.ssh.scripts import wrapper
 from goldsmith.ssh.session import _Lines, shell_command
 
 
@@ -84,15 +85,19 @@ def test_host_key_pins_accept_line_blob_and_fingerprint() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "sudo", "expected"),
-    [
-        (None, False, "sh -c 'echo hi' 2>&1"),
-        ({"A": "x y", "B": "it's"}, False, "env 'A=x y' 'B=it'\"'\"'s' sh -c 'echo hi' 2>&1"),
-        ({"A": "1"}, True, "sudo -n env A=1 sh -c 'echo hi' 2>&1"),
-    ],
+    ("sudo", "expected"),
+    [(False, "sh -c 'echo \"it'\"'\"'s\"' 2>&1"), (True, "sudo -n sh -c 'echo \"it'\"'\"'s\"' 2>&1")],
 )
-def test_shell_command_quotes_env_and_command(env: dict[str, str] | None, sudo: bool, expected: str) -> None:
-    assert shell_command("echo hi", env=env, sudo=sudo) == expected
+def test_shell_command_quotes_the_command(sudo: bool, expected: str) -> None:
+    assert shell_command('echo "it\'s"', sudo=sudo) == expected
+
+
+def test_wrapper_exports_quoted_values_after_unlinking_itself() -> None:
+    text = wrapper("echo hi", {"A": "x y", "B": "it's"}, alone=False)
+    assert text == 'rm -f "$0"\nexport A=\'x y\'\nexport B=\'it\'"\'"\'s\'\necho hi\n'
+    with pytest.raises(SshError, match="cannot be exported"):
+        wrapper("true", {"NOT-A-NAME": "1"})
+    assert wrapper("true", None).splitlines() == ['rm -rf "${0%/*}"', "true"]
 
 
 def test_output_lines_are_split_redacted_and_tailed() -> None:
@@ -105,3 +110,18 @@ def test_output_lines_are_split_redacted_and_tailed() -> None:
     many = _Lines(None, ())
     many.feed(b"".join(f"{i}\n".encode() for i in range(100)))
     assert list(many.tail) == [str(i) for i in range(60, 100)]
+
+
+def test_the_recipe_accepts_exactly_the_bastion_pins_hostkeys_understands() -> None:
+    from pydantic import ValidationError
+
+    from goldsmith.recipe.model import Bastion
+
+    line = hostkeys.key_line(PrivateKey.generate_ed25519().pkey)
+    for pin in (line, line + " root@bastion", hostkeys.pin_fingerprint(line)):
+        bastion = Bastion(host="b", username="u", host_key=pin)
+        assert bastion.host_key is not None
+        assert hostkeys.pin_fingerprint(bastion.host_key) == hostkeys.pin_fingerprint(line)
+    for bad in ("ssh-ed25519", "SHA256:short", "ssh-ed25519 not*base64", "MD5:aa:bb"):
+        with pytest.raises(ValidationError, match="neither a host key"):
+            Bastion(host="b", username="u", host_key=bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import threading
@@ -113,6 +114,7 @@ def test_run_reports_a_dropped_connection(sshd: LocalSshd, session: SshSession) 
 
 
 def test_upload_file_bytes_and_tree_with_mode_and_owner(session: SshSession, tmp_path: Path) -> None:
+    before = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail  # /tmp is shared
     local = tmp_path / "local.bin"
     local.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     local.chmod(0o750)
@@ -140,7 +142,7 @@ def test_upload_file_bytes_and_tree_with_mode_and_owner(session: SshSession, tmp
     assert stat.S_IMODE((copied / "a.sh").stat().st_mode) == 0o755
     assert (copied / "sub" / "b.txt").stat().st_uid == 65534
     leftovers = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail
-    assert leftovers == "0"
+    assert leftovers == before
 
 
 def test_failed_upload_leaves_no_temp_file(session: SshSession, tmp_path: Path) -> None:
@@ -152,6 +154,47 @@ def test_failed_upload_leaves_no_temp_file(session: SshSession, tmp_path: Path) 
     assert session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail == before
 
 
+def test_upload_into_a_directory_keeps_its_mode_and_uses_the_source_name(session: SshSession, tmp_path: Path) -> None:
+    local = tmp_path / "app.conf"
+    local.write_text("port=80\n")
+    existing = tmp_path / "etc-app"
+    existing.mkdir(mode=0o755)
+    session.upload_file(local, str(existing), mode=0o600, owner="nobody:nogroup")
+    placed = existing / "app.conf"
+    assert placed.read_text() == "port=80\n"
+    assert stat.S_IMODE(placed.stat().st_mode) == 0o600
+    assert placed.stat().st_uid == 65534
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755 and existing.stat().st_uid == 0
+    assert sorted(p.name for p in existing.iterdir()) == ["app.conf"]
+
+    slash = tmp_path / "new-dir"
+    session.upload_bytes(b"x", f"{slash}/", mode=0o640, name="rendered.txt")
+    assert (slash / "rendered.txt").read_bytes() == b"x"
+    assert stat.S_IMODE((slash / "rendered.txt").stat().st_mode) == 0o640
+    with pytest.raises(SshError, match="is a directory: give the file name"):
+        session.upload_bytes(b"y", str(existing))
+    assert sorted(p.name for p in existing.iterdir()) == ["app.conf"]
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755
+
+
+def test_upload_sets_owner_and_mode_before_the_file_appears(session: SshSession, tmp_path: Path) -> None:
+    """A failing chown shows the order: nothing may reach the destination with the wrong owner/mode."""
+    dest = tmp_path / "secret.conf"
+    with pytest.raises(SshError, match="placing"):
+        session.upload_bytes(b"password=1", str(dest), mode=0o600, owner="no-such-user-here")
+    assert not dest.exists()
+
+
+def test_run_with_env_keeps_values_off_disk_when_the_connection_drops(sshd: LocalSshd, session: SshSession) -> None:
+    threading.Timer(1.0, sshd.kill_sessions).start()
+    lines: list[str] = []
+    with pytest.raises(ConnectionDropped):
+        session.run('echo "$0"; sleep 30', env={"TOKEN": "dropped-secret"}, on_output=lines.append, timeout=20)
+    script = Path(lines[0])
+    assert script.name == "run.sh" and script.parent.name.startswith("goldsmith-run-")
+    assert not script.parent.exists()
+
+
 def test_bastion_jump(tmp_path: Path) -> None:
     with LocalSshd(tmp_path / "jump") as jump, LocalSshd(tmp_path / "inner") as inner:
         target = inner.target(bastion=jump.target())
@@ -160,6 +203,24 @@ def test_bastion_jump(tmp_path: Path) -> None:
             assert session.run("echo through").output_tail == "through"
             session.upload_bytes(b"via jump", str(tmp_path / "jumped.txt"))
         assert (tmp_path / "jumped.txt").read_bytes() == b"via jump"
+
+
+def test_bastion_host_key_is_pinned(tmp_path: Path) -> None:
+    from goldsmith.ssh import hostkeys
+
+    with LocalSshd(tmp_path / "jump") as jump, LocalSshd(tmp_path / "inner") as inner:
+        right_line = jump.host_public_key
+        right_fingerprint = hostkeys.pin_fingerprint(right_line)
+        for pin in (right_line, right_fingerprint):
+            bastion = dataclasses.replace(jump.target(), known_host_key=pin)
+            with SshSession.connect(inner.target(bastion=bastion), timeout=10) as session:
+                assert session.bastion_host_key == right_line
+                assert session.run("echo through").output_tail == "through"
+        wrong = dataclasses.replace(jump.target(), known_host_key=inner.host_public_key)
+        retries: list[int] = []
+        with pytest.raises(HostKeyChanged, match=rf"127.0.0.1:{jump.port} changed"):
+            SshSession.connect(inner.target(bastion=wrong), timeout=10, on_retry=lambda n, _: retries.append(n))
+        assert retries == []
 
 
 def test_bastion_waits_for_a_late_target(tmp_path: Path) -> None:
