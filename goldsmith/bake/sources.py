@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.image_search import newest_validated_image
 from goldsmith.errors import PreflightError, RecipeError
 from goldsmith.recipe.templating import name_pattern
 
@@ -14,10 +15,13 @@ if TYPE_CHECKING:
 
 
 def newest_image_of(ec2: Any, recipe: Recipe) -> dict[str, Any]:
-    """The newest of this account's AMIs whose name the recipe's image.name template can produce."""
+    """The newest of this account's AMIs whose name the recipe's image.name template can produce.
+
+    Images tagged goldsmith:validation=failed (kept by ``validate.on_failure: keep``) are skipped.
+    """
     architecture = recipe.source.filter.architecture if recipe.source.filter else "x86_64"
-    return ec2ops.find_newest_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
-                                    architecture=architecture)
+    return newest_validated_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
+                                  architecture=architecture)
 
 
 def source_image(ec2: Any, loaded: LoadedRecipe) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from goldsmith.aws.calls import aws_call
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.errors import PreflightError, SshError
@@ -33,8 +34,11 @@ class AwsTarget:
     def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
         """Our public address for public interfaces; the VPC's CIDR when we reach it privately."""
         if build.interface.startswith("private") or build.bastion is not None:
-            vpc = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
-            return str(vpc["CidrBlock"])
+            with aws_call("DescribeVpcs", vpc_id):
+                vpcs = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+            if not vpcs:
+                raise PreflightError(f"VPC {vpc_id} does not exist in this region: check build.vpc_id/subnet_id.")
+            return str(vpcs[0]["CidrBlock"])
         try:
             with urllib.request.urlopen(CHECKIP_URL, timeout=10) as resp:
                 address = resp.read().decode().strip()

@@ -51,6 +51,7 @@ EXPECTED = {
     "unknown_provisioner.yaml": "9:11: provision[1].type: unknown 'shel' (known: file, reboot, shell, template)",
     "unknown_region.yaml": "6:24: image.regions[1]: unknown region 'eu-wset-2' (did you mean 'eu-west-2'?)",
     "variable_shadows_fact.yaml": "7:3: variables.region: variable 'region' would hide the build fact of that name",
+    "vpc_without_subnet.yaml": "7:11: build.vpc_id: vpc_id vpc-0123456789abcdef0 needs subnet_id too",
     "wrong_type.yaml": "8:10: build.timeouts.ssh: expected a whole number, got 'ten'",
     "yaml_syntax.yaml": "7:1: YAML syntax error: expected ',' or ']', but got '<stream end>'",
 }

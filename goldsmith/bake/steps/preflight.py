@@ -1,8 +1,8 @@
-"""Fail before spending money: the AMI name is free, the subnet and regions exist."""
+"""Fail before spending money: the AMI name is free in every region, the subnet and regions are usable."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
@@ -12,6 +12,7 @@ from goldsmith.errors import PreflightError
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
+    from goldsmith.recipe.model import Build
 
 
 class Preflight:
@@ -21,27 +22,54 @@ class Preflight:
         recipe = ctx.loaded.recipe
         ec2 = ctx.aws.ec2(state.region)
         state.image_name = ctx.loaded.render(recipe.image.name, **state.facts)
-        taken = ec2ops.images_named(ec2, state.image_name)
-        if taken:
-            raise PreflightError(
-                f"An AMI named '{state.image_name}' already exists ({taken[0]['ImageId']}) in {state.region}: "
-                "change image.name (add {{ timestamp }} or bump the version) or deregister the old one."
-            )
-        build = recipe.build
-        if build.subnet_id:
-            state.vpc_id = ec2ops.subnet_vpc(ec2, build.subnet_id)
-        elif build.vpc_id:
-            state.vpc_id = build.vpc_id
-        else:
-            state.vpc_id = ec2ops.default_vpc(ec2)
-        wanted = set(recipe.image.regions) - {state.region}
+        check_name_free(ec2, state.image_name, state.region)
+        state.vpc_id = build_vpc(ec2, recipe.build)
+        wanted = sorted(set(recipe.image.regions) - {state.region})
         if wanted:
-            with aws_call("DescribeRegions"):
-                known = {r["RegionName"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
-            missing = sorted(wanted - known)
-            if missing:
-                raise PreflightError(f"image.regions: {', '.join(missing)} not available to this account.")
+            check_regions_usable(ec2, wanted)
+            for region in wanted:  # CopyImage would fail on a taken name after the whole bake
+                check_name_free(ctx.aws.ec2(region), state.image_name, region)
         check_publishing(state, ctx)  # sharing, public access, KMS keys of every region, deprecation
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None
+
+
+def check_name_free(ec2: Any, name: str, region: str) -> None:
+    """AMI names are unique per account and region; a taken one fails RegisterImage or CopyImage."""
+    taken = ec2ops.images_named(ec2, name)
+    if taken:
+        raise PreflightError(
+            f"An AMI named '{name}' already exists ({taken[0]['ImageId']}) in {region}: "
+            "change image.name (add {{ timestamp }} or bump the version) or deregister the old one."
+        )
+
+
+def build_vpc(ec2: Any, build: Build) -> str:
+    """The VPC the security group goes in: the subnet's (which must be vpc_id if both are given), else the default."""
+    if build.subnet_id:
+        vpc_id = ec2ops.subnet_vpc(ec2, build.subnet_id)
+        if build.vpc_id and build.vpc_id != vpc_id:
+            raise PreflightError(
+                f"build.subnet_id {build.subnet_id} is in {vpc_id}, not in build.vpc_id {build.vpc_id}: "
+                "pick a subnet of that VPC, or drop vpc_id to use the subnet's VPC."
+            )
+        return vpc_id
+    if build.vpc_id:  # the recipe schema requires subnet_id with vpc_id; kept for models built in code
+        return build.vpc_id
+    return ec2ops.default_vpc(ec2)
+
+
+def check_regions_usable(ec2: Any, regions: list[str]) -> None:
+    """Every copy region exists and is enabled for this account (opt-in regions must be opted into)."""
+    with aws_call("DescribeRegions"):
+        known = {r["RegionName"]: r.get("OptInStatus", "") for r in ec2.describe_regions(AllRegions=True)["Regions"]}
+    missing = [r for r in regions if r not in known]
+    if missing:
+        raise PreflightError(f"image.regions: {', '.join(missing)} not available to this account.")
+    disabled = [r for r in regions if known[r] == "not-opted-in"]
+    if disabled:
+        raise PreflightError(
+            f"image.regions: {', '.join(disabled)} not enabled for this account (opt-in region): enable it "
+            "in the AWS console (Account > AWS Regions) or remove it from image.regions."
+        )

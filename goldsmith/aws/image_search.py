@@ -1,0 +1,34 @@
+"""Finding the newest usable image of a name pattern, skipping images that failed their validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from goldsmith.aws.calls import aws_call
+from goldsmith.aws.tags import VALIDATION_TAG, tags_dict
+from goldsmith.errors import PreflightError
+
+
+def newest_validated_image(ec2: Any, *, name: str, owners: Sequence[str], architecture: str) -> dict[str, Any]:
+    """The newest available image matching the filter whose goldsmith:validation tag is not "failed".
+
+    ``validate.on_failure: keep`` leaves a failed image available for inspection; a recipe built on
+    another recipe must never start from it.
+    """
+    filters = [
+        {"Name": "name", "Values": [name]},
+        {"Name": "architecture", "Values": [architecture]},
+        {"Name": "state", "Values": ["available"]},
+    ]
+    with aws_call("DescribeImages", name):
+        pages = ec2.get_paginator("describe_images").paginate(Owners=list(owners), Filters=filters)
+        images = [image for page in pages for image in page["Images"]]
+    usable = [i for i in images if tags_dict(i.get("Tags")).get(VALIDATION_TAG) != "failed"]
+    if not usable:
+        failed = f" that passed validation ({len(images)} matching failed it and are skipped)" if images else ""
+        raise PreflightError(
+            f"No available {architecture} AMI named like '{name}' owned by {', '.join(owners)} in this region"
+            f"{failed}: bake that recipe first."
+        )
+    return max(usable, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))

@@ -1,0 +1,65 @@
+"""Preflight of the account against a moto server: copy regions, AMI names everywhere, subnet vs VPC."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.bake.steps.preflight import build_vpc, check_name_free, check_regions_usable
+from goldsmith.errors import AwsError, PreflightError
+from goldsmith.recipe.model import Build
+from goldsmith.sandbox.moto_server import MotoProcess
+from goldsmith.targets.aws import AwsTarget
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
+    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
+                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
+    server.stop()
+
+
+def test_a_region_the_account_has_not_opted_into_is_refused(aws: Aws) -> None:
+    opt_in = [r["RegionName"] for r in aws.ec2().describe_regions(AllRegions=True)["Regions"]
+              if r.get("OptInStatus") == "not-opted-in"]
+    assert "ap-east-1" in opt_in  # moto, like AWS, lists opt-in regions as not opted in
+    check_regions_usable(aws.ec2(), ["us-west-2", "eu-west-1"])
+    with pytest.raises(PreflightError, match=r"image\.regions: ap-east-1 not enabled for this account"):
+        check_regions_usable(aws.ec2(), ["us-west-2", "ap-east-1"])
+    with pytest.raises(PreflightError, match=r"image\.regions: mars-north-1 not available"):
+        check_regions_usable(aws.ec2(), ["mars-north-1"])
+
+
+def test_a_name_taken_in_a_copy_region_names_the_region_and_the_ami(aws: Aws) -> None:
+    ec2 = aws.ec2("us-west-2")
+    volume = ec2.create_volume(Size=8, AvailabilityZone="us-west-2a")
+    snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"])["SnapshotId"]
+    image_id = ec2.register_image(
+        Name="taken-name", RootDeviceName="/dev/xvda", Architecture="x86_64", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}],
+    )["ImageId"]
+    check_name_free(aws.ec2("us-east-1"), "taken-name", "us-east-1")
+    with pytest.raises(PreflightError, match=f"'taken-name' already exists \\({image_id}\\) in us-west-2"):
+        check_name_free(ec2, "taken-name", "us-west-2")
+
+
+def test_the_subnet_must_be_in_the_given_vpc(aws: Aws) -> None:
+    ec2 = aws.ec2()
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    assert build_vpc(ec2, Build(subnet_id=subnet, vpc_id=vpc)) == vpc
+    assert build_vpc(ec2, Build(subnet_id=subnet)) == vpc
+    with pytest.raises(PreflightError, match=f"{subnet} is in {vpc}, not in build.vpc_id {other}"):
+        build_vpc(ec2, Build(subnet_id=subnet, vpc_id=other))
+
+
+def test_builder_cidr_of_a_missing_vpc_is_an_aws_error(aws: Aws) -> None:
+    build = Build(interface="private_ip")
+    vpc = aws.ec2().create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    assert AwsTarget().builder_cidr(aws, vpc, build) == "10.7.0.0/16"
+    with pytest.raises(AwsError, match=r"DescribeVpcs vpc-0123456789abcdef0 failed: InvalidVpcID\.NotFound"):
+        AwsTarget().builder_cidr(aws, "vpc-0123456789abcdef0", build)

@@ -1,0 +1,69 @@
+"""A recipe built on another recipe starts from its newest image that did not fail validation (moto server)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.aws.tags import VALIDATION_TAG
+from goldsmith.bake.sources import newest_image_of
+from goldsmith.errors import PreflightError
+from goldsmith.recipe.model import Recipe
+from goldsmith.sandbox.moto_server import MotoProcess
+
+_serial = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
+    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
+                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
+    server.stop()
+
+
+def recipe(name: str) -> Recipe:
+    return Recipe.model_validate({
+        "name": name, "version": "1.0.0", "source": {"id": "ami-0123456789abcdef0"},
+        "image": {"name": name + "-{{ recipe_version }}-{{ timestamp }}"},
+    })
+
+
+def register(aws: Aws, name: str, validation: str | None) -> str:
+    """An AMI of our own named like the recipe's output, tagged as the validation left it."""
+    ec2 = aws.ec2()
+    volume = ec2.create_volume(Size=8, AvailabilityZone="us-east-1a")
+    snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"])["SnapshotId"]
+    tags = [{"Key": VALIDATION_TAG, "Value": validation}] if validation else []
+    return ec2.register_image(
+        Name=f"{name}-1.0.0-2026010112{next(_serial):04d}", RootDeviceName="/dev/xvda", Architecture="x86_64",
+        VirtualizationType="hvm", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}],
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}] if tags else [],
+    )["ImageId"]
+
+
+def creation(aws: Aws, image_id: str) -> str:
+    return str(ec2ops.describe_image(aws.ec2(), image_id)["CreationDate"])
+
+
+def test_an_image_that_failed_validation_is_not_a_source(aws: Aws) -> None:
+    good = register(aws, "base", "passed")
+    untagged = register(aws, "base", None)  # images baked without validation carry no tag
+    failed = register(aws, "base", "failed")
+    while creation(aws, failed) <= creation(aws, untagged):  # same clock tick: make the failed one newer
+        failed = register(aws, "base", "failed")
+    unfiltered = ec2ops.find_newest_image(aws.ec2(), name="base-*-*", owners=["self"], architecture="x86_64")
+    assert unfiltered["ImageId"] == failed  # without the filter the failed image would win
+    assert newest_image_of(aws.ec2(), recipe("base"))["ImageId"] in {good, untagged}
+    assert newest_image_of(aws.ec2(), recipe("base"))["ImageId"] != failed
+
+
+def test_only_failed_images_is_a_sentence(aws: Aws) -> None:
+    register(aws, "lonely", "failed")
+    expected = r"named like 'lonely-\*-\*' .* that passed validation \(1 matching failed it"
+    with pytest.raises(PreflightError, match=expected):
+        newest_image_of(aws.ec2(), recipe("lonely"))
