@@ -50,8 +50,16 @@ class ValidateImage:
         result = run_plan(connection, plan, ctx.events, extra_env)
         state.validation = {**state.validation, **result.record()}
         if result.ok or not ctx.options.keep_on_error:
-            self._destroy(ctx)  # now, not at the end of the bake: the test instance is done
+            self._release(ctx)  # now, not at the end of the bake: the test instance is done
         self._judge(state, ctx, result)
+
+    def _release(self, ctx: BakeContext) -> None:
+        """Remove the validation instance early; if that fails, the step's cleanup tries again at the end
+        (a slow network interface must not throw away an image that passed)."""
+        try:
+            self._destroy(ctx)
+        except CleanupError as exc:
+            ctx.events.warn(f"{exc} (will try again when the bake ends)")
 
     def _judge(self, state: BuildState, ctx: BakeContext, result: SuiteResult) -> None:
         assert state.image_id is not None
