@@ -233,9 +233,12 @@ def register_image(ec2: Any, params: Mapping[str, Any]) -> str:
         return str(ec2.register_image(**params)["ImageId"])
 
 
-def wait_image(ec2: Any, image_id: str, waits: Waits) -> None:
-    wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
-         delay=waits.delay, ImageIds=[image_id])
+def wait_image(ec2: Any, image_id: str, waits: Waits) -> dict[str, Any]:
+    """Wait until the image is available and return its description (from the waiter's last answer)."""
+    answer = wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
+                  delay=waits.delay, ImageIds=[image_id])
+    images = answer.get("Images") or []
+    return dict(images[0]) if images else describe_image(ec2, image_id)
 
 
 def deregister_image(ec2: Any, image_id: str) -> None:

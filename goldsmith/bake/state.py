@@ -55,6 +55,7 @@ class BuildState:
     snapshots: dict[str, str] = field(default_factory=dict)  # device -> snapshot id
     image_id: str | None = None
     image_name: str | None = None
+    image: dict[str, Any] = field(default_factory=dict)  # DescribeImages of image_id once available
     artifacts: dict[str, Artifact] = field(default_factory=dict)  # region -> artifact
     launch_permissions: list[dict[str, str]] = field(default_factory=list)
     snapshot_permissions: list[str] = field(default_factory=list)

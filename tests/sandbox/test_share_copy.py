@@ -266,3 +266,36 @@ def test_cli_copy_repeats_the_publishing_and_is_idempotent(shared_bake: dict[str
     assert len(perms) == 4 and {"UserId": ACCOUNTS[0]} in perms
     again = run_invoke(["copy", image_id, "--region", "ap-south-1"], work_dir=tmp_path, env=env)
     assert again.returncode == 0 and f"ap-south-1:{copy['ImageId']} (existing)" in again.stdout
+
+
+def test_copies_of_a_validated_image_carry_its_validation_tag(sandbox: Any, sandbox_dir: Path, sandbox_client: Any,
+                                                              tmp_path: Path) -> None:
+    """Region copies take the tags of the description register-image waited for, kept current by
+    validate-image: the copy says goldsmith:validation=passed too, and no extra DescribeImages is spent."""
+    project = tmp_path / "project"
+    (project / "suites").mkdir(parents=True)
+    (project / "invoke.yaml").write_text("{}\n")  # marks the project root: recipe paths are relative to it
+    (project / "suites" / "test_mark.py").write_text(
+        "def test_the_image_is_marked(host):\n"
+        "    assert host.file('/etc/goldsmith-shared').contains('shared by goldsmith')\n")
+    data = yaml.safe_load(SHARED.read_text())
+    data["image"]["regions"] = ["us-west-2"]
+    data["image"].pop("share")
+    data["validate"] = {"suites": ["suites/test_mark.py"]}
+    recipe = project / "validated.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    mark = mark_of(sandbox_client)
+    proc = bake(recipe, sandbox_dir, tmp_path / "work")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (build_id,) = build_ids(tmp_path / "work")
+    artifacts = manifest_of(tmp_path / "work", build_id)["artifacts"]
+    home = artifacts["us-east-1"]["ami_id"]
+    described = [r for r in since(sandbox_client, mark, "DescribeImages")
+                 if r.get("region") == "us-east-1" and home in json.dumps(r)]
+    validation_launch = since(sandbox_client, mark, "RunInstances")[-1]["seq"]
+    assert described and all(r["seq"] < validation_launch for r in described), described  # the wait's polls only
+    for region in ("us-east-1", "us-west-2"):
+        image = client(sandbox, "ec2", region).describe_images(ImageIds=[artifacts[region]["ami_id"]])["Images"][0]
+        tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+        assert tags["goldsmith:validation"] == "passed", (region, tags)
+        assert tags["goldsmith:build-id"] == build_id

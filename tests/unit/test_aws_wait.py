@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import wait
-from goldsmith.aws.session import Aws, AwsSettings
-from goldsmith.sandbox.moto_server import MotoProcess
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
-    server.stop()
+from goldsmith.aws.session import Aws
 
 
 def _describes(client: Any) -> list[str]:

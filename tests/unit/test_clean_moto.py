@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,13 @@ from botocore.stub import Stubber
 from goldsmith import commands
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.reaper import find_tagged
-from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.aws.session import Aws
 from goldsmith.bake.journal import Entry, Journal, load_journal
 from goldsmith.errors import InputError
 from goldsmith.lifecycle.clean import clean
-from goldsmith.sandbox.moto_server import MotoProcess
 
 WAITS = Waits(delay=0.05, instance=30, stop=30, snapshot=30, image=30)
 _n = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
-    server.stop()
 
 
 def _tags(build: str, extra: dict[str, str] | None = None) -> list[dict[str, str]]:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.aws.session import Aws
 from goldsmith.bake.steps.preflight import build_vpc, check_name_free, check_regions_usable
 from goldsmith.errors import AwsError, PreflightError
 from goldsmith.recipe.model import Build
-from goldsmith.sandbox.moto_server import MotoProcess
 from goldsmith.targets.aws import AwsTarget
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
-    server.stop()
 
 
 def test_a_region_the_account_has_not_opted_into_is_refused(aws: Aws) -> None:

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import VALIDATION_TAG
 from goldsmith.bake.sources import newest_image_of
 from goldsmith.errors import PreflightError
 from goldsmith.recipe.model import Recipe
-from goldsmith.sandbox.moto_server import MotoProcess
 
 _serial = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
-    server.stop()
 
 
 def recipe(name: str) -> Recipe:

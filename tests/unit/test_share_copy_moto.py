@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,24 +17,15 @@ import pytest
 
 from goldsmith.aws import kms
 from goldsmith.aws.ec2 import Waits
-from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.aws.session import Aws
 from goldsmith.errors import AwsError, Interrupted, PreflightError
 from goldsmith.lifecycle.clean import clean
 from goldsmith.lifecycle.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, copy_image_to_regions
 from goldsmith.lifecycle.share import share_image, share_spec
-from goldsmith.sandbox.moto_server import MotoProcess
 
 CONSUMER, OTHER = "222222222222", "333333333333"
 REGIONS = ["us-west-2", "eu-west-1"]
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
-    server.stop()
 
 
 def new_image(aws: Aws, *, encrypt_key: str | None = None) -> str:

@@ -44,7 +44,8 @@ class CopyRegions:
         if not regions:
             return
         assert state.image_id is not None and state.image_name is not None
-        source = ec2ops.describe_image(ctx.aws.ec2(state.region), state.image_id)
+        # The description register-image waited for (kept current by validate-image's tag) saves a call.
+        source = state.image or ec2ops.describe_image(ctx.aws.ec2(state.region), state.image_id)
         tags = {k: v for k, v in tags_dict(source.get("Tags")).items() if not k.startswith("aws:")}
         requests = [CopyRequest(region=r, name=state.image_name, description=str(source.get("Description", "")),
                                 tags=tags, kms_key=region_key(state, ctx, r)) for r in regions]

@@ -55,7 +55,7 @@ class RegisterImage:
             state.image_id = ec2ops.register_image(ec2, params)
             ctx.journal.created(entry, state.image_id)
         state.artifacts[state.region] = Artifact(state.region, state.image_id, dict(state.snapshots))
-        ec2ops.wait_image(ec2, state.image_id, ctx.waits)
+        state.image = ec2ops.wait_image(ec2, state.image_id, ctx.waits)
         ctx.events.info(f"registered {state.image_id} '{params['Name']}'")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws.tags import VALIDATION_TAG
 from goldsmith.bake.validation import (
     BUILD_PUBLIC_KEY_ENV,
     ROLE_ENV,
@@ -41,7 +42,8 @@ class ValidateImage:
         ec2 = ctx.aws.ec2(state.region)
         assert state.vpc_id is not None
         self._instance = ValidationInstance(Place.of_bake(state, ctx), role="validate")
-        self._instance.launch(ec2ops.describe_image(ec2, state.image_id), vpc_id=state.vpc_id,
+        image = state.image or ec2ops.describe_image(ec2, state.image_id)
+        self._instance.launch(image, vpc_id=state.vpc_id,
                               instance_type=recipe.validate_.instance_type or recipe.build.instance_type)
         connection = self._instance.wait_for_ssh()
         extra_env = {ROLE_ENV: "image", "GOLDSMITH_IMAGE_ID": state.image_id}
@@ -66,6 +68,9 @@ class ValidateImage:
         snapshots = list(state.snapshots.values())
         if result.ok:
             tag_validation(ctx.aws, state.region, [state.image_id, *snapshots], "passed")
+            if state.image:  # region copies take their tags from this description
+                tags = [t for t in state.image.get("Tags", []) if t["Key"] != VALIDATION_TAG]
+                state.image = {**state.image, "Tags": [*tags, {"Key": VALIDATION_TAG, "Value": "passed"}]}
             return
         message = failure_message(f"image {state.image_id}", result)
         if ctx.loaded.recipe.validate_.on_failure == "keep":
