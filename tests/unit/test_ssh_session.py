@@ -237,3 +237,12 @@ def test_bastion_waits_for_a_late_target(tmp_path: Path) -> None:
         finally:
             timer.join()
             inner.stop()
+
+
+def test_the_connection_sends_small_requests_at_once(session: SshSession) -> None:
+    """TCP_NODELAY: with Nagle on, each small SFTP request or command waited ~40 ms for a delayed ACK."""
+    import socket
+
+    sock = session._connection.transport.sock
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
