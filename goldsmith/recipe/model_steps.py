@@ -75,7 +75,8 @@ class FileStep(StrictModel):
     source: str
     """File or directory relative to the project root."""
     destination: Destination
-    """Absolute path on the instance (template)."""
+    """Absolute path on the instance (template). For a file: ending in `/` or naming an existing directory,
+    the file lands in it under its own name. For a directory: its contents are copied into this one."""
     mode: Mode = None
     """Octal mode as a quoted string, e.g. '0644'."""
     owner: Owner = None
@@ -94,7 +95,8 @@ class TemplateStep(StrictModel):
     source: str
     """Template file relative to the project root (usually under templates/)."""
     destination: Destination
-    """Absolute path on the instance (template)."""
+    """Absolute path on the instance (template); ending in `/` or naming an existing directory, the result
+    lands in it under the template's name without its `.j2`/`.jinja`/`.jinja2` suffix."""
     mode: Mode = None
     """Octal mode as a quoted string, e.g. '0644'."""
     owner: Owner = None
