@@ -16,7 +16,7 @@ from typing import Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import client_token as token_of
-from goldsmith.aws.tags import tag_list, tag_specs
+from goldsmith.aws.tags import tag_specs
 from goldsmith.errors import AwsError, Interrupted, WaitTimeout
 
 
@@ -98,13 +98,6 @@ def image_keys(ec2: Any, image: Mapping[str, Any]) -> set[str]:
                 if snap.get("KmsKeyId"):
                     keys.add(str(snap["KmsKeyId"]))
     return keys
-
-
-def create_tags(ec2: Any, resource_ids: list[str], tags: Mapping[str, str]) -> None:
-    if not resource_ids or not tags:
-        return
-    with aws_call("CreateTags", ", ".join(resource_ids)):
-        ec2.create_tags(Resources=resource_ids, Tags=tag_list(tags))
 
 
 def enable_deprecation(ec2: Any, image_id: str, when: datetime) -> None:

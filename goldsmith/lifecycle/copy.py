@@ -134,9 +134,7 @@ class RegionCopier:
             self.copies[request.region] = copy
         self.hooks.copied(request, image_id, token)
         image = images.wait_available(ec2, image_id, timeout=self.timeout, delay=self.delay, cancel=self.cancel)
-        copy.snapshots = images.snapshots_by_device(image)
-        # Copies carry no tags of their own on every EC2 implementation: set them on image and snapshots.
-        images.create_tags(ec2, [image_id, *copy.snapshots.values()], request.tags)
+        copy.snapshots = images.snapshots_by_device(image)  # tagged by CopyImage's TagSpecifications
         copy.available = True
         self.hooks.finished(copy)
         return copy

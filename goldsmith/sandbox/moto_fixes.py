@@ -209,7 +209,8 @@ def _create_image(
 # (d) CopyImage -------------------------------------------------------------------------------------------
 def copy_image(target: Any, source_image_id: str, source_region: str, params: dict[str, Any]) -> Any:
     """AWS CopyImage: the copy's mapping has new snapshots in the target region, encrypted with the given
-    key (which must exist there) when Encrypted is set."""
+    key (which must exist there) when Encrypted is set; TagSpecifications tag the new AMI ("image") and
+    every new snapshot ("snapshot") at creation (moto tags neither)."""
     source_backend = ec2_backends[target.account_id][source_region]
     source = source_backend.describe_images(ami_ids=[source_image_id])[0]
     encrypted, kms_key_id = bool(params.get("Encrypted")), params.get("KmsKeyId")
@@ -231,6 +232,7 @@ def copy_image(target: Any, source_image_id: str, source_region: str, params: di
                 encrypted,
                 key_arn,
             )
+            copied.add_tags(params.get("SnapshotTags") or {})
             ebs.update(SnapshotId=copied.id, Encrypted=copied.encrypted)
             ebs.pop("KmsKeyId", None)
             if copied.encrypted:
@@ -290,7 +292,8 @@ def _copy_image_response(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
     params = {key: self._get_param(key) for key in ("Name", "Description", "KmsKeyId")}
     params["Encrypted"] = self._get_bool_param("Encrypted", False)
-    params["Tags"] = self._parse_tag_specification().get("image", {})
+    specs = self._parse_tag_specification()
+    params["Tags"], params["SnapshotTags"] = specs.get("image", {}), specs.get("snapshot", {})
     image = copy_image(self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"), params)
     return ActionResult({"ImageId": image.id})
 

@@ -50,8 +50,8 @@ def bake(recipe: Path, sandbox_dir: Path, work: Path) -> Any:
 
 
 def copies_left(sandbox: Any, work: Path, build_id: str) -> list[str]:
-    """Copies the journal recorded, and snapshots made for them, that still exist (copy snapshots may be
-    untagged in the sandbox, so the build-id tag alone would not find them)."""
+    """Copies the journal recorded, and snapshots made for them, that still exist (found by the journal,
+    not by tags: a killed bake may have tagged nothing)."""
     journal = json.loads((work / "builds" / f"{build_id}.json").read_text())
     copies = [(e["region"], e["id"]) for e in journal["entries"]
               if e["kind"] == "image" and e["region"] != "us-east-1" and e["id"]]
@@ -103,6 +103,9 @@ def test_every_region_has_the_same_name_tags_permissions_and_deprecation(shared_
         assert sorted(map(json.dumps, perms["LaunchPermissions"])) == sorted(map(json.dumps, wanted_launch))
         assert set(artifact["snapshots"]) == {"/dev/xvda", "/dev/sdf"}
         for snapshot_id in artifact["snapshots"].values():
+            snapshot = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+            snapshot_tags = {t["Key"]: t["Value"] for t in snapshot.get("Tags", [])}
+            assert snapshot_tags.get("goldsmith:build-id") == shared_bake["build_id"], (region, snapshot_tags)
             attr = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
             assert sorted(p["UserId"] for p in attr["CreateVolumePermissions"]) == sorted(ACCOUNTS)
         deprecated = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))

@@ -171,9 +171,12 @@ def test_copy_image_makes_new_encrypted_snapshots_in_the_target_region(moto: Mot
     ec2, west = client(moto), client(moto, region="us-west-2")
     image_id, by_device = register_two_disks(ec2)
     key = client(moto, "kms", "us-west-2").create_key()["KeyMetadata"]["Arn"]
+    specs = [{"ResourceType": "image", "Tags": [{"Key": "Part", "Value": "ami"}]},
+             {"ResourceType": "snapshot", "Tags": [{"Key": "Part", "Value": "disk"}]}]
     copy_id = west.copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name=unique("copy"),
-                              Encrypted=True, KmsKeyId=key)["ImageId"]
+                              Encrypted=True, KmsKeyId=key, TagSpecifications=specs)["ImageId"]
     image = west.describe_images(ImageIds=[copy_id])["Images"][0]
+    assert image["Tags"] == [{"Key": "Part", "Value": "ami"}]
     got = {m["DeviceName"]: m["Ebs"] for m in image["BlockDeviceMappings"]}
     assert set(got) == {"/dev/xvda", "/dev/sdf"} and got["/dev/sdf"]["VolumeSize"] == 10
     assert image["RootDeviceName"] == "/dev/xvda"
@@ -181,6 +184,7 @@ def test_copy_image_makes_new_encrypted_snapshots_in_the_target_region(moto: Mot
         assert ebs["SnapshotId"] != by_device[device]
         snap = west.describe_snapshots(SnapshotIds=[ebs["SnapshotId"]])["Snapshots"][0]
         assert snap["Encrypted"] and snap["KmsKeyId"] == key
+        assert snap["Tags"] == [{"Key": "Part", "Value": "disk"}]  # at creation, as AWS does
         expected = f"Copied for DestinationAmi {copy_id} from SourceAmi {image_id}"
         assert snap["Description"].startswith(expected)
 
