@@ -78,7 +78,7 @@ def default_vpc(ec2: Any) -> str:
     with aws_call("DescribeVpcs", "default VPC"):
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        raise PreflightError("This region has no default VPC: set build.subnet_id (or build.vpc_id) in the recipe.")
+        raise PreflightError("This region has no default VPC: set build.subnet_id (a subnet to launch in).")
     return str(vpcs[0]["VpcId"])
 
 

@@ -2,7 +2,9 @@
 
 botocore's `instance_terminated` gives up when it sees `pending` or `stopping`, which is exactly what
 an instance shows when a bake is interrupted right after launching or while stopping; and right after
-RunInstances, DescribeInstances may not know the instance yet (eventual consistency).
+RunInstances, DescribeInstances may not know the instance yet (eventual consistency). Likewise
+botocore's `image_available` fails at once when DescribeImages does not know an image RegisterImage just
+returned; ours retries that, and still fails at once on a `failed` image.
 """
 
 from __future__ import annotations
@@ -25,10 +27,20 @@ _MODEL = WaiterModel(
                     {"matcher": "error", "expected": "InvalidInstanceID.NotFound", "state": "retry"},
                 ],
             },
+            "ImageAvailable": {
+                "operation": "DescribeImages",
+                "delay": 15,
+                "maxAttempts": 40,
+                "acceptors": [
+                    {"matcher": "pathAll", "argument": "Images[].State", "expected": "available", "state": "success"},
+                    {"matcher": "pathAny", "argument": "Images[].State", "expected": "failed", "state": "failure"},
+                    {"matcher": "error", "expected": "InvalidAMIID.NotFound", "state": "retry"},
+                ],
+            },
         },
     }
 )
-_NAMES = {"instance_gone": "InstanceGone"}
+_NAMES = {"instance_gone": "InstanceGone", "image_available": "ImageAvailable"}
 
 
 def custom_waiter(client: Any, name: str) -> Waiter | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 from goldsmith.errors import InputError, ProvisionError, SshError
+from goldsmith.recipe.formats import FieldProblem, absolute_path
 from goldsmith.ssh.session import SshSession
 
 if TYPE_CHECKING:
@@ -51,6 +52,15 @@ class ProvisionContext:
     def render(self, template: str) -> str:
         """Render a recipe string (env value, inline line, destination) with variables and facts."""
         return self.loaded.render(template, **self.facts)
+
+    def destination(self, template: str) -> str:
+        """A rendered destination path, checked like a literal one is when the recipe loads: absolute
+        and not / itself (a relative or option-like path must never reach the instance's shell)."""
+        rendered = self.render(template)
+        try:
+            return absolute_path(rendered, "destination")
+        except FieldProblem as exc:
+            raise StepFailed(f"failed: destination {template!r} rendered to {rendered!r}: {exc}") from exc
 
     @property
     def secrets(self) -> frozenset[str]:

@@ -16,7 +16,7 @@ class FileProvisioner(Provisioner[FileStep]):
 
     def run(self, ctx: ProvisionContext) -> None:
         source = ctx.loaded.resolve(self.step.source)
-        destination = ctx.render(self.step.destination)
+        destination = ctx.destination(self.step.destination)
         if source.is_dir():
             if self.step.mode is not None:
                 ctx.log(f"note: mode {self.step.mode} is ignored for a directory; files keep their own modes")

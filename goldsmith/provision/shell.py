@@ -1,7 +1,8 @@
 """The shell provisioner: inline commands (one ``set -e`` script) or a script file from the project.
 
 Both run from a file uploaded over SFTP (SshSession.run_script) that exports the step's env first, so
-secrets in env values or rendered lines never show in sudo's log or in /proc/*/cmdline.
+env values and rendered lines are never on sudo's or sh's command line (sudo's log, /proc/*/cmdline).
+A command the script runs still shows its own arguments: pass secrets to programs through env or files.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class TemplateProvisioner(Provisioner[TemplateStep]):
 
     def run(self, ctx: ProvisionContext) -> None:
         text = self.render(ctx)
-        destination = ctx.render(self.step.destination)
+        destination = ctx.destination(self.step.destination)
         ctx.log(f"rendering {self.step.source} to {destination}")
         ctx.session.upload_bytes(
             text.encode(),

@@ -6,6 +6,8 @@ cross-field rule ("devices unique") can name the exact list item in the error.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 
@@ -126,3 +128,24 @@ def size(value: int) -> int:
     if value > MAX_SIZE_GIB:
         raise FieldProblem(f"size {value} GiB is larger than EBS allows ({MAX_SIZE_GIB} GiB)")
     return value
+
+
+_HOST_KEY_PIN_RE = re.compile(
+    r"\s*(SHA256:[A-Za-z0-9+/]{43}=?|[a-z0-9][a-z0-9@.-]*\s+[A-Za-z0-9+/]{16,}={0,2}(\s+\S.*)?)\s*"
+)
+
+
+def is_host_key_pin(value: str) -> bool:
+    """A SHA256:... fingerprint, or a 'type base64' key line whose blob decodes and names that type
+    (checked now: a broken pin would only fail when connecting, after the instance is launched)."""
+    if not _HOST_KEY_PIN_RE.fullmatch(value):
+        return False
+    fields = value.split()
+    if fields[0].startswith("SHA256:"):
+        return True
+    try:
+        blob = base64.b64decode(fields[1], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = int.from_bytes(blob[:4], "big")
+    return blob[4 : 4 + size] == fields[0].encode()

@@ -90,7 +90,7 @@ def open_connection(
     """
     known_host_key = known_host_key or target.known_host_key
     pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
-    pin_type = hostkeys.pin_key_type(known_host_key) if known_host_key else None
+    pin_types = hostkeys.pin_key_types(known_host_key) if known_host_key else None
     start = time.monotonic()
     deadline = start + timeout
     attempt = 0
@@ -103,7 +103,7 @@ def open_connection(
                     timeout=max(0.1, deadline - time.monotonic()),
                     known_host_key=target.bastion.known_host_key,
                 )
-            connection = _attempt(target, pin, jump, max(0.1, deadline - time.monotonic()), pin_type)
+            connection = _attempt_pinned(target, pin, jump, max(0.1, deadline - time.monotonic()), pin_types)
             if jump is not None:
                 connection.jumps.append(jump)
             return connection
@@ -131,15 +131,42 @@ def open_connection(
 def _open_socket(target: SshTarget, jump: Connection | None, timeout: float) -> socket.socket | paramiko.Channel:
     if jump is None:
         sock = socket.create_connection((target.host, target.port), timeout=timeout)
-        # SSH is request/response (SFTP calls, short commands): without this, Nagle holds each small
-        # request until the delayed ACK of the previous one, ~40 ms per round trip on Linux.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            # SSH is request/response (SFTP calls, short commands): without this, Nagle holds each small
+            # request until the delayed ACK of the previous one, ~40 ms per round trip on Linux.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            sock.close()
+            raise
         return sock
     return jump.transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=timeout)
 
 
+def _attempt_pinned(
+    target: SshTarget, pin: str | None, jump: Connection | None, left: float, pin_types: tuple[str, ...] | None
+) -> Connection:
+    """An attempt that asks for the pinned key's type; a bare fingerprint that does not match the key the
+    server prefers is tried against its other key types before the key counts as changed."""
+    if pin is None or pin_types is not None:
+        return _attempt(target, pin, jump, left, pin_types)
+    started = time.monotonic()
+    try:
+        return _attempt(target, pin, jump, left)
+    except HostKeyChanged as first:
+        for key_types in hostkeys.FINGERPRINT_KEY_TYPES:
+            try:
+                return _attempt(target, pin, jump, max(0.1, left - (time.monotonic() - started)), key_types)
+            except HostKeyChanged:
+                continue
+            except paramiko.SSHException as exc:  # the server has no key of these types
+                if "host key" not in str(exc).lower() and "incompatible" not in str(exc).lower():
+                    raise
+        raise first
+
+
 def _attempt(
-    target: SshTarget, pin: str | None, jump: Connection | None, left: float, pin_type: str | None = None
+    target: SshTarget, pin: str | None, jump: Connection | None, left: float,
+    key_types: tuple[str, ...] | None = None,
 ) -> Connection:
     """One connection attempt: socket, handshake, host-key check, public-key authentication."""
     limit = min(left, ATTEMPT_TIMEOUT)
@@ -151,8 +178,8 @@ def _attempt(
         transport.auth_timeout = limit
         options = transport.get_security_options()
         options.ciphers = PREFERRED_CIPHERS + tuple(c for c in options.ciphers if c not in PREFERRED_CIPHERS)
-        if pin_type is not None:
-            options.key_types = (pin_type,)  # the server must show the key type we pinned
+        if key_types is not None:
+            options.key_types = key_types  # the server must show the key type we pinned
         transport.start_client(timeout=limit)
         server_key = transport.get_remote_server_key()
         if pin is not None and hostkeys.fingerprint(server_key) != pin:

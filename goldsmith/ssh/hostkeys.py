@@ -30,13 +30,27 @@ def fingerprint(key: paramiko.PKey) -> str:
     return fingerprint_of_blob(key.asbytes())
 
 
-PINNABLE_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+# Host key algorithms to offer for a pinned key of each type (an RSA key signs with SHA-2 these days).
+PIN_KEY_TYPES: dict[str, tuple[str, ...]] = {
+    "ssh-ed25519": ("ssh-ed25519",),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),  # the key type is ssh-rsa; SHA-1 signatures are gone
+}
+# A bare fingerprint does not say its key's type: a server with several keys shows its preferred one
+# first, so the others are asked for in turn before the pin is declared broken.
+FINGERPRINT_KEY_TYPES: tuple[tuple[str, ...], ...] = (
+    ("ssh-ed25519",),
+    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
+    ("rsa-sha2-512", "rsa-sha2-256"),
+)
 
 
-def pin_key_type(pin: str) -> str | None:
-    """The host key algorithm to ask for when the pin is a whole key line of a type we can ask for."""
+def pin_key_types(pin: str) -> tuple[str, ...] | None:
+    """The host key algorithms to ask for when the pin is a whole key line of a known type."""
     fields = pin.split()
-    return fields[0] if len(fields) >= 2 and fields[0] in PINNABLE_TYPES else None
+    return PIN_KEY_TYPES.get(fields[0]) if len(fields) >= 2 else None
 
 
 def pin_fingerprint(pin: str) -> str:

@@ -55,7 +55,8 @@ def descendants(pid: int) -> list[int]:
 class LocalSshd:
     """One sshd on 127.0.0.1:``port``, root login with a fresh ed25519 key."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None, settings: Mapping[str, str] | None = None,
+                 extra_host_key_types: tuple[str, ...] = ()) -> None:
         if os.geteuid() != 0 or not os.access(SSHD, os.X_OK):
             raise EnvironmentProblem("a local sshd needs root and /usr/sbin/sshd (apt-get install openssh-server)")
         self.workdir = Path(workdir)
@@ -65,6 +66,12 @@ class LocalSshd:
         self.client_key = PrivateKey.generate_ed25519()
         self.host_key_file = self.workdir / "ssh_host_ed25519_key"
         self.new_host_key()
+        # More host keys (ssh-keygen -t names: "ecdsa", "rsa"), as servers usually have several.
+        self.extra_host_keys = {kind: self.workdir / f"ssh_host_{kind}_key" for kind in extra_host_key_types}
+        for kind, path in self.extra_host_keys.items():
+            path.unlink(missing_ok=True)
+            path.with_suffix(".pub").unlink(missing_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
         self.log_file = self.workdir / "sshd.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -101,7 +108,8 @@ class LocalSshd:
             "LogLevel": "ERROR",
         } | self.settings
         config = self.workdir / "sshd_config"
-        config.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
+        extra = "".join(f"HostKey {path}\n" for path in self.extra_host_keys.values())
+        config.write_text("".join(f"{key} {value}\n" for key, value in settings.items()) + extra)
         return config
 
     def start(self, *, wait: bool = True) -> None:

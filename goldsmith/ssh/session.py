@@ -30,6 +30,8 @@ from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.scripts import SCRIPT_NAME, place, run_file, wrapper
 
 TAIL_LINES = 40
+PRIVATE_DIR_PREFIX = "/tmp/goldsmith-"  # + kind + "-" + random: scripts and uploads on their way
+PRIVATE_DIR_KINDS = ("run", "upload")
 CHUNK = 1 << 20
 # SFTP write requests that fit one SSH packet (sshd's limit is 32 KiB): paramiko's 32 KiB default
 # splits every request in two, which halves throughput.
@@ -248,7 +250,7 @@ class SshSession:
 
     def _private_dir(self, kind: str) -> str:
         """A new 0700 directory in /tmp owned by the login user (/tmp is shared; uploads hold secrets)."""
-        folder = f"/tmp/goldsmith-{kind}-{_secrets.token_hex(8)}"
+        folder = f"{PRIVATE_DIR_PREFIX}{kind}-{_secrets.token_hex(8)}"
         sftp = self._sftp_client()
         sftp.mkdir(folder, mode=0o700)
         sftp.chmod(folder, 0o700)  # the server's umask may have narrowed the mode, never widened it: be sure
@@ -386,6 +388,15 @@ class SshSession:
         if owner:
             steps.append(f"chown -R {shlex.quote(owner)} {dest}")
         self._via_temp(write, " && ".join(steps), sudo=sudo, what=str(local_dir))
+
+    def remove_private_dirs(self) -> None:
+        """Remove every private folder sessions made on this machine. A connection that dropped between
+        an upload and its run leaves one behind (a script with its exported values, a rendered file);
+        the bake calls this once provisioning is done, before the volumes are snapshotted."""
+        patterns = " ".join(f"{PRIVATE_DIR_PREFIX}{kind}-*" for kind in PRIVATE_DIR_KINDS)
+        result = self.run(f"rm -rf {patterns}", sudo=True, timeout=120)
+        if result.exit_status != 0:
+            raise SshError(f"could not remove {patterns} on {self.target.describe()}: {result.output_tail}")
 
     # --- lifetime ------------------------------------------------------------------------------
 

@@ -329,3 +329,20 @@ def test_file_and_template_into_a_directory_take_the_source_name(run: Run, tmp_p
     assert stat.S_IMODE((existing / "app.conf").stat().st_mode) == 0o600
     assert stat.S_IMODE(existing.stat().st_mode) == 0o755
     assert (tmp_path / "new" / "motd").read_text() == "hi world\n"
+
+
+@needs_sshd
+def test_a_destination_that_renders_relative_fails_before_anything_is_uploaded(run: Run, tmp_path: Path) -> None:
+    (run.project / "templates" / "motd.j2").write_text("hi\n")
+    loaded = run.recipe("""\
+        - type: template
+          source: templates/motd.j2
+          destination: "{{ where }}/motd"
+        """, variables="  where: etc")
+    ctx = run.context(loaded)
+    try:
+        with pytest.raises(ProvisionError, match=r"destination '\{\{ where \}\}/motd' rendered to 'etc/motd': "
+                                                 r"destination must be an absolute path"):
+            run_provisioners(loaded.recipe.provision, ctx)
+    finally:
+        ctx.session.close()

@@ -13,6 +13,8 @@ BAD = Path(__file__).parents[1] / "fixtures" / "bad"
 
 # file -> "line:col: field: message-part" (the text after "<file>:" in one reported problem)
 EXPECTED = {
+    "bastion_host_key_truncated.yaml": "10:15: build.bastion.host_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv9' is "
+    "neither a host key",
     "absurd_size.yaml": "9:13: volumes.data[0].size: size 100000 GiB is larger than EBS allows (16384 GiB)",
     "bad_account_id.yaml": "7:32: image.share.accounts[1]: '12345' is not an AWS account id",
     "bad_ami_id.yaml": "3:7: source.id: 'ami-XYZ' is not a valid AMI id",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
+import shutil
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +249,36 @@ def test_the_connection_sends_small_requests_at_once(session: SshSession) -> Non
     sock = session._connection.transport.sock
     assert isinstance(sock, socket.socket)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
+def test_a_pin_of_a_server_s_other_key_type_is_accepted(tmp_path: Path, kind: str) -> None:
+    """A server with ed25519 and another key shows ed25519 first: a pinned ECDSA/RSA key line asks for
+    that type, a bare fingerprint of it is tried against each type; a key nobody has is still refused."""
+    from goldsmith.ssh import hostkeys
+
+    with LocalSshd(tmp_path / "multi", extra_host_key_types=(kind,)) as server:
+        pub = server.extra_host_keys[kind].with_suffix(".pub").read_text().split()
+        line = f"{pub[0]} {pub[1]}"
+        for pin in (line, hostkeys.pin_fingerprint(line)):
+            with SshSession.connect(server.target(), timeout=10, known_host_key=pin) as session:
+                assert hostkeys.pin_fingerprint(session.host_key) == hostkeys.pin_fingerprint(line)
+        with LocalSshd(tmp_path / "other") as other:
+            stranger = hostkeys.pin_fingerprint(other.host_public_key)
+        with pytest.raises(HostKeyChanged):
+            SshSession.connect(server.target(), timeout=10, known_host_key=stranger)
+
+
+def test_private_dirs_left_by_a_dropped_connection_are_removed(session: SshSession) -> None:
+    """An upload whose run never happened (the connection dropped in between) leaves its folder with the
+    exported values; the sweep the bake runs after provisioning removes it, and nothing else."""
+    left = session._private_dir("run")
+    session._upload_stream(io.BytesIO(b"export TOKEN='s3cret'\n"), f"{left}/run.sh")
+    bystander = Path(tempfile.mkdtemp(prefix="goldsmith-runner-"))  # a similar name that is not ours
+    try:
+        assert Path(left, "run.sh").exists()
+        session.remove_private_dirs()
+        assert not Path(left).exists()
+        assert bystander.exists()
+    finally:
+        shutil.rmtree(bystander, ignore_errors=True)

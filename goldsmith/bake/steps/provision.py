@@ -38,6 +38,7 @@ class Provision:
             on_step=lambda index, label: ctx.events.info(f"provision[{index}] {label}"),
         )
         state.ssh = pctx.session
+        state.ssh.remove_private_dirs()  # none may reach the image, even after a dropped connection
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None
