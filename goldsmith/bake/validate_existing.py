@@ -29,6 +29,7 @@ from goldsmith.recipe.loader import LoadedRecipe
 from goldsmith.recipe.model import Build
 from goldsmith.report.events import Display, Events
 from goldsmith.report.redact import Redactor
+from goldsmith.ssh.keys import PrivateKey
 from goldsmith.validate import SuiteResult
 
 
@@ -66,8 +67,11 @@ def validate_existing(request: Request, target: Target, *, work_dir: Path, displ
                       target=target.name)
     tags = {BUILD_ID_TAG: build_id, RECIPE_TAG: recipe_name,
             VERSION_TAG: loaded.recipe.version if loaded else "0"}
+    jump = build.bastion
+    jump_key = (PrivateKey.from_file(loaded.resolve(jump.private_key_file))
+                if loaded is not None and jump is not None and jump.private_key_file else None)
     place = Place(aws=aws, target=target, region=region, build=build, waits=target.waits(build),
-                  journal=journal, events=events, tags=tags, build_id=build_id)
+                  journal=journal, events=events, tags=tags, build_id=build_id, bastion_key=jump_key)
     instance = ValidationInstance(place, role="validate")
     status = "failed"
     try:

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import VALIDATION_TAG
-from goldsmith.bake.access import console_pin
+from goldsmith.bake.access import bastion_key, bastion_target, console_pin
 from goldsmith.bake.launching import instance_params
 from goldsmith.bake.signals import create_then_record
-from goldsmith.errors import BakeError, ValidationFailed
+from goldsmith.errors import ValidationFailed
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
 from goldsmith.ssh.session import SshSession
-from goldsmith.validate import Connection, SuiteResult, run_suites
+from goldsmith.validate import Connection, Jump, SuiteResult, run_suites
 
 if TYPE_CHECKING:
     from goldsmith.aws.ec2 import Waits
@@ -52,12 +52,13 @@ class Place:
     events: Events
     tags: dict[str, str]
     build_id: str
+    bastion_key: PrivateKey | None = field(default=None, repr=False)  # build.bastion.private_key_file
 
     @classmethod
     def of_bake(cls, state: BuildState, ctx: BakeContext) -> Place:
         return cls(aws=ctx.aws, target=ctx.target, region=state.region, build=ctx.loaded.recipe.build,
                    waits=ctx.waits, journal=ctx.journal, events=ctx.events, tags=dict(state.tags),
-                   build_id=state.build_id)
+                   build_id=state.build_id, bastion_key=bastion_key(ctx))
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,14 @@ def vpc_for(ec2: Any, build: Build) -> str:
     return build.vpc_id or ec2ops.default_vpc(ec2)
 
 
+def jump_of(bastion: SshTarget | None, seen_host_key: str | None) -> Jump | None:
+    """The suites' view of a bastion, pinned by the recipe's key or else by the key just seen."""
+    if bastion is None:
+        return None
+    return Jump(host=bastion.host, port=bastion.port, user=bastion.username, key=bastion.key,
+                host_key=bastion.known_host_key or seen_host_key)
+
+
 def deletable_mappings(image: dict[str, Any]) -> list[dict[str, Any]]:
     """The image's EBS mappings with DeleteOnTermination forced on: no volume outlives the test instance."""
     mappings = []
@@ -124,9 +133,6 @@ class ValidationInstance:
     def launch(self, image: dict[str, Any], *, instance_type: str, vpc_id: str) -> None:
         """Key pair, security group (builder /32 only), then the instance, running."""
         p = self.place
-        if p.build.bastion is not None:
-            raise BakeError("validation through a bastion host is not supported yet: run the suites from a "
-                            "machine that reaches the instance directly, or remove `validate.suites`")
         ec2 = p.aws.ec2(p.region)
         entry = p.journal.intent("key-pair", p.region, self.resource_name)
         with create_then_record():
@@ -168,12 +174,16 @@ class ValidationInstance:
         p.events.info(f"waiting for SSH on {host}:{port} as {p.build.ssh_username}")
         assert self.instance_id is not None
         pin = console_pin(p.aws, p.region, self.instance_id, p.events)
-        target = SshTarget(host=host, port=port, username=p.build.ssh_username, key=self.private_key)
+        bastion = bastion_target(p.build, p.bastion_key, self.private_key)
+        target = SshTarget(host=host, port=port, username=p.build.ssh_username, key=self.private_key,
+                           bastion=bastion)
         with SshSession.connect(target, timeout=p.build.timeouts.ssh, known_host_key=pin) as session:
             host_key = session.host_key
+            seen_bastion_key = session.bastion_host_key
         how = "from the console output" if pin else "on first contact"
         p.events.info(f"host key {host_key.split()[0]} of the {self.role} instance pinned {how}")
-        return Connection(host=host, port=port, user=p.build.ssh_username, key=self.private_key, host_key=host_key)
+        return Connection(host=host, port=port, user=p.build.ssh_username, key=self.private_key, host_key=host_key,
+                          bastion=jump_of(bastion, seen_bastion_key))
 
     def destroy(self) -> list[str]:
         """Terminate (waited), then delete the key pair and the group; what could not go is returned."""

@@ -130,7 +130,8 @@ class Bastion(StrictModel):
     username: str
     """User to log in as on the jump host."""
     private_key_file: str | None = None
-    """Key for the jump host (a path in the project); default: the build instance's own key pair."""
+    """Key for the jump host (a path in the project); default: the temporary key pair of the instance being
+    reached. The build, validate.on_build and the image's validation instance all go through the bastion."""
     host_key: str | None = None
     """The jump host's public host key ('ssh-ed25519 AAAA...' as in known_hosts) or its SHA256:...
     fingerprint; any other key is refused. Unset: the first key seen is trusted (a warning says so)."""

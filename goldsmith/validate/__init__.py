@@ -1,6 +1,6 @@
 """Validation: pytest-testinfra suites run against an instance, in a pytest subprocess; JUnit XML."""
 
 from goldsmith.validate.junit import Failure, Summary, parse_junit
-from goldsmith.validate.suites import Connection, SuiteResult, run_suites
+from goldsmith.validate.suites import Connection, Jump, SuiteResult, run_suites
 
-__all__ = ["Connection", "Failure", "SuiteResult", "Summary", "parse_junit", "run_suites"]
+__all__ = ["Connection", "Failure", "Jump", "SuiteResult", "Summary", "parse_junit", "run_suites"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -24,10 +25,12 @@ from urllib.parse import quote
 from goldsmith.errors import InputError
 from goldsmith.report.redact import Redactor
 from goldsmith.ssh.keys import PrivateKey
+from goldsmith.ssh.relay import proxy_command
 from goldsmith.validate.channel import HOST_KEY_ENV, VARS_ENV
 from goldsmith.validate.junit import Failure, Summary, parse_junit
 
 VAR_PREFIX = "GOLDSMITH_VAR_"
+RELAY_ERRORS = "relay-errors"  # in the private workdir: why the bastion relay failed, one line each
 SSH_PORT_ENV = "GOLDSMITH_SSH_PORT"
 CLIENT_KEY_ENV = "GOLDSMITH_VALIDATION_PUBLIC_KEY"
 # Settings of the caller's environment that would change how pytest or paramiko behave.
@@ -40,6 +43,17 @@ filterwarnings =
 
 
 @dataclass(frozen=True)
+class Jump:
+    """A bastion the suites reach the instance through; ``host_key`` pins it (else first use is trusted)."""
+
+    host: str
+    port: int
+    user: str
+    key: PrivateKey
+    host_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Connection:
     """How the suites reach the instance; ``host_key`` is the pin taken at first contact."""
 
@@ -49,6 +63,7 @@ class Connection:
     key: PrivateKey
     host_key: str | None = None
     connect_timeout: int = 30
+    bastion: Jump | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,10 @@ def run_suites(
         if connection.host_key is None:
             on_output("warning: no host key pinned; the suites trust the key the instance shows")
         run = _run_pytest(command, child_env, timeout, lambda line: on_output(redact(line)))
+        relay_errors = workdir / RELAY_ERRORS
+        if relay_errors.exists():  # the suites only saw "Error reading SSH protocol banner": say why
+            for reason in dict.fromkeys(relay_errors.read_text().splitlines()):
+                on_output(redact(f"error: the suites could not reach the instance: {reason}"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _result(run, junit_path, redact, timeout)
@@ -124,7 +143,7 @@ def pytest_command(suites: Sequence[Path], connection: Connection, workdir: Path
     """``python -m pytest`` with testinfra's paramiko backend and our plugin, isolated from the project."""
     key_file = connection.key.write_private_file(workdir / "key")
     ssh_config = workdir / "ssh_config"
-    ssh_config.write_text("# empty: keep ~/.ssh/config out of validation connections\n")
+    ssh_config.write_text(ssh_config_text(connection, workdir))
     ini = workdir / "pytest.ini"
     ini.write_text(_INI)
     spec = (f"paramiko://{connection.user}@{connection.host}:{connection.port}"
@@ -138,6 +157,18 @@ def pytest_command(suites: Sequence[Path], connection: Connection, workdir: Path
         "-p", "no:cacheprovider", "-p", "goldsmith.validate.plugin",
         "-o", "junit_family=xunit2", "-rfE", "--tb=short", "--color=no", "-v",
     ]
+
+
+def ssh_config_text(connection: Connection, workdir: Path) -> str:
+    """Our own ssh_config (never ~/.ssh/config): empty, or a ProxyCommand through the bastion."""
+    if connection.bastion is None:
+        return "# empty: keep ~/.ssh/config out of validation connections\n"
+    jump = connection.bastion
+    key_file = jump.key.write_private_file(workdir, name="bastion-key")
+    command = proxy_command(user=jump.user, host=jump.host, port=jump.port, key_file=key_file,
+                            host_key=jump.host_key, target=(connection.host, connection.port),
+                            error_file=workdir / RELAY_ERRORS, timeout=connection.connect_timeout)
+    return f"Host *\n    ProxyCommand {shlex.join(command)}\n"
 
 
 def _rootdir(anchor: Path) -> Path:

@@ -198,3 +198,26 @@ def test_an_empty_suite_is_not_a_pass(tmp_path: Path, sshd: LocalSshd) -> None:
 def test_a_missing_suite_is_an_input_error(tmp_path: Path, sshd: LocalSshd) -> None:
     with pytest.raises(InputError, match="not found"):
         run(tmp_path, sshd, [tmp_path / "nope.py"])
+
+
+def test_suites_reach_the_instance_through_a_pinned_bastion(tmp_path: Path, sshd: LocalSshd) -> None:
+    """ProxyCommand = our relay: the bastion's pin is enforced (a wrong one means no suite reaches the
+    instance, which proves the tunnel is the path), and the instance's own pin still holds behind it."""
+    from goldsmith.validate import Jump
+
+    with LocalSshd(tmp_path / "jump") as jump:
+        def through(pin: str) -> SuiteResult:
+            bastion = Jump(host="127.0.0.1", port=jump.port, user="root", key=jump.client_key, host_key=pin)
+            via = Connection(host="127.0.0.1", port=sshd.port, user="root", key=sshd.client_key,
+                             host_key=sshd.host_public_key, connect_timeout=10, bastion=bastion)
+            return run_suites([suite(tmp_path, "pass", PASSING)], connection=via, env={}, variables={},
+                              junit_path=tmp_path / "report" / f"{pin[:8]}.xml", timeout=120,
+                              on_output=lines.append, secrets=frozenset())
+
+        lines: list[str] = []
+        result = through(jump.host_public_key)
+        assert (result.passed, result.failed, result.errors) == (2, 0, 0), "\n".join(lines)
+        lines.clear()
+        result = through(sshd.host_public_key)  # the bastion shows another key: refused
+        assert result.passed == 0 and not result.ok, "\n".join(lines)
+        assert any("changed" in line for line in lines), "\n".join(lines)

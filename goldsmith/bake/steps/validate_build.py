@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.bake.validation import ROLE_ENV, plan_for, raise_if_failed, run_plan
+from goldsmith.bake.access import bastion_key, bastion_target
+from goldsmith.bake.validation import ROLE_ENV, jump_of, plan_for, raise_if_failed, run_plan
 from goldsmith.validate import Connection
 
 if TYPE_CHECKING:
@@ -23,12 +24,11 @@ class ValidateBuild:
         if not recipe.validate_.on_build or not plan.suites or ctx.options.skip_validation:
             return
         assert state.endpoint is not None and state.private_key is not None
-        if recipe.build.bastion is not None:
-            ctx.events.warn("validate.on_build is skipped: validation through a bastion is not supported yet")
-            return
         host, port = state.endpoint
+        seen = state.ssh.bastion_host_key if state.ssh is not None else None
+        bastion = jump_of(bastion_target(recipe.build, bastion_key(ctx), state.private_key), seen)
         connection = Connection(host=host, port=port, user=recipe.build.ssh_username, key=state.private_key,
-                                host_key=state.host_key)
+                                host_key=state.host_key, bastion=bastion)
         result = run_plan(connection, plan, ctx.events, {ROLE_ENV: "build"})
         state.validation = {**state.validation, "build": result.record()}
         raise_if_failed("the build instance (validate.on_build)", result)
