@@ -3,7 +3,9 @@
 It gives suites the recipe's variables (the ``goldsmith_vars`` fixture; they are also in the
 environment as GOLDSMITH_VAR_<NAME>), and it pins the instance's host key: testinfra's paramiko
 backend accepts any host key, so before each test we compare the key of the live connection with the
-one Goldsmith saw when it first reached the instance, and refuse to run the test on a mismatch.
+one Goldsmith saw when it first reached the instance, and refuse to run the test on a mismatch. A
+ProxyCommand (the bastion relay) that exits fails the connection at once instead of after paramiko's
+15 s banner timeout (goldsmith.ssh.proxycommand).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def load_vars(environ: dict[str, str] | None = None) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ValueError(f"{VARS_ENV} must hold a JSON object")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from goldsmith.ssh import proxycommand
+
+    proxycommand.install()
 
 
 @pytest.fixture(scope="session")
