@@ -227,7 +227,7 @@ def test_ctrl_c_while_copies_are_pending_exits_130_and_leaves_nothing(
         sandbox: Any, sandbox_dir: Path, sandbox_client: Any, tmp_path: Path) -> None:
     """A real SIGINT while both copies are still pending (the sandbox's AWS-like latency keeps them so)."""
     mark = mark_of(sandbox_client)
-    sandbox_client.set_latency("aws", scale=5.0)
+    sandbox_client.set_latency("aws", scale=2.0)  # copies pending 4 s: the SIGINT comes ~0.6 s after both started
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "invoke", "bake", str(SHARED)], cwd=REPO, text=True, stdout=subprocess.PIPE,
