@@ -1,38 +1,48 @@
-"""The `goldsmith` command (the same tasks as `invoke`), and exit code 2 for argument mistakes.
+"""The `goldsmith` console script: the package's own task collection (goldsmith.tasks) bundled in an invoke
+Program, so it works from any directory, with or without a tasks.py (invoke's "library" pattern).
 
-Invoke's own parser exits 1 when a flag is unknown or an argument is missing; Goldsmith promises 2 for
-every kind of bad input, so both entry points map invoke's ParseError to Exit(code=2).
+Bad arguments exit 2, like every other kind of bad input (see goldsmith.tasks.exit_2_on_parse_errors).
+Config is invoke's: the collection's defaults, /etc/invoke.yaml, ~/.invoke.yaml, the nearest project
+invoke.yaml (as `invoke` reads the one beside tasks.py), INVOKE_GOLDSMITH_<KEY> variables, then flags.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
-from invoke.exceptions import Exit, ParseError
+from invoke.collection import Collection
 from invoke.program import Program
 
+import goldsmith.tasks
 from goldsmith import __version__
+from goldsmith.tasks import exit_2_on_parse_errors
+
+__all__ = ["GoldsmithProgram", "exit_2_on_parse_errors", "main", "project_dir"]
+
+PROJECT_MARKERS = ("invoke.yaml", "invoke.yml", "invoke.json", "invoke.py", "tasks.py")
 
 
-def exit_2_on_parse_errors() -> None:
-    """Make invoke's Program turn argument-parsing errors into exit code 2 (idempotent)."""
-    original: Callable[[Any], None] = Program.parse_tasks
-    if getattr(original, "_goldsmith", False):
-        return
+def project_dir(start: Path) -> Path | None:
+    """The first of `start` and its parents holding a project marker (invoke config or tasks.py), else None."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if any((directory / marker).is_file() for marker in PROJECT_MARKERS):
+            return directory
+    return None
 
-    @functools.wraps(original)
-    def parse_tasks(self: Any) -> None:
-        try:
-            original(self)
-        except ParseError as exc:
-            raise Exit(f"error: {exc} (see `invoke --help <task>`)", code=2) from exc
 
-    parse_tasks._goldsmith = True  # type: ignore[attr-defined]
-    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+class GoldsmithProgram(Program):
+    """invoke's Program with the bundled collection; also reads the project's invoke.yaml, as `invoke` does."""
+
+    def parse_collection(self) -> None:
+        super().parse_collection()
+        project = project_dir(Path.cwd())
+        if project is not None:
+            self.config.set_project_location(str(project))
+            self.config.load_project()
 
 
 def main() -> None:
     exit_2_on_parse_errors()
-    Program(name="Goldsmith", binary="goldsmith", version=__version__).run()
+    GoldsmithProgram(name="Goldsmith", binary="goldsmith", binary_names=["goldsmith"], version=__version__,
+                     namespace=Collection.from_module(goldsmith.tasks)).run()

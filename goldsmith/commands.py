@@ -12,12 +12,12 @@ from goldsmith.errors import InputError
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved from CLI flags, then invoke.yaml / INVOKE_* config, then these defaults."""
+    """Resolved by the tasks from CLI flags, then invoke config (its defaults: goldsmith.tasks.DEFAULTS)."""
 
-    target: str = "sandbox"
-    region: str | None = None
+    target: str
+    work_dir: Path
+    region: str | None = None  # None: boto3's chain decides
     profile: str | None = None
-    work_dir: Path = Path(".goldsmith")
     sandbox_dir: Path | None = None
     plain: bool | None = None
 
@@ -68,9 +68,9 @@ def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bo
     """Remove leftovers of one build (--build-id) or of all builds (--all); returns how many.
 
     Never the AMIs of succeeded builds; images of builds with no local journal only with `images`
-    (the rule is in goldsmith.lifecycle.clean)."""
+    (the rule is in goldsmith.images.clean)."""
     from goldsmith.aws.session import Aws
-    from goldsmith.lifecycle.clean import clean as run_clean
+    from goldsmith.images.clean import clean as run_clean
     from goldsmith.recipe.hints import did_you_mean
     from goldsmith.recipe.model import Build
     from goldsmith.recipe.regions import REGIONS
@@ -101,32 +101,47 @@ def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bo
 def validate(image_or_recipe: str, suites: Sequence[str], var: Sequence[str], settings: Settings, *,
              user: str | None = None, instance_type: str | None = None) -> str:
     """Validate an existing AMI (ami-...) or a recipe's newest AMI on a throwaway instance; returns a summary."""
-    from goldsmith.bake.validate_existing import Request, suite_args, validate_existing
-    from goldsmith.bake.validation import failure_message
-    from goldsmith.errors import ValidationFailed
+    from goldsmith.bake.api import ValidateRequest, validate_image
     from goldsmith.recipe.loader import LoadedRecipe, parse_var_args
     from goldsmith.report.progress import make_display
     from goldsmith.targets import make_target
 
-    checked = suite_args(suites)
+    checked = _suite_args(suites)
     if image_or_recipe.startswith("ami-"):
-        request = Request(image_ref=image_or_recipe, loaded=None, suites=checked,
-                          variables=tuple(parse_var_args(var).items()), username=user, instance_type=instance_type)
+        request = ValidateRequest(image_ref=image_or_recipe, loaded=None, suites=checked,
+                                  variables=tuple(parse_var_args(var).items()), username=user,
+                                  instance_type=instance_type)
     else:
-        path = Path(image_or_recipe)
-        if not path.exists() and (Path("recipes") / f"{image_or_recipe}.yaml").exists():
-            path = Path("recipes") / f"{image_or_recipe}.yaml"
-        loaded = load(str(path), var)
+        loaded = load(str(_recipe_file(image_or_recipe)), var)
         assert isinstance(loaded, LoadedRecipe)
-        request = Request(image_ref=loaded.recipe.name, loaded=loaded, suites=checked, username=user,
-                          instance_type=instance_type)
+        request = ValidateRequest(image_ref=loaded.recipe.name, loaded=loaded, suites=checked, username=user,
+                                  instance_type=instance_type)
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
-    outcome = validate_existing(request, target, work_dir=settings.work_dir, display=make_display(settings.plain))
+    outcome = validate_image(request, target, work_dir=settings.work_dir, display=make_display(settings.plain))
     result = outcome.result
-    if not result.ok:
-        raise ValidationFailed(failure_message(f"image {outcome.image_id}", result))
     return f"{outcome.image_id} passed validation: {result.summary_line()} (report {result.junit_path})"
+
+
+def _recipe_file(name_or_path: str) -> Path:
+    """A recipe file as given, else a recipe's name looked up as `source.recipe` is (recipes/NAME.yaml|.yml)."""
+    from goldsmith.recipe.loader import source_recipe_path
+
+    path = Path(name_or_path)
+    if path.exists() or "/" in name_or_path or path.suffix in (".yaml", ".yml"):
+        return path
+    try:
+        return source_recipe_path(Path.cwd(), name_or_path)
+    except InputError:
+        return path  # load() says "no such recipe file"
+
+
+def _suite_args(suites: Sequence[str]) -> tuple[str, ...]:
+    """--suite paths, checked to exist before anything is launched."""
+    missing = [s for s in suites if not Path(s).exists()]
+    if missing:
+        raise InputError(f"--suite: no such file or directory: {', '.join(missing)}")
+    return tuple(suites)
 
 
 def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organizations: Sequence[str],
@@ -134,7 +149,7 @@ def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organiz
     """Grant (or --remove) launch/snapshot permissions on an existing AMI; idempotent. Input is checked
     before any AWS call, and 'all accounts' is only ever the explicit --public flag."""
     from goldsmith.aws.session import Aws
-    from goldsmith.lifecycle.share import share_image, share_spec
+    from goldsmith.images.share import share_image, share_spec
     from goldsmith.targets import make_target
 
     spec = share_spec(accounts, organizations, ous, snapshots=snapshots, public=public)
@@ -156,7 +171,7 @@ def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys:
          report: Callable[[str], None]) -> str:
     """Copy an existing AMI to other regions in parallel, with its tags, permissions and deprecation."""
     from goldsmith.aws.session import Aws
-    from goldsmith.lifecycle.copy import copy_image_to_regions, parse_kms_keys
+    from goldsmith.images.copy import copy_image_to_regions, parse_kms_keys
     from goldsmith.recipe.model import Build
     from goldsmith.recipe.regions import REGIONS
     from goldsmith.targets import make_target

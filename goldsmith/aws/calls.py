@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from goldsmith.aws.waiters import custom_waiter
+from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, WaitTimeout
 
 
@@ -48,12 +49,15 @@ def wait(
     wanted: str,
     timeout: float,
     delay: float,
+    cancel: CancelToken = NEVER,
     **params: Any,
 ) -> dict[str, Any]:
     """Wait with botocore's own waiter; a timeout names the resource and the state it was stuck in.
 
-    Returns the waiter's last answer (the describe that saw the wanted state), so callers need not
-    describe the resource once more.
+    The waiter's acceptors decide success, retry and failure, one attempt at a time
+    (MaxAttempts=1); the pause between attempts sleeps on `cancel`, so a cancelled run stops waiting
+    within one pause, even in a worker thread. Returns the waiter's last answer (the describe that saw
+    the wanted state), so callers need not describe the resource once more.
     """
     delay = max(delay, 0.05)
     attempts = max(1, int(timeout / delay) + 1)
@@ -68,34 +72,43 @@ def wait(
     event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{waiter.config.operation}"
     client.meta.events.register(event, keep, unique_id=f"goldsmith-wait-{waiting_thread}")
     try:
-        waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **params)
-        return dict(seen.get("response") or {})
-    except WaiterError as exc:
-        last = exc.last_response or {}
-        state = _describe_state(last)
-        if "Max attempts exceeded" in str(exc):
-            raise WaitTimeout(
-                f"{resource} did not become {wanted} within {timeout:.0f} s (last state: {state or 'unknown'})",
-                operation=waiter_name,
-                resource=resource,
-                code="WaitTimeout",
-            ) from exc
-        err = last.get("Error", {}) if isinstance(last, dict) else {}
-        if err:
-            raise AwsError(
-                f"waiting for {resource} to become {wanted} failed: {err.get('Code')}: {err.get('Message')}",
-                operation=waiter_name,
-                code=str(err.get("Code", "")),
-                resource=resource,
-            ) from exc
-        raise AwsError(
-            f"{resource} can no longer become {wanted} (state: {state or 'unknown'})",
-            operation=waiter_name,
-            resource=resource,
-            code="WaiterFailure",
-        ) from exc
+        for attempt in range(1, attempts + 1):
+            try:
+                waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": 1}, **params)
+                return dict(seen.get("response") or {})
+            except WaiterError as exc:
+                if not str(exc.kwargs.get("reason", "")).startswith("Max attempts exceeded") or attempt == attempts:
+                    _raise_wait_error(exc, resource=resource, wanted=wanted, timeout=timeout, waiter_name=waiter_name)
+            cancel.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
     finally:
         client.meta.events.unregister(event, unique_id=f"goldsmith-wait-{waiting_thread}")
+
+
+def _raise_wait_error(exc: WaiterError, *, resource: str, wanted: str, timeout: float, waiter_name: str) -> None:
+    last = exc.last_response or {}
+    state = _describe_state(last)
+    if "Max attempts exceeded" in str(exc):
+        raise WaitTimeout(
+            f"{resource} did not become {wanted} within {timeout:.0f} s (last state: {state or 'unknown'})",
+            operation=waiter_name,
+            resource=resource,
+            code="WaitTimeout",
+        ) from exc
+    err = last.get("Error", {}) if isinstance(last, dict) else {}
+    if err:
+        raise AwsError(
+            f"waiting for {resource} to become {wanted} failed: {err.get('Code')}: {err.get('Message')}",
+            operation=waiter_name,
+            code=str(err.get("Code", "")),
+            resource=resource,
+        ) from exc
+    raise AwsError(
+        f"{resource} can no longer become {wanted} (state: {state or 'unknown'})",
+        operation=waiter_name,
+        resource=resource,
+        code="WaiterFailure",
+    ) from exc
 
 
 def _describe_state(response: Any) -> str:

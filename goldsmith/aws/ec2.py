@@ -9,6 +9,7 @@ from typing import Any
 
 from goldsmith.aws.calls import aws_call, error_code, wait
 from goldsmith.aws.tags import tag_specs
+from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PreflightError
 
 
@@ -21,6 +22,7 @@ class Waits:
     stop: float = 600.0
     snapshot: float = 1800.0
     image: float = 1800.0
+    cancel: CancelToken = NEVER  # the run's token: a cancelled run stops waiting within one poll
 
 
 def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architecture: str) -> dict[str, Any]:
@@ -39,18 +41,31 @@ def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architectur
     return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))
 
 
-def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
+def find_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
+    """The image's description, or None when it does not exist (any more) or is not visible to us."""
     try:
         with aws_call("DescribeImages", image_id):
             images = ec2.describe_images(ImageIds=[image_id])["Images"]
     except AwsError as exc:
         # Real EC2 answers a missing or malformed id with an error, not an empty list.
         if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
-            raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.") from exc
+            return None
         raise
-    if not images:
+    return dict(images[0]) if images else None
+
+
+def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
+    """The image's description; a missing image is bad input (PreflightError)."""
+    image = find_image(ec2, image_id)
+    if image is None:
         raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.")
-    return images[0]  # type: ignore[no-any-return]
+    return image
+
+
+def snapshots_by_device(image: Mapping[str, Any]) -> dict[str, str]:
+    """The image's EBS snapshots: device -> snapshot id."""
+    return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
+            if (m.get("Ebs") or {}).get("SnapshotId")}
 
 
 def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
@@ -165,7 +180,7 @@ def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
 def wait_running(ec2: Any, instance_id: str, waits: Waits) -> dict[str, Any]:
     """The running instance, from the waiter's last DescribeInstances (no extra describe call)."""
     last = wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
-                delay=waits.delay, InstanceIds=[instance_id])
+                delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
     for reservation in last.get("Reservations", []):
         for instance in reservation.get("Instances", []):
             if instance.get("InstanceId") == instance_id:
@@ -177,7 +192,7 @@ def stop_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
     with aws_call("StopInstances", instance_id):
         ec2.stop_instances(InstanceIds=[instance_id])
     wait(ec2, "instance_stopped", resource=instance_id, wanted="stopped", timeout=waits.stop,
-         delay=waits.delay, InstanceIds=[instance_id])
+         delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
 def terminate_instance(ec2: Any, instance_id: str, waits: Waits, *, not_found_grace: float = 60.0) -> None:
@@ -199,7 +214,7 @@ def terminate_instance(ec2: Any, instance_id: str, waits: Waits, *, not_found_gr
                 return
             time.sleep(min(2.0, max(waits.delay, 0.05)))
     wait(ec2, "instance_gone", resource=instance_id, wanted="terminated", timeout=waits.instance,
-         delay=waits.delay, InstanceIds=[instance_id])
+         delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
 def create_snapshots(ec2: Any, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
@@ -216,7 +231,7 @@ def create_snapshots(ec2: Any, instance_id: str, description: str, tags: Mapping
 
 def wait_snapshots(ec2: Any, snapshot_ids: Sequence[str], waits: Waits) -> None:
     wait(ec2, "snapshot_completed", resource=", ".join(snapshot_ids), wanted="completed",
-         timeout=waits.snapshot, delay=waits.delay, SnapshotIds=list(snapshot_ids))
+         timeout=waits.snapshot, delay=waits.delay, cancel=waits.cancel, SnapshotIds=list(snapshot_ids))
 
 
 def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
@@ -236,7 +251,7 @@ def register_image(ec2: Any, params: Mapping[str, Any]) -> str:
 def wait_image(ec2: Any, image_id: str, waits: Waits) -> dict[str, Any]:
     """Wait until the image is available and return its description (from the waiter's last answer)."""
     answer = wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
-                  delay=waits.delay, ImageIds=[image_id])
+                  delay=waits.delay, cancel=waits.cancel, ImageIds=[image_id])
     images = answer.get("Images") or []
     return dict(images[0]) if images else describe_image(ec2, image_id)
 

@@ -1,13 +1,12 @@
 """AMI operations beyond the bake's own: region copies, waits that can be cancelled, tags, deprecation.
 
-The copy wait polls DescribeImages itself instead of using botocore's waiter, because a waiter in a
-worker thread cannot be stopped: on Ctrl-C (or when another region's copy failed) every wait must
-end within one poll so the cleanup can remove what was made.
+The copy wait polls DescribeImages itself (a copy's state has more failure names than botocore's
+waiter knows) and sleeps on a cancel token: on Ctrl-C (or when another region's copy failed) every wait
+ends within one poll so the cleanup can remove what was made.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -15,13 +14,10 @@ from typing import Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.aws.tags import client_token as token_of
-from goldsmith.aws.tags import tag_specs
-from goldsmith.errors import AwsError, Interrupted, WaitTimeout
-
-
-class Cancelled(Interrupted):
-    """A wait was given up because the whole operation is being cancelled."""
+from goldsmith.engine.cancel import NEVER, CancelToken
+from goldsmith.errors import AwsError, WaitTimeout
 
 
 def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str, description: str,
@@ -42,25 +38,14 @@ def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
         return str(ec2.copy_image(**params)["ImageId"])
 
 
-def describe_images(ec2: Any, image_ids: list[str]) -> list[dict[str, Any]]:
-    try:
-        with aws_call("DescribeImages", ", ".join(image_ids)):
-            return list(ec2.describe_images(ImageIds=image_ids)["Images"])
-    except AwsError as exc:
-        if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-            return []
-        raise
-
-
 def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
-                   cancel: threading.Event | None = None) -> dict[str, Any]:
+                   cancel: CancelToken = NEVER) -> dict[str, Any]:
     """Poll until the image is available; a failed image, a timeout or a cancel raise."""
     deadline = time.monotonic() + timeout
     state = "unknown"
     while True:
-        images = describe_images(ec2, [image_id])
-        if images:
-            image = images[0]
+        image = ec2ops.find_image(ec2, image_id)
+        if image is not None:
             state = str(image.get("State", ""))
             if state == "available":
                 return image
@@ -71,15 +56,7 @@ def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
         if time.monotonic() > deadline:
             raise WaitTimeout(f"{image_id} did not become available within {timeout:.0f} s (last state: {state})",
                               operation="DescribeImages", resource=image_id, code="WaitTimeout")
-        if cancel is not None and cancel.wait(max(delay, 0.05)):
-            raise Cancelled(f"stopped waiting for {image_id}")
-        if cancel is None:
-            time.sleep(max(delay, 0.05))
-
-
-def snapshots_by_device(image: Mapping[str, Any]) -> dict[str, str]:
-    return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
-            if m.get("Ebs", {}).get("SnapshotId")}
+        cancel.sleep(max(delay, 0.05))
 
 
 def image_keys(ec2: Any, image: Mapping[str, Any]) -> set[str]:
@@ -120,10 +97,10 @@ def delete_snapshot_retrying(ec2: Any, snapshot_id: str, *, timeout: float = 60.
 
 def remove_image(ec2: Any, image_id: str, known_snapshots: list[str] | None = None) -> list[str]:
     """Deregister an image and delete its snapshots; returns the snapshot ids deleted."""
-    images = describe_images(ec2, [image_id])
+    image = ec2ops.find_image(ec2, image_id)
     snapshots = set(known_snapshots or [])
-    if images:
-        snapshots |= set(snapshots_by_device(images[0]).values())
+    if image is not None:
+        snapshots |= set(ec2ops.snapshots_by_device(image).values())
     ec2ops.deregister_image(ec2, image_id)
     for snapshot_id in sorted(snapshots):
         delete_snapshot_retrying(ec2, snapshot_id)
@@ -138,3 +115,9 @@ def public_sharing_blocked(ec2: Any) -> bool | None:
     except AwsError:
         return None
     return str(state) == "block-new-sharing"
+
+
+def tag_validation(ec2: Any, resource_ids: list[str], outcome: str) -> None:
+    """Mark an image (and its snapshots) goldsmith:validation=passed|failed."""
+    with aws_call("CreateTags", ", ".join(resource_ids)):
+        ec2.create_tags(Resources=list(resource_ids), Tags=[{"Key": VALIDATION_TAG, "Value": outcome}])

@@ -2,7 +2,7 @@
 
 Every Describe call is paginated when the operation can be (`ec2.can_paginate`), so an account with
 thousands of resources is searched completely, not just its first page. Which of the found resources
-may go is decided by `goldsmith.lifecycle.clean`, not here.
+may go is decided by `goldsmith.images.clean`, not here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import BUILD_ID_TAG, tags_dict
-from goldsmith.errors import AwsError
 
 KINDS = ("instances", "images", "snapshots", "volumes", "security-groups", "key-pairs")
 
@@ -55,11 +54,6 @@ def _snake(operation: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
-def snapshots_of(image: dict[str, Any]) -> list[str]:
-    return [str(m["Ebs"]["SnapshotId"]) for m in image.get("BlockDeviceMappings", [])
-            if m.get("Ebs", {}).get("SnapshotId")]
-
-
 def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
     """Everything in the region carrying goldsmith:build-id (= build_id when given)."""
     flt = _filters(build_id)
@@ -76,7 +70,7 @@ def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
     images = list(pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt))
     found.resources["images"] = [(i["ImageId"], bid(i.get("Tags"))) for i in images]
     found.tags.update({i["ImageId"]: tags_dict(i.get("Tags")) for i in images})
-    found.image_snapshots.update({i["ImageId"]: snapshots_of(i) for i in images})
+    found.image_snapshots.update({i["ImageId"]: list(ec2ops.snapshots_by_device(i).values()) for i in images})
     snaps = list(pages(ec2, "DescribeSnapshots", "Snapshots", OwnerIds=["self"], Filters=flt))
     found.resources["snapshots"] = [(s["SnapshotId"], bid(s.get("Tags"))) for s in snaps]
     found.tags.update({s["SnapshotId"]: tags_dict(s.get("Tags")) for s in snaps})
@@ -87,22 +81,6 @@ def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
     found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags")))
                                     for k in pages(ec2, "DescribeKeyPairs", "KeyPairs", Filters=flt)]
     return found
-
-
-def describe_own_images(ec2: Any, image_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The images that still exist among `image_ids` (one call each: one missing id fails a batch)."""
-    described: dict[str, dict[str, Any]] = {}
-    for image_id in image_ids:
-        try:
-            with aws_call("DescribeImages", image_id):
-                images = ec2.describe_images(ImageIds=[image_id])["Images"]
-        except AwsError as exc:
-            if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
-                continue
-            raise
-        if images:
-            described[image_id] = images[0]
-    return described
 
 
 def remove(ec2: Any, found: Found, waits: ec2ops.Waits, report: Callable[[str], None],

@@ -32,7 +32,6 @@ class AwsSettings:
     secret_access_key: str | None = None
     retry_mode: str = "adaptive"
     max_attempts: int = 10
-    waiter_delay: float = 5.0  # seconds between waiter polls; the sandbox uses a small one
 
 
 @dataclass

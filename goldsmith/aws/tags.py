@@ -12,7 +12,6 @@ VERSION_TAG = "goldsmith:version"
 SOURCE_AMI_TAG = "goldsmith:source-ami"
 COMMIT_TAG = "goldsmith:git-commit"
 VALIDATION_TAG = "goldsmith:validation"
-TEMPORARY_TAG = "goldsmith:temporary"
 
 
 def client_token(text: str) -> str:

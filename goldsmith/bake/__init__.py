@@ -1,1 +1,2 @@
-"""The bake: typed BuildState, steps with run/cleanup, the runner and its journal."""
+"""The bake: its sequences (BAKE, VALIDATE_IMAGE), one module per step, the typed BuildState, and
+the API that runs them on the engine (goldsmith.engine)."""

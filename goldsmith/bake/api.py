@@ -1,4 +1,7 @@
-"""bake(): a loaded recipe in, an AMI (and a manifest) out; everything temporary cleaned up."""
+"""Running the bake's sequences: bake() (a recipe in, an AMI and a manifest out) and validate_image()
+(`invoke validate`). Both are journaled, cleaned up in reverse on error, Ctrl-C, SIGTERM and
+cancellation, and can run in a worker thread (pass a cancel token).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,27 @@ import secrets
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import BUILD_ID_TAG, COMMIT_TAG, RECIPE_TAG, VERSION_TAG
-from goldsmith.bake.context import BakeContext, BakeOptions
-from goldsmith.bake.journal import Journal
-from goldsmith.bake.plan import bake_steps
-from goldsmith.bake.runner import Step, run_steps
+from goldsmith.bake import sequences
+from goldsmith.bake.context import BakeContext, BakeOptions, MachineContext
+from goldsmith.bake.manifest import manifest_entry
 from goldsmith.bake.state import BuildState
-from goldsmith.bake.target import Target
+from goldsmith.engine.cancel import CancelToken
+from goldsmith.engine.journal import Journal
+from goldsmith.engine.runner import Step, run_steps
 from goldsmith.errors import InputError
 from goldsmith.recipe.loader import LoadedRecipe
+from goldsmith.recipe.model import Build
 from goldsmith.report.events import Display, Events
-from goldsmith.report.manifest import manifest_entry, write_manifest
+from goldsmith.report.manifest import write_manifest
 from goldsmith.report.redact import Redactor
+from goldsmith.targets.base import Target
+from goldsmith.validate import SuiteResult
+from goldsmith.validate.plan import SuitePlan, plan_for
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,9 @@ class BakeResult:
     log_path: Path
 
 
-def new_build_id(recipe_name: str) -> str:
+def new_build_id(prefix: str) -> str:
     """Sortable, unique and readable: base-20261125-101500-3f9a."""
-    return f"{recipe_name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
 
 
 def git_commit(root: Path) -> str:
@@ -76,38 +84,135 @@ def _check_manifest_path(path: Path) -> None:
         raise InputError(f"--manifest {path}: cannot create its directory: {exc.strerror or exc}") from exc
 
 
+@dataclass
+class _Run:
+    """A run's log and journal, opened before its first step and closed after its last cleanup."""
+
+    build_id: str
+    events: Events
+    journal: Journal
+    log_path: Path
+
+    @classmethod
+    def open(cls, work: Path, build_id: str, recipe: str, target: Target, redactor: Redactor,
+             display: Display | None) -> _Run:
+        log_path = work / "logs" / f"{build_id}.jsonl"
+        events = Events(log_path, display, redactor, build_id)
+        journal = Journal(path=work / "builds" / f"{build_id}.json", build_id=build_id, recipe=recipe,
+                          target=target.name)
+        journal.save()  # at the start, so even a run killed early has one
+        return cls(build_id, events, journal, log_path)
+
+
 def bake(
     loaded: LoadedRecipe,
     target: Target,
     options: BakeOptions,
     *,
     display: Display | None = None,
-    steps: Sequence[Step] | None = None,
+    steps: Sequence[Step[BuildState, BakeContext]] | None = None,
     build_id: str | None = None,
+    cancel: CancelToken | None = None,
 ) -> BakeResult:
     """Run a whole bake. Raises a GoldsmithError (already cleaned up) when it fails."""
     aws = Aws(target.aws_settings())
     region = aws.region
     build_id = build_id or new_build_id(loaded.recipe.name)
-    state = initial_state(loaded, region, build_id)
-    work = options.work_dir
-    log_path = work / "logs" / f"{build_id}.jsonl"
-    manifest_path = options.manifest_path or work / "manifests" / f"{build_id}.json"
+    manifest_path = options.manifest_path or options.work_dir / "manifests" / f"{build_id}.json"
     _check_manifest_path(manifest_path)
+    if steps is None:  # bad input (a bastion key file that does not load) fails here, before any AWS call
+        features = sequences.Features.of(loaded, region, options.extra_suites)
+        steps = sequences.bake(loaded, features, work_dir=options.work_dir, extra_suites=options.extra_suites,
+                               key=sequences.bastion_key(loaded)).steps
+    state = initial_state(loaded, region, build_id)
     redactor = Redactor(loaded.secrets)
-    events = Events(log_path, display, redactor, build_id)
-    journal = Journal(path=work / "builds" / f"{build_id}.json", build_id=build_id,
-                      recipe=loaded.recipe.name, target=target.name)
-    journal.save()
-    ctx = BakeContext(aws=aws, target=target, loaded=loaded, journal=journal, events=events,
-                      waits=target.waits(loaded.recipe.build), options=options)
-    events.info(f"build {build_id}: {loaded.recipe.name} {loaded.recipe.version} on {target.name} in {region}")
+    run = _Run.open(options.work_dir, build_id, loaded.recipe.name, target, redactor, display)
+    token = cancel or CancelToken()
+    ctx = BakeContext(aws=aws, target=target, journal=run.journal, events=run.events,
+                      waits=replace(target.waits(loaded.recipe.build), cancel=token), options=options,
+                      cancel=token, loaded=loaded)
+    run.events.info(f"build {build_id}: {loaded.recipe.name} {loaded.recipe.version} on {target.name} in {region}")
     try:
-        run_steps(list(steps) if steps is not None else bake_steps(), state, ctx)
+        run_steps(list(steps), state, ctx)
     finally:
-        journal.finish(state.outcome)
+        run.journal.finish(state.outcome if state.outcome != "running" else "failed")
         entry = manifest_entry(state, recipe=loaded.recipe.name, version=loaded.recipe.version, target=target.name)
         write_manifest(manifest_path, json.loads(redactor(json.dumps(entry))))
-        events.info(f"manifest: {manifest_path}")
-        events.close()
-    return BakeResult(state=state, manifest_path=manifest_path, log_path=log_path)
+        run.events.info(f"manifest: {manifest_path}")
+        run.events.close()
+    return BakeResult(state=state, manifest_path=manifest_path, log_path=run.log_path)
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    """What `invoke validate` checks and with what: an AMI id or a recipe, extra suites, variables."""
+
+    image_ref: str  # ami-... or a recipe's name (its newest image)
+    loaded: LoadedRecipe | None
+    suites: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()  # --var name=value, when no recipe resolves them
+    username: str | None = None
+    instance_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidateOutcome:
+    image_id: str
+    build_id: str
+    result: SuiteResult
+    log_path: Path
+    state: BuildState = field(repr=False)
+
+
+def validate_image(request: ValidateRequest, target: Target, *, work_dir: Path, display: Display | None,
+                   cancel: CancelToken | None = None) -> ValidateOutcome:
+    """`invoke validate`: launch an instance from the image, run the suites, remove it all.
+
+    A run of its own (build id validate-..., journaled), so `invoke clean --build-id` removes what a
+    SIGKILL left; a failing suite raises ValidationFailed, Ctrl-C/SIGTERM Interrupted (cleaned up).
+    """
+    loaded = request.loaded
+    build = _build_settings(request)
+    suites_given = bool(request.suites) or bool(loaded and loaded.recipe.validate_.suites)
+    if not suites_given:
+        raise InputError("nothing to validate with: give --suite PATH (repeatable), or a recipe with validate.suites")
+    aws = Aws(target.aws_settings())
+    region = aws.region
+    recipe_name = loaded.recipe.name if loaded else "validate"
+    build_id = new_build_id("validate")
+    junit = work_dir / "reports" / f"{build_id}.xml"
+
+    def plan(state: BuildState) -> SuitePlan:
+        if loaded is not None:
+            facts = {"build_id": build_id, "recipe_name": recipe_name, "region": region,
+                     "image_id": state.image["ImageId"]}
+            return plan_for(loaded, facts=facts, extra_suites=request.suites, junit_path=junit)
+        return SuitePlan(suites=tuple(Path(s).resolve() for s in request.suites), env={"GOLDSMITH_REGION": region},
+                         variables=dict(request.variables), secrets=frozenset(), timeout=1800.0, junit_path=junit)
+
+    sequence = sequences.validate_image(request.image_ref, loaded, build,
+                                        request.instance_type or build.instance_type, plan)
+    tags = {BUILD_ID_TAG: build_id, RECIPE_TAG: recipe_name, VERSION_TAG: loaded.recipe.version if loaded else "0"}
+    state = BuildState(build_id=build_id, region=region, facts={"build_id": build_id, "region": region}, tags=tags)
+    run = _Run.open(work_dir, build_id, recipe_name, target, Redactor(loaded.secrets if loaded else ()), display)
+    token = cancel or CancelToken()
+    ctx = MachineContext(aws=aws, target=target, journal=run.journal, events=run.events,
+                         waits=replace(target.waits(build), cancel=token), options=BakeOptions(work_dir=work_dir),
+                         cancel=token)
+    try:
+        run_steps(list(sequence.steps), state, ctx)
+    finally:
+        run.journal.finish(state.outcome if state.outcome != "running" else "failed")
+        run.events.close()
+    assert state.image_result is not None
+    return ValidateOutcome(image_id=state.image["ImageId"], build_id=build_id, result=state.image_result,
+                           log_path=run.log_path,
+                           state=state)
+
+
+def _build_settings(request: ValidateRequest) -> Build:
+    """The recipe's build settings (network, SSH user) or the defaults; --user overrides the user."""
+    build = request.loaded.recipe.build if request.loaded else Build()
+    if request.username:
+        build = build.model_copy(update={"ssh_username": request.username})
+    return build

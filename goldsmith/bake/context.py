@@ -1,4 +1,4 @@
-"""BakeContext: the services a step uses (AWS, target, recipe, journal, events), fixed for a bake."""
+"""BakeContext: the services a step uses (AWS, target, journal, events, cancellation), fixed for a run."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from goldsmith.engine.cancel import CancelToken
+
 if TYPE_CHECKING:
     from goldsmith.aws.ec2 import Waits
     from goldsmith.aws.session import Aws
-    from goldsmith.bake.journal import Journal
-    from goldsmith.bake.target import Target
+    from goldsmith.engine.journal import Journal
     from goldsmith.recipe.loader import LoadedRecipe
     from goldsmith.report.events import Events
+    from goldsmith.targets.base import Target
 
 
 @dataclass(frozen=True)
@@ -20,16 +22,26 @@ class BakeOptions:
     keep_on_error: bool = False
     work_dir: Path = Path(".goldsmith")
     manifest_path: Path | None = None
-    skip_validation: bool = False
     extra_suites: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass
-class BakeContext:
+class MachineContext:
+    """What the instance steps need: enough to launch, reach and remove an instance of any role.
+
+    `invoke validate` runs on this alone (it may have no recipe)."""
+
     aws: Aws
     target: Target
-    loaded: LoadedRecipe
     journal: Journal
     events: Events
-    waits: Waits
+    waits: Waits  # carries `cancel`, so every AWS wait stops when the run is cancelled
     options: BakeOptions
+    cancel: CancelToken = field(default_factory=CancelToken, kw_only=True)
+
+
+@dataclass
+class BakeContext(MachineContext):
+    """A bake's context: the machine services plus the loaded recipe."""
+
+    loaded: LoadedRecipe

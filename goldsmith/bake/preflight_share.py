@@ -1,5 +1,10 @@
 """Preflight for sharing, encryption, regions and deprecation: every check before anything is launched.
 
+The rules that need no AWS call live in goldsmith.recipe.publishing, so `invoke check` reports them
+located; check_static runs them again here (for models built in code, and with the build region, which
+the recipe does not know). What is left needs AWS: the keys exist, are usable and shared, and the account
+does not block public images.
+
 How snapshots become encrypted: the build instance's volumes are created encrypted with the recipe's
 key (RunInstances BlockDeviceMappings Encrypted + KmsKeyId, see bake/mappings.py), so the snapshots
 of those volumes, and the AMI registered from them, are encrypted from the first byte. The other
@@ -11,69 +16,53 @@ each region's key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import images, kms
 from goldsmith.errors import PreflightError
+from goldsmith.recipe.publishing import (
+    deprecation_time,
+    missing_keys_message,
+    missing_region_keys,
+    publishing_problems,
+    target_regions,
+)
+from goldsmith.recipe.yaml_source import field_name
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
     from goldsmith.recipe.model import Image
 
-
-def deprecation_time(image: Image, now: datetime) -> datetime | None:
-    """When the image is to be deprecated: deprecate_at, or now + deprecate_after days, or never."""
-    if image.deprecate_at is not None:
-        when = image.deprecate_at
-        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    if image.deprecate_after is not None:
-        return now.astimezone(UTC) + timedelta(days=image.deprecate_after)
-    return None
-
-
-def target_regions(image: Image, build_region: str) -> list[str]:
-    """The build region first, then each other region of image.regions once."""
-    regions = [build_region]
-    for region in image.regions:
-        if region not in regions:
-            regions.append(region)
-    return regions
+# deprecation_time and target_regions live with the recipe's rules; imported from here by the bake's steps.
+__all__ = ["check_publishing", "check_static", "deprecation_time", "region_keys", "target_regions"]
 
 
 def region_keys(image: Image, build_region: str) -> dict[str, str]:
     """The key for each region's snapshots; a copy region without its own key is an error."""
     if image.encrypt is None:
         return {}
-    keys = {build_region: image.encrypt.kms_key}
-    missing = []
-    for region in target_regions(image, build_region)[1:]:
-        if region in image.encrypt.regions:
-            keys[region] = image.encrypt.regions[region]
-        else:
-            missing.append(region)
+    missing = missing_region_keys(image, build_region)
     if missing:
-        raise PreflightError(
-            f"image.encrypt.regions: no KMS key for {', '.join(missing)}: a copy is encrypted with a key of "
-            f"its own region, so add e.g. `{missing[0]}: alias/your-key` under image.encrypt.regions."
-        )
+        raise PreflightError(f"image.encrypt.regions: {missing_keys_message(missing)}")
+    keys = {build_region: image.encrypt.kms_key}
+    keys.update({region: image.encrypt.regions[region] for region in target_regions(image, build_region)[1:]})
     return keys
 
 
-def check_static(image: Image, now: datetime) -> None:
-    """What needs no AWS call: public + encrypted, deprecation in the past."""
-    if image.share.public and image.encrypt is not None:
-        raise PreflightError("image.share.public: an encrypted AMI cannot be made public; drop one of the two.")
-    when = deprecation_time(image, now)
-    if when is not None and when <= now:
-        raise PreflightError(f"image.deprecate_at: {when:%Y-%m-%d %H:%M} UTC is in the past; give a future moment.")
+def check_static(image: Image, now: datetime, build_region: str | None = None) -> None:
+    """The rules that need no AWS call (goldsmith.recipe.publishing), for a model that may not come from
+    load_recipe: raise one PreflightError listing every broken rule."""
+    problems = publishing_problems(image, now, build_region)
+    if problems:
+        raise PreflightError("\n".join(f"{field_name(('image', *p.path))}: {p.message}" for p in problems))
 
 
 def check_publishing(state: BuildState, ctx: BakeContext) -> None:
     """Sharing, public access, keys of every region: raise one PreflightError listing every problem."""
     image = ctx.loaded.recipe.image
-    check_static(image, datetime.now(UTC))
+    check_static(image, datetime.now(UTC), state.region)
     share = image.share
     problems: list[str] = []
     if share.public:

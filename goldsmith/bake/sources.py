@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.image_search import newest_validated_image
-from goldsmith.errors import PreflightError, RecipeError
+from goldsmith.errors import InputError, PreflightError, RecipeError
 from goldsmith.recipe.templating import name_pattern
 
 if TYPE_CHECKING:
@@ -33,9 +33,12 @@ def source_image(ec2: Any, loaded: LoadedRecipe) -> dict[str, Any]:
         f = source.filter
         return ec2ops.find_newest_image(ec2, name=f.name, owners=f.owners, architecture=f.architecture)
     assert source.recipe is not None
-    from goldsmith.recipe.loader import load_recipe
+    from goldsmith.recipe.loader import load_recipe, source_recipe_path
 
-    path = loaded.root / "recipes" / f"{source.recipe}.yaml"
+    try:
+        path = source_recipe_path(loaded.root, source.recipe)  # the same file `invoke check` found
+    except InputError as exc:
+        raise PreflightError(f"source.recipe: {exc}") from exc
     try:
         other = load_recipe(path)
     except RecipeError as exc:

@@ -1,25 +1,26 @@
-"""BuildState: everything a bake has learned or created so far, typed (no string-keyed bag).
+"""BuildState: everything a run has learned or created so far, typed (no string-keyed bag).
 
 Steps share data only through this object. A field holding a created resource is set only after the
-create call succeeded, so a cleanup never deletes something it did not create.
+create call succeeded, so a cleanup never deletes something it did not create. The instance steps
+(key pair, security group, launch, SSH) write to the part of the state of their *role*: the build
+instance, or the validation instance launched from the new image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from goldsmith.engine.runner import RunState
 
 if TYPE_CHECKING:
     from goldsmith.ssh.keys import PrivateKey
     from goldsmith.ssh.session import SshSession
+    from goldsmith.validate import SuiteResult
 
-
-@dataclass
-class StepRecord:
-    name: str
-    started_at: float
-    duration: float = 0.0
-    status: str = "running"  # running | ok | failed | interrupted
+Role = Literal["build", "validation"]
+BUILD: Role = "build"
+VALIDATION: Role = "validation"
 
 
 @dataclass
@@ -32,25 +33,31 @@ class Artifact:
 
 
 @dataclass
-class BuildState:
-    build_id: str
-    region: str
-    facts: dict[str, str]
-    tags: dict[str, str]  # the goldsmith:* tags every created resource carries
-
-    source_image: dict[str, Any] | None = None
+class InstanceState:
+    """One role's instance and its temporary access (key pair, security group, SSH session)."""
 
     key_name: str | None = None
     private_key: PrivateKey | None = None
-    vpc_id: str | None = None
     security_group_id: str | None = None
-
     instance_id: str | None = None
     instance: dict[str, Any] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)  # device -> volume id
     endpoint: tuple[str, int] | None = None
     host_key: str | None = None
     ssh: SshSession | None = None
+
+
+@dataclass
+class BuildState(RunState):
+    build_id: str
+    region: str
+    facts: dict[str, str]
+    tags: dict[str, str]  # the goldsmith:* tags every created resource carries
+
+    source_image: dict[str, Any] | None = None
+    vpc_id: str | None = None
+    instances: dict[Role, InstanceState] = field(
+        default_factory=lambda: {BUILD: InstanceState(), VALIDATION: InstanceState()})
 
     snapshots: dict[str, str] = field(default_factory=dict)  # device -> snapshot id
     image_id: str | None = None
@@ -61,9 +68,11 @@ class BuildState:
     snapshot_permissions: list[str] = field(default_factory=list)
     kms_keys: dict[str, str] = field(default_factory=dict)  # region -> key ARN checked by preflight
     deprecation_time: str = ""  # ISO 8601 UTC, set on every artifact when the recipe asks
-    validation: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)  # suite results, for the manifest
+    image_result: SuiteResult | None = None  # the suites' result on the instance from the image
     keep_image: bool = False  # validation failed with on_failure: keep; the failed bake keeps AMI + snapshots
 
-    steps: list[StepRecord] = field(default_factory=list)
-    outcome: str = "running"  # running | succeeded | failed | interrupted
-    error: str = ""
+    @property
+    def build(self) -> InstanceState:
+        """The build instance's part of the state."""
+        return self.instances[BUILD]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -16,7 +17,8 @@ from goldsmith.recipe.formats import FieldProblem, absolute_path
 from goldsmith.ssh.session import SshSession
 
 if TYPE_CHECKING:
-    from goldsmith.recipe.model import FileStep, ProvisionStep, RebootStep, ShellStep, TemplateStep
+    from goldsmith.recipe.model import FileStep, ProvisionStep, RebootStep, ShellStep, StepType, TemplateStep
+    from goldsmith.recipe.model import Recipe as RecipeModel
 
 # Seconds a step may overrun its own timeout before the watchdog closes the session under it.
 WATCHDOG_GRACE = 10.0
@@ -24,6 +26,9 @@ WATCHDOG_GRACE = 10.0
 
 class Recipe(Protocol):
     """The part of goldsmith.recipe's LoadedRecipe that provisioners use."""
+
+    @property
+    def recipe(self) -> RecipeModel: ...
 
     @property
     def root(self) -> Path: ...
@@ -82,7 +87,8 @@ StepT = TypeVar("StepT", bound="ShellStep | FileStep | TemplateStep | RebootStep
 class Provisioner(ABC, Generic[StepT]):
     """One provision step of a recipe, bound to its model; subclasses implement :meth:`run`."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[StepType]
+    """The step ``type`` it runs, which is also its key in the registry (provisioner_class checks both agree)."""
 
     def __init__(self, step: StepT) -> None:
         self.step = step
@@ -157,9 +163,36 @@ def run_provisioners(
     ctx: ProvisionContext,
     *,
     on_step: Callable[[int, str], None] | None = None,
+    limit: float | None = None,
 ) -> None:
-    """Run the steps in order, stopping at the first failure; ``ctx.session`` follows reboots."""
+    """Run the steps in order, stopping at the first failure; ``ctx.session`` follows reboots.
+
+    All the steps together may take ``limit`` seconds (default: the recipe's build.timeouts.provision):
+    each step's own timeout is cut to the time left, and a step that reaches the limit, or one that
+    would start after it, fails with a ProvisionError naming the step and the limit.
+    """
+    if limit is None:
+        limit = float(ctx.loaded.recipe.build.timeouts.provision)
+    started = time.monotonic()
+    deadline = started + limit
     for index, step in enumerate(steps):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProvisionError(
+                f"{step_title(index, step)} was not started: the provision steps reached their limit of "
+                f"{limit:g} s (build.timeouts.provision) after {time.monotonic() - started:.1f} s"
+            )
         if on_step is not None:
             on_step(index, step_label(step))
-        run_step(index, step, ctx)
+        bounded = step if step.timeout <= left else step.model_copy(update={"timeout": math.ceil(left)})
+        try:
+            run_step(index, bounded, ctx)
+        except ProvisionError as exc:
+            if bounded is step or time.monotonic() < deadline:
+                raise
+            title = step_title(index, step)
+            raise ProvisionError(
+                f"{title} was stopped at the limit of {limit:g} s for all provision steps together "
+                f"(build.timeouts.provision; {left:.0f} s of it were left when the step started): "
+                f"{str(exc).removeprefix(title + ' ')}"
+            ) from exc

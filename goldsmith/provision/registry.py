@@ -28,4 +28,6 @@ def provisioner_class(kind: str) -> type[Provisioner[Any]]:
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, Provisioner)):
         raise TypeError(f"{dotted} is not a Provisioner")
+    if cls.kind != kind:  # the step's `type`, the registry key and the class must agree
+        raise TypeError(f"{dotted} is registered as {kind!r} but its kind is {cls.kind!r}")
     return cls

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable
 
 from goldsmith.errors import ProvisionError
+from goldsmith.recipe.model import Filesystem
 from goldsmith.ssh.session import SshSession
 
 NOT_FOUND = 3
@@ -75,7 +76,7 @@ def mount_data_volume(
     volume_id: str,
     device: str,
     mount: str,
-    filesystem: str,
+    filesystem: Filesystem,
     fstab: str = "/etc/fstab",
     wait: int = 60,
     log: Callable[[str], None] | None = None,

@@ -1,7 +1,9 @@
-"""Checks that need more than the schema: referenced files, templates and the rendered image name.
+"""Checks that need more than the schema: referenced files (the source recipe's too), templates and the
+rendered image name.
 
 They run on the raw YAML data, not the validated model, so a recipe with a schema mistake still gets
-its missing files and undefined variables reported in the same run.
+its missing files and undefined variables reported in the same run. Rules between fields of the image
+section (sharing, encryption, regions, deprecation) run on the model: see publishing.py.
 """
 
 from __future__ import annotations
@@ -221,19 +223,31 @@ def check_files(ctx: CheckContext) -> list[Problem]:
     for path, suite in _strings(suites, ("validate", "suites")) if isinstance(suites, list) else ():
         problems.extend(_locate(ctx, path, suite, want_file=False)[1])
     recipe = _get(ctx.doc.data, "source", "recipe")
-    if isinstance(recipe, str) and formats.RECIPE_NAME_RE.fullmatch(recipe) and recipe_file(ctx.root, recipe) is None:
-        message = f"no recipe '{recipe}': expected recipes/{recipe}.yaml in {ctx.root}"
-        problems.append(ctx.doc.problem(("source", "recipe"), message))
+    if isinstance(recipe, str) and formats.RECIPE_NAME_RE.fullmatch(recipe):
+        try:
+            source_recipe_path(ctx.root, recipe)
+        except InputError as exc:
+            problems.append(ctx.doc.problem(("source", "recipe"), str(exc)))
     return problems
 
 
-def recipe_file(root: Path, name: str) -> Path | None:
-    """recipes/<name>.yaml (or .yml) under the project root, if it exists."""
-    for suffix in (".yaml", ".yml"):
-        candidate = root / "recipes" / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def source_recipe_path(root: Path, name: str) -> Path:
+    """The file of the recipe named by ``source.recipe: <name>``: recipes/<name>.yaml, else recipes/<name>.yml,
+    under the project root (LoadedRecipe.root). The one rule for ``invoke check`` and the bake.
+
+    Raises InputError (exit 2) saying where it looked when there is no such file (or the name is not a
+    recipe name, which would let it reach outside recipes/).
+    """
+    expected = " or ".join(f"recipes/{name}{suffix}" for suffix in RECIPE_SUFFIXES)
+    if formats.RECIPE_NAME_RE.fullmatch(name):
+        for suffix in RECIPE_SUFFIXES:
+            candidate = root / "recipes" / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    raise InputError(f"no recipe '{name}': expected {expected} in {root}")
 
 
 def _check_template_file(

@@ -12,7 +12,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from goldsmith.recipe.checks import recipe_file
+from goldsmith.errors import InputError
+from goldsmith.recipe.checks import source_recipe_path
 from goldsmith.recipe.loader import LoadedRecipe
 from goldsmith.recipe.model import FileStep, ShellStep, TemplateStep
 
@@ -31,8 +32,11 @@ def referenced_files(loaded: LoadedRecipe) -> list[str]:
             paths.append(step.source)
     paths.extend(recipe.validate_.suites)
     if recipe.source.recipe:
-        source = recipe_file(loaded.root, recipe.source.recipe)
-        if source is not None:
+        try:
+            source = source_recipe_path(loaded.root, recipe.source.recipe)
+        except InputError:
+            pass  # removed since the recipe was loaded; the bake reports it
+        else:
             paths.append(source.relative_to(loaded.root).as_posix())
     return sorted(set(paths))
 

@@ -1,4 +1,5 @@
-"""Load a recipe file: parse, validate, resolve variables, check files and templates, all at once.
+"""Load a recipe file: parse, validate, resolve variables, check files, templates and publishing rules, all
+at once.
 
 Every mistake found in one run is raised together as a RecipeError, each as file:line:column.
 """
@@ -8,25 +9,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import ValidationError
 
 from goldsmith.errors import InputError, Problem, RecipeError
 from goldsmith.recipe import templating
-from goldsmith.recipe.checks import CheckContext, escaping_path, run_checks
+from goldsmith.recipe.checks import CheckContext, escaping_path, run_checks, source_recipe_path
 from goldsmith.recipe.hints import show
-from goldsmith.recipe.model import Recipe
+from goldsmith.recipe.model import Image, Recipe
 from goldsmith.recipe.problems import problems_from
+from goldsmith.recipe.publishing import publishing_problems
 from goldsmith.recipe.templating import BUILD_FACTS
 from goldsmith.recipe.variables import parse_var_args, resolve_variables
 from goldsmith.recipe.yaml_source import YamlDocument, parse_text, read_text
+from goldsmith.report.redact import Redactor
 
-__all__ = ["BUILD_FACTS", "LoadedRecipe", "find_root", "load_recipe", "parse_var_args"]
+__all__ = ["BUILD_FACTS", "LoadedRecipe", "find_root", "load_recipe", "parse_var_args", "source_recipe_path"]
 
 ROOT_MARKERS = ("invoke.yaml", "tasks.py")
-REDACTED = "***"
 _NO_VARS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -60,11 +64,9 @@ class LoadedRecipe:
         return templating.render(template, {**self.variables, **facts})
 
     def redact(self, text: str) -> str:
-        """Text with every secret value replaced by ***, for logs and reports."""
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        """Text with the secret values (and private keys) masked, by the rules of every log and manifest
+        (goldsmith.report.redact.Redactor)."""
+        return Redactor(self.secrets)(text)
 
 
 def find_root(recipe_path: Path) -> Path:
@@ -100,10 +102,23 @@ def load_recipe(
         document, root, check_values, frozenset(resolved.declared), frozenset(resolved.secret_names)
     )
     problems.extend(run_checks(context))
+    image = recipe.image if recipe is not None else _valid_image(document.data.get("image"))
+    if image is not None:
+        for broken in publishing_problems(image, datetime.now(UTC)):
+            problems.append(document.problem(("image", *broken.path), broken.message))
     if problems or recipe is None:
         raise RecipeError(problems)
     secrets = frozenset(resolved.values[n] for n in resolved.secret_names if n in resolved.values)
     return LoadedRecipe(recipe, path, root, resolved.values, secrets, frozenset(resolved.secret_names))
+
+
+def _valid_image(data: Any) -> Image | None:
+    """The image section as a model when it is valid on its own (the rest of the recipe is not), so its
+    publishing rules are reported in the same run as the other mistakes."""
+    try:
+        return Image.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _not_a_mapping(document: YamlDocument) -> Problem:

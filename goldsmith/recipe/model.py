@@ -1,7 +1,10 @@
-"""The recipe schema: pydantic models whose field names are a contract (notes/RECIPE_SCHEMA.md).
+"""The recipe schema: pydantic models whose field names are a contract (docs/recipe-reference.md is
+generated from them).
 
 Formats are checked here so that every consumer gets a valid recipe; checks that need files or
-variable values (templates, scripts, rendered names) live in checks.py.
+variable values (templates, scripts, rendered names, the source recipe) live in checks.py, and the
+rules between publishing fields (public and encrypted, keys of copy regions, deprecation in the past)
+in publishing.py.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from goldsmith.recipe import formats
 from goldsmith.recipe.model_image import Encryption, Image, Share, Validate
-from goldsmith.recipe.model_steps import FileStep, ProvisionStep, RebootStep, ShellStep, TemplateStep
+from goldsmith.recipe.model_steps import FileStep, ProvisionStep, RebootStep, ShellStep, StepType, TemplateStep
 from goldsmith.recipe.strict import Port, Positive, StrictModel
 from goldsmith.recipe.templating import BUILD_FACTS
 
@@ -24,6 +27,7 @@ __all__ = [
     "DataVolume",
     "Encryption",
     "FileStep",
+    "Filesystem",
     "Image",
     "ProvisionStep",
     "RebootStep",
@@ -32,6 +36,7 @@ __all__ = [
     "Share",
     "ShellStep",
     "Source",
+    "StepType",
     "StrictModel",
     "TemplateStep",
     "Timeouts",
@@ -51,6 +56,7 @@ def _variable_name(name: str) -> str:
 
 VariableName = Annotated[str, AfterValidator(_variable_name)]
 VolumeType = Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]
+Filesystem = Literal["ext4", "xfs"]
 
 
 class Variable(StrictModel):
@@ -99,7 +105,8 @@ class Source(StrictModel):
     filter: AmiFilter | None = None
     """The newest AMI matching a name pattern and owners."""
     recipe: str | None = None
-    """Name of another recipe in recipes/: the newest image it produced in this account."""
+    """Name of another recipe, recipes/<name>.yaml (or .yml) under the project root: the newest image it produced
+    in this account that did not fail validation."""
 
     @field_validator("id")
     @classmethod
@@ -159,7 +166,8 @@ with warnings.catch_warnings():
         ssh: Positive = 300
         """Waiting for SSH on the build instance."""
         provision: Positive = 3600
-        """All provision steps together."""
+        """All provision steps together: each step's own timeout is cut to the time left, and no step starts
+        after it."""
         stop: Positive = 600
         """Stopping the build instance."""
         snapshot: Positive = 1800
@@ -250,7 +258,7 @@ class DataVolume(StrictModel):
     """Throughput in MiB/s (gp3)."""
     mount: str | None = None
     """Absolute mount point; the volume is formatted, mounted and added to /etc/fstab."""
-    filesystem: Literal["ext4", "xfs"] = "ext4"
+    filesystem: Filesystem = "ext4"
     """Filesystem created when `mount` is set."""
     delete_on_termination: bool = True
     """Delete the volume when an instance launched from the image terminates."""

@@ -23,7 +23,8 @@ class Share(StrictModel):
     snapshots: bool = False
     """Also grant createVolumePermission on the snapshots to the accounts."""
     public: bool = False
-    """Make the image public (launchable by every AWS account)."""
+    """Make the image public (launchable by every AWS account); not with encrypt: an encrypted AMI cannot be
+    public."""
 
     @field_validator("accounts")
     @classmethod
@@ -49,7 +50,8 @@ class Encryption(StrictModel):
     kms_key: str
     """Key id, key ARN or alias/... in the build region."""
     regions: dict[Annotated[str, AfterValidator(formats.region)], str] = {}
-    """Key to use for the copy in each other region (region -> key)."""
+    """Key to use for the copy in each other region (region -> key of that region); every region of
+    image.regions but the build region needs one."""
 
     @field_validator("kms_key")
     @classmethod
@@ -80,11 +82,12 @@ class Image(StrictModel):
     encrypt: Encryption | None = None
     """KMS encryption of the snapshots."""
     regions: list[str] = []
-    """Other regions to copy the image to."""
+    """Other regions to copy the image to (the build region, if listed, is skipped); an encrypted image needs a
+    key for each under encrypt.regions."""
     deprecate_after: Positive | None = None
     """Days after which the image is marked deprecated."""
     deprecate_at: datetime | None = None
-    """Moment the image is marked deprecated (UTC when no zone is given)."""
+    """Moment the image is marked deprecated (UTC when no zone is given); must be in the future."""
 
     @field_validator("regions")
     @classmethod

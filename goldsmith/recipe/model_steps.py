@@ -53,7 +53,8 @@ class ShellStep(StrictModel):
     timeout: Positive = 1800
     """Seconds the step may take."""
     idempotent: bool = False
-    """Safe to run again on resume."""
+    """Safe to run twice: if the SSH connection drops while it runs, it is run again on a new connection
+    instead of failing the bake."""
 
     @model_validator(mode="after")
     def _one_of(self) -> ShellStep:
@@ -115,7 +116,10 @@ class RebootStep(StrictModel):
     name: str = ""
     """Shown in progress and errors."""
     timeout: Positive = 600
-    """Seconds to wait for the instance to come back."""
+    """Seconds the instance may take to go down after the reboot command; coming back is bounded by
+    build.timeouts.ssh."""
 
 
 ProvisionStep = Annotated[ShellStep | FileStep | TemplateStep | RebootStep, Field(discriminator="type")]
+StepType = Literal["shell", "file", "template", "reboot"]
+"""The `type` of a provision step (a Provisioner's ``kind``)."""

@@ -115,7 +115,14 @@ the build instance and what image it registers. `invoke check <recipe>` reports 
 each as `file:line:column: field: message`. A JSON Schema for editors is in `schema/recipe.schema.json`.
 
 Paths (`script`, `source`, `suites`) are relative to the project root: the first directory above the
-recipe that holds `invoke.yaml` or `tasks.py`.
+recipe that holds `invoke.yaml` or `tasks.py`. `source.recipe: base` names `recipes/base.yaml` (or
+`recipes/base.yml`) under that root, for the check and the bake alike.
+
+Publishing rules are checked with the rest: an encrypted image cannot be public, `deprecate_at` must
+be in the future, and an encrypted image needs a key under `encrypt.regions` for each copy region. The
+build region comes from the target, not the recipe: when `encrypt.kms_key` is a key ARN its region is
+the build region, otherwise the check lets one region of `image.regions` go without a key (it may be
+the build region) and the bake's preflight checks the rest.
 
 ## Variables and templates
 
@@ -126,7 +133,8 @@ variables and these build facts: {", ".join(f"`{f}`" for f in BUILD_FACTS)}.
 A variable's value comes from, in increasing priority: its `default` in the recipe, the environment
 variable `{ENV_PREFIX}<NAME>` (upper-cased name), and `--var name=value`. A variable without a
 default must be given one of the other ways. Values of `secret: true` variables are redacted from logs
-and may not appear in the image's name, description or tags.
+and manifests (values shorter than 4 characters are not masked) and may not appear in the image's name,
+description or tags.
 
 ```yaml
 variables:

@@ -12,15 +12,16 @@ MASK = "***"
 
 
 class Redactor:
-    """Replaces every known secret value (and anything that looks like a private key) with ***."""
+    """Replaces every known secret value of 4 characters or more (and anything that looks like a private
+    key) with ***. The one set of rules: LoadedRecipe.redact uses it too."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        # Very short values would mask ordinary words; secrets shorter than 4 characters are refused by
-        # nobody, but masking "a" everywhere helps nobody either.
+        # Shorter values are accepted as secrets (nothing refuses them) but not masked: masking "a" or "42"
+        # everywhere would garble every line and hide nothing.
         self._secrets.update(s for s in secrets if s and len(s) >= 4)
 
     @property

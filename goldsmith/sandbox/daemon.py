@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from goldsmith.engine.files import write_json_atomic
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.moto_server import MotoProcess
 
@@ -47,13 +47,6 @@ class DaemonSettings:
     @property
     def cache_dir(self) -> Path:
         return self.image_cache or Path(os.environ.get("GOLDSMITH_IMAGE_CACHE", DEFAULT_IMAGE_CACHE))
-
-
-def write_json_atomic(path: Path, data: dict[str, object]) -> None:
-    """Readers see the old file or the whole new one, never a half-written one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def base_image_name(rootfs: Path) -> str:

@@ -1,1 +1,1 @@
-"""The only package that imports paramiko."""
+"""Reaching instances over SSH (sessions, bastions, host-key pins): the only package that imports paramiko."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import paramiko
 
+from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import SshError
 from goldsmith.ssh import hostkeys
 from goldsmith.ssh.endpoint import SshTarget
@@ -82,11 +83,13 @@ def open_connection(
     timeout: float,
     known_host_key: str | None = None,
     on_retry: RetryHook | None = None,
+    cancel: CancelToken = NEVER,
 ) -> Connection:
     """Connect and authenticate, retrying transient failures until ``timeout`` seconds have passed.
 
     ``known_host_key`` (else ``target.known_host_key``) pins the target's key; the bastion is pinned by
-    its own ``known_host_key``. Either mismatch raises HostKeyChanged at once.
+    its own ``known_host_key``. Either mismatch raises HostKeyChanged at once. The pauses between
+    attempts sleep on ``cancel``.
     """
     known_host_key = known_host_key or target.known_host_key
     pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
@@ -96,12 +99,14 @@ def open_connection(
     attempt = 0
     jump: Connection | None = None
     while True:
+        cancel.check()
         try:
             if target.bastion is not None and (jump is None or not jump.transport.is_active()):
                 jump = open_connection(
                     target.bastion,
                     timeout=max(0.1, deadline - time.monotonic()),
                     known_host_key=target.bastion.known_host_key,
+                    cancel=cancel,
                 )
             connection = _attempt_pinned(target, pin, jump, max(0.1, deadline - time.monotonic()), pin_types)
             if jump is not None:
@@ -125,7 +130,12 @@ def open_connection(
                 ) from exc
             if on_retry is not None:
                 on_retry(attempt, last)
-            time.sleep(min(_pause(attempt), left))
+            try:
+                cancel.sleep(min(_pause(attempt), left))
+            except BaseException:
+                if jump is not None:
+                    jump.close()
+                raise
 
 
 def _open_socket(target: SshTarget, jump: Connection | None, timeout: float) -> socket.socket | paramiko.Channel:

@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 import paramiko
 
+from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import SshError
 from goldsmith.ssh.connect import Connection, RetryHook, open_connection
 from goldsmith.ssh.endpoint import SshTarget
@@ -117,6 +118,7 @@ class SshSession:
         self.host_key: str = connection.host_key
         # The bastion's key as seen on this connection (pin it for reconnects when the recipe did not).
         self.bastion_host_key: str | None = connection.jumps[0].host_key if connection.jumps else None
+        self.cancel: CancelToken = NEVER  # checked while commands run: a cancelled run stops waiting on them
 
     @classmethod
     def connect(
@@ -126,10 +128,16 @@ class SshSession:
         timeout: float,
         known_host_key: str | None = None,
         on_retry: RetryHook | None = None,
+        cancel: CancelToken = NEVER,
     ) -> SshSession:
-        """Wait up to ``timeout`` s for the server; with ``known_host_key`` any other key is refused."""
-        connection = open_connection(target, timeout=timeout, known_host_key=known_host_key, on_retry=on_retry)
-        return cls(target, connection)
+        """Wait up to ``timeout`` s for the server; with ``known_host_key`` any other key is refused.
+
+        ``cancel`` stops the connection retries and, later, any command this session runs."""
+        connection = open_connection(target, timeout=timeout, known_host_key=known_host_key, on_retry=on_retry,
+                                     cancel=cancel)
+        session = cls(target, connection)
+        session.cancel = cancel
+        return session
 
     @property
     def is_root(self) -> bool:
@@ -188,6 +196,7 @@ class SshSession:
 
     def _pump(self, channel: paramiko.Channel, lines: _Lines, deadline: float | None, timeout: float | None) -> None:
         while True:
+            self.cancel.check()  # at least every 0.5 s (the channel's timeout)
             try:
                 data = channel.recv(CHUNK)
             except TimeoutError:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from goldsmith.bake.target import Target
 from goldsmith.errors import InputError
 from goldsmith.recipe.hints import did_you_mean
 from goldsmith.recipe.regions import REGIONS
+from goldsmith.targets.base import Target
+
+__all__ = ["TARGETS", "Target", "make_target"]
 
 TARGETS = ("sandbox", "aws")
 

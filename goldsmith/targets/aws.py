@@ -25,7 +25,7 @@ class AwsTarget:
     name: str = "aws"
 
     def aws_settings(self) -> AwsSettings:
-        return AwsSettings(region=self.region, profile=self.profile, waiter_delay=5.0)
+        return AwsSettings(region=self.region, profile=self.profile)
 
     def waits(self, build: Build) -> Waits:
         t = build.timeouts

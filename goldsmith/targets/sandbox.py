@@ -41,7 +41,6 @@ class SandboxTarget:
             secret_access_key="testing",
             retry_mode="standard",
             max_attempts=10,
-            waiter_delay=0.1,
         )
 
     def waits(self, build: Build) -> Waits:

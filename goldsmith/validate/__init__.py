@@ -1,4 +1,4 @@
-"""Validation: pytest-testinfra suites run against an instance, in a pytest subprocess; JUnit XML."""
+"""Validation: planning and running pytest-testinfra suites against an instance (a pytest subprocess), JUnit XML."""
 
 from goldsmith.validate.junit import Failure, Summary, parse_junit
 from goldsmith.validate.suites import Connection, Jump, SuiteResult, run_suites

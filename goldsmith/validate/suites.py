@@ -17,11 +17,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import InputError
 from goldsmith.report.redact import Redactor
 from goldsmith.ssh.keys import PrivateKey
@@ -113,8 +115,10 @@ def run_suites(
     timeout: float,
     on_output: Callable[[str], None],
     secrets: Collection[str] = (),
+    cancel: CancelToken = NEVER,
 ) -> SuiteResult:
-    """Run the suites against the instance and summarise them; never raises for failing tests."""
+    """Run the suites against the instance and summarise them; never raises for failing tests
+    (a cancelled token kills them and raises Cancelled)."""
     suites = [Path(s).resolve() for s in suites]
     missing = [str(s) for s in suites if not s.exists()]
     if missing:
@@ -129,7 +133,7 @@ def run_suites(
         child_env = suite_environment(os.environ, env, variables, connection)
         if connection.host_key is None:
             on_output("warning: no host key pinned; the suites trust the key the instance shows")
-        run = _run_pytest(command, child_env, timeout, lambda line: on_output(redact(line)))
+        run = _run_pytest(command, child_env, timeout, lambda line: on_output(redact(line)), cancel)
         relay_errors = workdir / RELAY_ERRORS
         if relay_errors.exists():  # the suites only saw "Error reading SSH protocol banner": say why
             for reason in dict.fromkeys(relay_errors.read_text().splitlines()):
@@ -196,19 +200,25 @@ def suite_environment(base: Mapping[str, str], env: Mapping[str, str], variables
     return child
 
 
-def _run_pytest(command: list[str], env: dict[str, str], timeout: float, on_line: Callable[[str], None]) -> _Run:
-    """Run pytest in its own process group; stream its lines; kill the group at the timeout or on Ctrl-C."""
+def _run_pytest(command: list[str], env: dict[str, str], timeout: float, on_line: Callable[[str], None],
+                cancel: CancelToken = NEVER) -> _Run:
+    """Run pytest in its own process group; stream its lines; kill the group at the timeout, on Ctrl-C
+    or when the run is cancelled."""
     run = _Run()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     reader = threading.Thread(target=_pump, args=(proc, on_line, run.tail), daemon=True)
     reader.start()
+    deadline = time.monotonic() + timeout
     try:
-        run.exit_code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        run.timed_out = True
-        _kill_group(proc)
-        run.exit_code = proc.wait()
+        while (code := proc.poll()) is None:
+            if time.monotonic() > deadline:
+                run.timed_out = True
+                _kill_group(proc)
+                code = proc.wait()
+                break
+            cancel.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        run.exit_code = code
     finally:
         if proc.poll() is None:  # Ctrl-C or another error while waiting
             _kill_group(proc)

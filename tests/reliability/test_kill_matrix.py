@@ -1,6 +1,6 @@
 """Kill matrix: every step x (error, SIGINT, SIGTERM, SIGKILL), each a real `invoke bake` in a subprocess.
 
-The fault fires at the end of the named step's run (GOLDSMITH_FAULT, see goldsmith.bake.runner), when the
+The fault fires at the end of the named step's run (GOLDSMITH_FAULT, see goldsmith.engine.runner), when the
 step has created what it creates. Afterwards nothing may be left in any region the recipe touches:
 nothing tagged with the build id, and no new untagged resource either. A SIGKILLed bake cannot clean
 up, so there `invoke clean --build-id ID --yes` (journal + tags) must leave nothing.
@@ -23,12 +23,15 @@ from typing import Any
 
 import pytest
 
-from goldsmith.bake.plan import STEP_NAMES
-from goldsmith.bake.runner import FAULT_ENV
+from goldsmith.bake.sequences import Features, step_names
+from goldsmith.engine.runner import FAULT_ENV
+from goldsmith.recipe.loader import load_recipe
 from tests.reliability.conftest import Cell, Matrix
-from tests.reliability.helpers import FAST, bake, clean, inventory, tagged_leftovers
+from tests.reliability.helpers import FAST, FAST_REGIONS, bake, clean, inventory, tagged_leftovers
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+STEP_NAMES = step_names(load_recipe(FAST), FAST_REGIONS[0])
 
 EXIT = {"error": 1, "SIGINT": 130, "SIGTERM": 130, "SIGKILL": -9}
 FAULTS = tuple(EXIT)
@@ -40,7 +43,10 @@ def _leaks(gateway_url: str, build_id: str, before: set[str]) -> list[str]:
 
 
 def test_every_step_of_the_plan_is_in_the_matrix() -> None:
-    """The matrix follows the plan: a step added to the bake is killed here too."""
+    """The matrix follows the plan: a step added to the bake is killed here too. The recipe turns every
+    optional part of the bake on, so no step is left out of its sequence."""
+    features = Features.of(load_recipe(FAST), FAST_REGIONS[0], ())
+    assert features == Features(copy_regions=FAST_REGIONS[1:])
     assert len(STEP_NAMES) == len(set(STEP_NAMES)) >= 16
     assert {"validate-build", "validate-image", "copy-regions", "share-image", "deprecate-image"} <= set(STEP_NAMES)
 

@@ -14,8 +14,8 @@ import pytest
 
 from goldsmith.bake.api import bake
 from goldsmith.bake.context import BakeOptions
-from goldsmith.bake.plan import STEP_NAMES
-from goldsmith.bake.runner import FAULT_ENV
+from goldsmith.bake.sequences import step_names
+from goldsmith.engine.runner import FAULT_ENV
 from goldsmith.errors import BakeError
 from goldsmith.recipe.loader import load_recipe
 from goldsmith.targets.sandbox import SandboxTarget
@@ -102,7 +102,7 @@ def test_successful_bake_leaves_only_the_image_and_its_snapshots(baked_base: dic
     assert len(left["snapshots"]) == 2
 
 
-@pytest.mark.parametrize("step", STEP_NAMES)
+@pytest.mark.parametrize("step", step_names(load_recipe(BASE), "us-east-1"))
 def test_failure_in_any_step_cleans_up_everything(
     step: str, sandbox: Any, sandbox_dir: Path, ec2: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

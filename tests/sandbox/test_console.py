@@ -8,7 +8,7 @@ from typing import Any
 import paramiko
 import pytest
 
-from goldsmith.aws.console import host_keys_from_console
+from goldsmith.ssh.reach import host_keys_from_console
 
 pytestmark = pytest.mark.sandbox
 

@@ -15,5 +15,5 @@ def aws() -> Iterator[Aws]:
     """A moto server of the module's own (no state shared between modules), no retries, fast waiters."""
     server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
     yield Aws(AwsSettings(region="us-east-1", endpoint_url=server.url, access_key_id="testing",
-                          secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
+                          secret_access_key="testing", max_attempts=1))
     server.stop()

@@ -19,9 +19,9 @@ from goldsmith import commands
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.reaper import find_tagged
 from goldsmith.aws.session import Aws
-from goldsmith.bake.journal import Entry, Journal, load_journal
+from goldsmith.engine.journal import Entry, Journal, load_journal
 from goldsmith.errors import InputError
-from goldsmith.lifecycle.clean import clean
+from goldsmith.images.clean import clean
 
 WAITS = Waits(delay=0.05, instance=30, stop=30, snapshot=30, image=30)
 _n = itertools.count()

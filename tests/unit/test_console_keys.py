@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goldsmith.aws.console import host_keys_from_console
+from goldsmith.ssh.reach import host_keys_from_console
 
 CONSOLE = """[   12.3] cloud-init[612]: Generating public/private ed25519 key pair.
 ec2: #############################################################
@@ -30,7 +30,7 @@ def test_no_block_means_no_keys() -> None:
 
 
 def test_ed25519_is_preferred_then_ecdsa_and_rsa_never() -> None:
-    from goldsmith.aws.console import preferred_host_key
+    from goldsmith.ssh.reach import preferred_host_key
 
     keys = host_keys_from_console(CONSOLE)
     assert preferred_host_key(keys) == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goldsmith.bake.launching import instance_params
+from goldsmith.bake.steps.launch_instance import instance_params
 from goldsmith.recipe.model import Build
 
 

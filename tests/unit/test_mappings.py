@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from goldsmith.bake.mappings import image_mappings, launch_mappings
+from goldsmith.bake.mappings import image_mappings
+from goldsmith.bake.steps.launch_instance import launch_mappings
 from goldsmith.recipe.model import DataVolume, RootVolume, Volumes
 
 SOURCE = {

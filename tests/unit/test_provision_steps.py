@@ -11,13 +11,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from goldsmith.errors import ProvisionError
-from goldsmith.provision.base import ProvisionContext, Provisioner, run_provisioners
+from goldsmith.provision import registry
+from goldsmith.provision.base import ProvisionContext, Provisioner, StepFailed, run_provisioners
 from goldsmith.provision.registry import REGISTRY, provisioner_class
 from goldsmith.recipe.loader import LoadedRecipe, load_recipe
+from goldsmith.recipe.model import ShellStep
 from goldsmith.ssh.localsshd import LocalSshd
 from goldsmith.ssh.session import SshSession
 
@@ -37,6 +40,92 @@ def test_every_registry_entry_imports_as_a_provisioner(kind: str) -> None:
 def test_an_unknown_kind_is_a_sentence() -> None:
     with pytest.raises(ProvisionError, match=r"unknown provisioner type 'shel' \(known: file, reboot"):
         provisioner_class("shel")
+
+
+def test_a_class_registered_under_another_kind_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.REGISTRY, "file", "goldsmith.provision.shell:ShellProvisioner")
+    with pytest.raises(TypeError, match="registered as 'file' but its kind is 'shell'"):
+        provisioner_class("file")
+
+
+# The provision phase's limit (build.timeouts.provision), with a fake shell provisioner: no SSH needed ------
+
+class SleepingShell(Provisioner[ShellStep]):
+    """Sleeps for the seconds its first inline line names, within the step's timeout (which it records)."""
+
+    kind = "shell"
+    timeouts: list[int] = []
+    ran: list[str] = []
+
+    def run(self, ctx: ProvisionContext) -> None:
+        assert self.step.inline is not None
+        wanted = float(self.step.inline[0])
+        SleepingShell.timeouts.append(self.step.timeout)
+        SleepingShell.ran.append(self.step.name)
+        if wanted > self.step.timeout:
+            time.sleep(self.step.timeout)
+            raise StepFailed(f"did not finish within its timeout of {self.step.timeout} s")
+        time.sleep(wanted)
+
+
+class _NoSession:
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def sleeping_shell(monkeypatch: pytest.MonkeyPatch) -> type[SleepingShell]:
+    monkeypatch.setitem(registry.REGISTRY, "shell", f"{__name__}:SleepingShell")
+    monkeypatch.setattr(SleepingShell, "timeouts", [])
+    monkeypatch.setattr(SleepingShell, "ran", [])
+    return SleepingShell
+
+
+def limited(tmp_path: Path, provision_limit: int, *seconds: float) -> tuple[LoadedRecipe, ProvisionContext]:
+    """A recipe of shell steps named s0, s1... sleeping that long, and a context without a session."""
+    (tmp_path / "tasks.py").write_text("")
+    steps = "".join(f"  - {{type: shell, name: s{i}, inline: ['{s}']}}\n" for i, s in enumerate(seconds))
+    recipe = tmp_path / "limited.yaml"
+    recipe.write_text(
+        "name: limited\nsource: {id: ami-0123456789abcdef0}\n"
+        f"build: {{timeouts: {{provision: {provision_limit}}}}}\n"
+        'image: {name: "limited-{{ timestamp }}"}\nprovision:\n' + steps
+    )
+    loaded = load_recipe(recipe, environ={})
+    session = cast(SshSession, _NoSession())
+    return loaded, ProvisionContext(session, lambda: session, loaded, dict(FACTS), lambda line: None)
+
+
+def test_the_step_that_reaches_the_provision_limit_fails_naming_it_and_the_limit(
+    tmp_path: Path, sleeping_shell: type[SleepingShell]
+) -> None:
+    loaded, ctx = limited(tmp_path, 1, 0.4, 5, 0)
+    started = time.monotonic()
+    with pytest.raises(ProvisionError) as info:
+        run_provisioners(loaded.recipe.provision, ctx)
+    assert time.monotonic() - started < 3  # not the second step's own 1800 s
+    message = str(info.value)
+    assert message.startswith("provision[1] shell 's1' was stopped at the limit of 1 s for all provision steps "
+                              "together (build.timeouts.provision; "), message
+    assert "did not finish within its timeout of 1 s" in message
+    assert sleeping_shell.ran == ["s0", "s1"]
+    assert sleeping_shell.timeouts == [1, 1]  # each cut from 1800 s to the time left, rounded up
+
+
+def test_no_step_starts_after_the_provision_limit(tmp_path: Path, sleeping_shell: type[SleepingShell]) -> None:
+    loaded, ctx = limited(tmp_path, 3600, 0.3, 0)
+    with pytest.raises(ProvisionError, match=r"^provision\[1\] shell 's1' was not started: the provision steps "
+                                             r"reached their limit of 0.2 s \(build.timeouts.provision\)"):
+        run_provisioners(loaded.recipe.provision, ctx, limit=0.2)
+    assert sleeping_shell.ran == ["s0"]
+
+
+def test_steps_within_the_provision_limit_keep_their_own_timeouts(
+    tmp_path: Path, sleeping_shell: type[SleepingShell]
+) -> None:
+    loaded, ctx = limited(tmp_path, 3600, 0, 0)
+    run_provisioners(loaded.recipe.provision, ctx)
+    assert sleeping_shell.timeouts == [1800, 1800]
 
 
 @dataclass
@@ -208,6 +297,24 @@ def test_template_with_an_undefined_name_fails_the_step(run: Run, tmp_path: Path
         run_provisioners(loaded.recipe.provision, ctx)
     ctx.session.close()
     assert not (tmp_path / "bad").exists()
+
+
+@needs_sshd
+def test_a_hung_command_is_stopped_by_the_provision_limit(run: Run) -> None:
+    loaded = run.recipe("""\
+        - type: shell
+          name: hangs
+          inline: [echo start, sleep 60]
+        """, variables="build: {timeouts: {provision: 2}}")
+    ctx = run.context(loaded)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProvisionError, match=r"^provision\[0\] shell 'hangs' was stopped at the limit of 2 s "
+                                                 r"for all provision steps together \(build.timeouts.provision"):
+            run_provisioners(loaded.recipe.provision, ctx)
+    finally:
+        ctx.session.close()
+    assert time.monotonic() - started < 20
 
 
 @needs_sshd

@@ -23,7 +23,12 @@ EXPECTED = {
     "bad_ou_arn.yaml": "7:11: image.share.ous[0]: 'arn:aws:organizations::123456789012:ou/o-abcde12345/ou-x' is not",
     "bad_recipe_source.yaml": "3:11: source.recipe: no recipe 'nope': expected recipes/nope.yaml",
     "both_inline_and_script.yaml": "7:5: provision[0]: give exactly one of inline or script (got both)",
+    "copy_region_without_key.yaml": "10:7: image.encrypt.regions: no KMS key for eu-west-1 (the image is built in "
+    "us-east-1, the region of kms_key): a copy is encrypted with a key of its own region",
+    "copy_regions_without_keys.yaml": "8:5: image.encrypt.regions: no KMS key for us-west-2, eu-west-1, and only one "
+    "of them can be the build region",
     "deprecate_both.yaml": "7:17: image.deprecate_at: give deprecate_after or deprecate_at, not both",
+    "deprecate_in_past.yaml": "6:17: image.deprecate_at: 2020-01-01 00:00 UTC is in the past; give a future moment",
     "deprecate_negative.yaml": "6:20: image.deprecate_after: must be greater than 0, got -1",
     "duplicate_device.yaml": "9:16: volumes.data[1].device: device /dev/xvdf is already used by /dev/sdf",
     "duplicate_key.yaml": "7:3: image.description: duplicate key 'description' (first given on line 6)",
@@ -37,6 +42,10 @@ EXPECTED = {
     "negative_size.yaml": "8:11: volumes.root.size: size must be greater than 0 GiB, got -8",
     "non_utf8.yaml": "2:17: the file is not UTF-8 text (byte 0xe9",
     "only_comments.yaml": " the file has only comments",
+    "public_encrypted.yaml": "7:13: image.share.public: an encrypted AMI cannot be made public",
+    "region_key_of_other_region.yaml": "10:18: image.encrypt.regions.eu-west-1: KMS key "
+    "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab is in us-west-2, but it must be in "
+    "eu-west-1",
     "relative_mount.yaml": "10:14: volumes.data[0].mount: mount must be an absolute path, got 'data'",
     "secret_without_value.yaml": "7:3: variables.token: secret variable 'token' has no default and no value was given",
     "source_id_and_filter.yaml": "3:3: source: give exactly one of id, filter or recipe (got id and filter)",

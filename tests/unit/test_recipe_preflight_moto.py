@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from goldsmith.aws.session import Aws
-from goldsmith.bake.steps.preflight import build_vpc, check_name_free, check_regions_usable
+from goldsmith.bake.network import build_vpc
+from goldsmith.bake.steps.preflight import check_name_free, check_regions_usable
 from goldsmith.errors import AwsError, PreflightError
 from goldsmith.recipe.model import Build
 from goldsmith.targets.aws import AwsTarget

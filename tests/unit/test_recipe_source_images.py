@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import VALIDATION_TAG
-from goldsmith.bake.sources import newest_image_of
+from goldsmith.bake.sources import newest_image_of, source_image
 from goldsmith.errors import PreflightError
+from goldsmith.recipe.loader import load_recipe
 from goldsmith.recipe.model import Recipe
 
 _serial = itertools.count()
@@ -57,3 +59,22 @@ def test_only_failed_images_is_a_sentence(aws: Aws) -> None:
     expected = r"named like 'lonely-\*-\*' .* that passed validation \(1 matching failed it"
     with pytest.raises(PreflightError, match=expected):
         newest_image_of(aws.ec2(), recipe("lonely"))
+
+
+def test_check_and_bake_find_a_source_recipe_written_as_yml(aws: Aws, tmp_path: Path) -> None:
+    """`invoke check` (load_recipe) and the bake (source_image) resolve source.recipe with one function."""
+    (tmp_path / "invoke.yaml").write_text("{}\n")
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "ymlbase.yml").write_text(
+        'name: ymlbase\nversion: 1.0.0\nsource: {id: ami-0123456789abcdef0}\n'
+        'image: {name: "ymlbase-{{ recipe_version }}-{{ timestamp }}"}\n'
+    )
+    child = tmp_path / "elsewhere" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text('name: child\nsource: {recipe: ymlbase}\nimage: {name: "child-{{ timestamp }}"}\n')
+    loaded = load_recipe(child, environ={})  # the check finds recipes/ymlbase.yml under the project root
+    image_id = register(aws, "ymlbase", "passed")
+    assert source_image(aws.ec2(), loaded)["ImageId"] == image_id
+    (tmp_path / "recipes" / "ymlbase.yml").unlink()
+    with pytest.raises(PreflightError, match=r"source.recipe: no recipe 'ymlbase': expected recipes/ymlbase.yaml or "):
+        source_image(aws.ec2(), loaded)

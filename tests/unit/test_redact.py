@@ -33,3 +33,15 @@ def test_events_log_is_redacted(tmp_path: Path) -> None:
     assert len(lines) == 2
     assert "topsecretvalue" not in (tmp_path / "b.jsonl").read_text()
     assert lines[1]["line"] == "echo ***"
+
+
+def test_a_loaded_recipe_redacts_by_the_same_rules(tmp_path: Path) -> None:
+    from goldsmith.recipe.loader import load_recipe
+
+    (tmp_path / "tasks.py").write_text("")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text('name: r\nvariables: {token: {secret: true}, pin: {secret: true}}\n'
+                      'source: {id: ami-0123456789abcdef0}\nimage: {name: "r-{{ timestamp }}"}\n')
+    loaded = load_recipe(recipe, {"token": "topsecretvalue", "pin": "123"}, environ={})
+    text = f"token topsecretvalue pin 123\n{KEY}"
+    assert loaded.redact(text) == Redactor(loaded.secrets)(text) == "token *** pin 123\n[private key redacted]"

@@ -11,9 +11,9 @@ from typing import Any, cast
 import pytest
 
 from goldsmith.bake.context import BakeContext, BakeOptions
-from goldsmith.bake.journal import Journal, load_journal
-from goldsmith.bake.runner import FAULT_ENV, run_steps
 from goldsmith.bake.state import BuildState
+from goldsmith.engine.journal import Journal, load_journal
+from goldsmith.engine.runner import FAULT_ENV, run_steps
 from goldsmith.errors import BakeError, CleanupError, Interrupted
 from goldsmith.report.events import Events
 from goldsmith.report.redact import Redactor
@@ -167,7 +167,7 @@ def test_journal_exists_before_anything_is_created(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, BaseException)])
 def test_a_signal_during_a_create_call_waits_until_its_id_is_recorded(signum: int, raised: type[BaseException]) -> None:
-    from goldsmith.bake.signals import Terminated, create_then_record
+    from goldsmith.engine.signals import Terminated, create_then_record
 
     recorded: list[str] = []
     with pytest.raises(raised) as info, create_then_record():
@@ -178,7 +178,7 @@ def test_a_signal_during_a_create_call_waits_until_its_id_is_recorded(signum: in
 
 
 def test_interrupt_during_a_create_still_cleans_up_what_it_made(ctx: BakeContext) -> None:
-    from goldsmith.bake.signals import create_then_record
+    from goldsmith.engine.signals import create_then_record
 
     rec = Recorder()
 
@@ -186,11 +186,11 @@ def test_interrupt_during_a_create_still_cleans_up_what_it_made(ctx: BakeContext
         def run(self, state: BuildState, ctx: BakeContext) -> None:
             with create_then_record():
                 os.kill(os.getpid(), signal.SIGINT)
-                state.instance_id = "i-0123"
+                state.build.instance_id = "i-0123"
             rec.calls.append("never reached")
 
         def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
-            rec.calls.append(f"terminate {state.instance_id}")
+            rec.calls.append(f"terminate {state.build.instance_id}")
 
     with pytest.raises(Interrupted):
         run_steps([Creating("launch", rec)], state(), ctx)

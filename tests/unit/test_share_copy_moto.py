@@ -19,9 +19,9 @@ from goldsmith.aws import kms
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.session import Aws
 from goldsmith.errors import AwsError, Interrupted, PreflightError
-from goldsmith.lifecycle.clean import clean
-from goldsmith.lifecycle.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, copy_image_to_regions
-from goldsmith.lifecycle.share import share_image, share_spec
+from goldsmith.images.clean import clean
+from goldsmith.images.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, copy_image_to_regions
+from goldsmith.images.share import share_image, share_spec
 
 CONSUMER, OTHER = "222222222222", "333333333333"
 REGIONS = ["us-west-2", "eu-west-1"]
@@ -210,11 +210,11 @@ import os, signal, sys, time
 from pathlib import Path
 from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.errors import Interrupted
-from goldsmith.lifecycle.copy import copy_image_to_regions
+from goldsmith.images.copy import copy_image_to_regions
 
 url, image_id, work, fault = sys.argv[1:5]
 aws = Aws(AwsSettings(region="us-east-1", endpoint_url=url, access_key_id="testing",
-                      secret_access_key="testing", max_attempts=1, waiter_delay=0.05))
+                      secret_access_key="testing", max_attempts=1))
 
 def report(line):
     print(line, flush=True)

@@ -10,8 +10,8 @@ import pytest
 from goldsmith.aws.sharing import launch_permission_entries, refuse_public
 from goldsmith.bake.preflight_share import check_static, deprecation_time, region_keys, target_regions
 from goldsmith.errors import InputError, PreflightError
-from goldsmith.lifecycle.copy import parse_kms_keys
-from goldsmith.lifecycle.share import share_spec
+from goldsmith.images.copy import parse_kms_keys
+from goldsmith.images.share import share_spec
 from goldsmith.recipe.model_image import Image
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

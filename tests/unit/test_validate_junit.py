@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from goldsmith.bake.validation import deletable_mappings, failure_message
+from goldsmith.bake.steps.launch_instance import deletable_mappings
 from goldsmith.errors import ValidationFailed
 from goldsmith.ssh.keys import PrivateKey
 from goldsmith.validate import Connection, SuiteResult, parse_junit
 from goldsmith.validate.junit import MESSAGE_LIMIT, Failure
+from goldsmith.validate.plan import failure_message
 from goldsmith.validate.plugin import load_vars
 from goldsmith.validate.suites import pytest_command, suite_environment
 

@@ -9,16 +9,14 @@ so the cleanup, and `invoke clean` after a kill, remove copies still in progress
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws import images
 from goldsmith.aws.tags import tags_dict
-from goldsmith.bake.journal import Entry
-from goldsmith.bake.preflight_share import target_regions
 from goldsmith.bake.state import Artifact
 from goldsmith.errors import BakeError
-from goldsmith.lifecycle.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy
+from goldsmith.images.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, journal_hooks
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -36,13 +34,12 @@ def region_key(state: BuildState, ctx: BakeContext, region: str) -> str | None:
 class CopyRegions:
     name = "copy-regions"
 
-    def __init__(self) -> None:
+    def __init__(self, regions: Sequence[str]) -> None:
+        self.regions = list(regions)  # the recipe's regions but the build's (the step is left out without any)
         self._copier: RegionCopier | None = None
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        regions = target_regions(ctx.loaded.recipe.image, state.region)[1:]
-        if not regions:
-            return
+        regions = self.regions
         assert state.image_id is not None and state.image_name is not None
         # The description register-image waited for (kept current by validate-image's tag) saves a call.
         source = state.image or ec2ops.describe_image(ctx.aws.ec2(state.region), state.image_id)
@@ -52,47 +49,38 @@ class CopyRegions:
         self._copier = RegionCopier(
             ctx.aws, source_region=state.region, source_image_id=state.image_id, requests=requests,
             timeout=float(ctx.loaded.recipe.build.timeouts.copy), delay=ctx.waits.delay,
-            token=f"{state.build_id}-copy", hooks=self._hooks(state, ctx))
+            token=f"{state.build_id}-copy", hooks=self._hooks(state, ctx), cancel=ctx.cancel)
         ctx.events.info(f"copying {state.image_id} to {', '.join(regions)}")
         self._copier.run()
 
     def _hooks(self, state: BuildState, ctx: BakeContext) -> CopyHooks:
-        def before(request: CopyRequest) -> Entry:
-            return ctx.journal.intent("image", request.region, request.name)
+        """Journal every copy (as `invoke copy` does) and record it as an artifact the moment it exists."""
+        journaled = journal_hooks(ctx.journal)
 
         def copied(request: CopyRequest, image_id: str, entry: object) -> None:
-            assert isinstance(entry, Entry)
-            ctx.journal.created(entry, image_id)
+            journaled.copied(request, image_id, entry)
             state.artifacts[request.region] = Artifact(request.region, image_id, {})
             ctx.events.info(f"copy to {request.region}: {image_id} started")
 
         def finished(copy: RegionCopy) -> None:
-            entry = ctx.journal.intent("snapshot", copy.region, f"snapshots of {copy.image_id}")
-            ctx.journal.created_many(entry, {f"{copy.image_id}:{d}": s for d, s in copy.snapshots.items()})
+            journaled.finished(copy)
             state.artifacts[copy.region] = Artifact(copy.region, copy.image_id, dict(copy.snapshots))
             ctx.events.info(f"copy to {copy.region}: {copy.image_id} available")
 
-        return CopyHooks(before_copy=before, copied=copied, finished=finished)
+        return CopyHooks(before_copy=journaled.before_copy, copied=copied, finished=finished)
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         """All or nothing: when the bake did not succeed, every copy it started goes, with its snapshots."""
         if self._copier is None or state.outcome == "succeeded":
             return
-        self._copier.stop()
-        self._copier.join()  # a worker inside CopyImage records its copy before returning
-        problems: list[str] = []
-        for region, artifact in list(state.artifacts.items()):
-            if region == state.region:
-                continue
-            try:
-                deleted = images.remove_image(ctx.aws.ec2(region), artifact.image_id, list(artifact.snapshots.values()))
-            except Exception as exc:
-                problems.append(f"image {artifact.image_id} in {region} (and its snapshots): {exc}")
-                continue
-            ctx.journal.deleted("image", artifact.image_id)
-            for snapshot_id in deleted:
+
+        def removed(copy: RegionCopy, snapshots: list[str]) -> None:
+            ctx.journal.deleted("image", copy.image_id)
+            for snapshot_id in snapshots:
                 ctx.journal.deleted("snapshot", snapshot_id)
-            del state.artifacts[region]
-            ctx.events.info(f"removed copy {artifact.image_id} in {region} and snapshots {', '.join(deleted)}")
+            state.artifacts.pop(copy.region, None)
+            ctx.events.info(f"removed copy {copy.image_id} in {copy.region} and snapshots {', '.join(snapshots)}")
+
+        problems = self._copier.remove_all(removed)
         if problems:
             raise BakeError("delete manually: " + "; ".join(problems))

@@ -1,63 +1,142 @@
-"""Launch the build instance: root + data volumes, IMDSv2 required, tagged at creation."""
+"""Launch one role's instance: IMDSv2 required, tagged at creation, SSH only through its own group.
+
+The build instance gets the recipe's root and data volumes (plus the source image's other EBS volumes,
+encrypted with the region's key when the recipe encrypts); an instance launched to validate an image
+gets that image's own volumes. Every volume is deleted with the instance: the snapshots are what we keep.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.bake.launching import instance_params
-from goldsmith.bake.mappings import launch_mappings
-from goldsmith.bake.signals import create_then_record
+from goldsmith.aws.tags import client_token as make_token
+from goldsmith.aws.tags import tag_specs
+from goldsmith.bake.machines import InstanceSpec, keep_message, kept_on_error, remove_instance
+from goldsmith.bake.mappings import ebs_of, inherited
+from goldsmith.engine.signals import create_then_record
 
 if TYPE_CHECKING:
-    from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.context import MachineContext
     from goldsmith.bake.state import BuildState
+    from goldsmith.recipe.model import Build, Volumes
+
+
+def instance_params(
+    build: Build,
+    *,
+    image_id: str,
+    instance_type: str,
+    key_name: str | None,
+    group_id: str | None,
+    tags: Mapping[str, str],
+    client_token: str,
+) -> dict[str, Any]:
+    """IMDSv2 required, tags on the instance and its volumes at creation, SSH only through our group."""
+    params: dict[str, Any] = {
+        "ImageId": image_id,
+        "InstanceType": instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": key_name,
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+        "TagSpecifications": tag_specs(["instance", "volume"], tags),
+        "ClientToken": make_token(client_token),
+    }
+    network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [group_id]}
+    if build.subnet_id:
+        network["SubnetId"] = build.subnet_id
+    if build.associate_public_ip is not None:
+        network["AssociatePublicIpAddress"] = build.associate_public_ip
+        params["NetworkInterfaces"] = [network]
+    else:
+        params["SecurityGroupIds"] = [group_id]
+        if build.subnet_id:
+            params["SubnetId"] = build.subnet_id
+    if build.iam_instance_profile:
+        params["IamInstanceProfile"] = {"Name": build.iam_instance_profile}
+    return params
+
+
+def launch_mappings(volumes: Volumes, root_device: str, *, encrypted: bool = False,
+                    kms_key: str | None = None, source_image: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The build instance's volumes; all are deleted with the instance (the snapshots are what we keep)."""
+    mappings: list[dict[str, Any]] = [
+        {"DeviceName": root_device, "Ebs": ebs_of(volumes.root, delete_on_termination=True)}
+    ]
+    for data in volumes.data:
+        mappings.append({"DeviceName": data.device, "Ebs": ebs_of(data, delete_on_termination=True)})
+    for m in inherited(volumes, root_device, source_image):
+        mappings.append({"DeviceName": m["DeviceName"], "Ebs": {"DeleteOnTermination": True}})
+    if encrypted:
+        for m in mappings:
+            m["Ebs"]["Encrypted"] = True
+            if kms_key:
+                m["Ebs"]["KmsKeyId"] = kms_key
+    return mappings
+
+
+def deletable_mappings(image: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The image's EBS mappings with DeleteOnTermination forced on: no volume outlives the test instance."""
+    mappings = []
+    for mapping in image.get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs")
+        if not ebs:
+            continue
+        kept = {k: ebs[k] for k in ("SnapshotId", "VolumeSize", "VolumeType", "Iops", "Throughput") if k in ebs}
+        mappings.append({"DeviceName": mapping["DeviceName"], "Ebs": {**kept, "DeleteOnTermination": True}})
+    return mappings
 
 
 class LaunchInstance:
-    name = "launch-instance"
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec
+        self.name = spec.step_name("launch-instance")
 
-    def run(self, state: BuildState, ctx: BakeContext) -> None:
-        recipe = ctx.loaded.recipe
-        assert state.source_image is not None
-        root_device = state.source_image.get("RootDeviceName", "/dev/xvda")
-        encrypt = recipe.image.encrypt
-        params = instance_params(
-            recipe.build, image_id=state.source_image["ImageId"], instance_type=recipe.build.instance_type,
-            key_name=state.key_name, group_id=state.security_group_id, client_token=f"{state.build_id}-build",
-            tags={**state.tags, "Name": f"goldsmith build {recipe.name} {state.build_id}"},
-        )
-        params["BlockDeviceMappings"] = launch_mappings(
-            recipe.volumes, root_device, encrypted=encrypt is not None,
+    def _image(self, state: BuildState) -> dict[str, Any]:
+        """The build instance starts from the source AMI; any other role from the image being validated."""
+        image = state.source_image if self.spec.role == "build" else state.image
+        assert image, f"no image to launch the {self.spec.role} instance from"
+        return image
+
+    def _mappings(self, state: BuildState, image: Mapping[str, Any]) -> list[dict[str, Any]]:
+        spec = self.spec
+        if spec.volumes is None:
+            return deletable_mappings(image)
+        encrypt = spec.encrypt
+        return launch_mappings(
+            spec.volumes, str(image.get("RootDeviceName", "/dev/xvda")), encrypted=encrypt is not None,
             kms_key=(state.kms_keys.get(state.region) or encrypt.kms_key) if encrypt else None,
-            source_image=state.source_image,
+            source_image=image,
         )
+
+    def run(self, state: BuildState, ctx: MachineContext) -> None:
+        spec = self.spec
+        machine = state.instances[spec.role]
+        image = self._image(state)
+        params = instance_params(
+            spec.build, image_id=image["ImageId"], instance_type=spec.instance_type, key_name=machine.key_name,
+            group_id=machine.security_group_id, client_token=spec.client_token(state.build_id),
+            tags={**state.tags, "Name": f"goldsmith {spec.label or spec.role} {state.build_id}"},
+        )
+        params["BlockDeviceMappings"] = self._mappings(state, image)
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("instance", state.region, params["ClientToken"])
         with create_then_record():
             instance = ec2ops.run_instance(ec2, params)
-            state.instance_id = instance["InstanceId"]
-            ctx.journal.created(entry, state.instance_id)
-        ctx.events.info(f"launched {state.instance_id} ({recipe.build.instance_type}) from {params['ImageId']}")
-        state.instance = ec2ops.wait_running(ec2, state.instance_id, ctx.waits)
-        state.volumes = {
-            m["DeviceName"]: m["Ebs"]["VolumeId"] for m in state.instance.get("BlockDeviceMappings", [])
+            machine.instance_id = instance["InstanceId"]
+            ctx.journal.created(entry, machine.instance_id)
+        what = "" if spec.role == "build" else f"{spec.role} instance "
+        ctx.events.info(f"launched {what}{machine.instance_id} ({spec.instance_type}) from {params['ImageId']}")
+        machine.instance = ec2ops.wait_running(ec2, machine.instance_id, ctx.waits)
+        machine.volumes = {
+            m["DeviceName"]: m["Ebs"]["VolumeId"] for m in machine.instance.get("BlockDeviceMappings", [])
         }
 
-    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
-        if state.instance_id is None:
+    def cleanup(self, state: BuildState, ctx: MachineContext) -> None:
+        machine = state.instances[self.spec.role]
+        if machine.instance_id is not None and kept_on_error(state, ctx):
+            ctx.events.warn(keep_message(state, self.spec, ctx))
             return
-        if ctx.options.keep_on_error and state.outcome == "failed":
-            host, port = state.endpoint or ("?", 22)
-            ctx.events.warn(
-                f"--keep-on-error: instance {state.instance_id} is still running; reach it with "
-                f"ssh -i {ctx.options.work_dir}/keys/{state.build_id}.pem -p {port} "
-                f"{ctx.loaded.recipe.build.ssh_username}@{host}; remove it all with "
-                f"`invoke clean --build-id {state.build_id}`"
-            )
-            if state.private_key is not None:
-                state.private_key.write_private_file(ctx.options.work_dir / "keys", name=f"{state.build_id}.pem")
-            return
-        ec2ops.terminate_instance(ctx.aws.ec2(state.region), state.instance_id, ctx.waits)
-        ctx.journal.deleted("instance", state.instance_id)
-        state.instance_id = None
+        remove_instance(state, self.spec, ctx)

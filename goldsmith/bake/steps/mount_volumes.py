@@ -15,12 +15,13 @@ class MountVolumes:
     name = "mount-volumes"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        assert state.ssh is not None
+        ssh = state.build.ssh
+        assert ssh is not None
         for data in ctx.loaded.recipe.volumes.data:
             if not data.mount:
                 continue
-            volume_id = state.volumes.get(data.device, "")
-            mount_data_volume(state.ssh, volume_id=volume_id, device=data.device, mount=data.mount,
+            volume_id = state.build.volumes.get(data.device, "")
+            mount_data_volume(ssh, volume_id=volume_id, device=data.device, mount=data.mount,
                               filesystem=data.filesystem)
             ctx.events.info(f"{data.device} ({volume_id}) mounted at {data.mount}")
 

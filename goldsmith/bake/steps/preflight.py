@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.bake.network import build_vpc
 from goldsmith.bake.preflight_share import check_publishing
 from goldsmith.errors import PreflightError
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
-    from goldsmith.recipe.model import Build
 
 
 class Preflight:
@@ -43,21 +43,6 @@ def check_name_free(ec2: Any, name: str, region: str) -> None:
             f"An AMI named '{name}' already exists ({taken[0]['ImageId']}) in {region}: "
             "change image.name (add {{ timestamp }} or bump the version) or deregister the old one."
         )
-
-
-def build_vpc(ec2: Any, build: Build) -> str:
-    """The VPC the security group goes in: the subnet's (which must be vpc_id if both are given), else the default."""
-    if build.subnet_id:
-        vpc_id = ec2ops.subnet_vpc(ec2, build.subnet_id)
-        if build.vpc_id and build.vpc_id != vpc_id:
-            raise PreflightError(
-                f"build.subnet_id {build.subnet_id} is in {vpc_id}, not in build.vpc_id {build.vpc_id}: "
-                "pick a subnet of that VPC, or drop vpc_id to use the subnet's VPC."
-            )
-        return vpc_id
-    if build.vpc_id:  # the recipe schema requires subnet_id with vpc_id; kept for models built in code
-        return build.vpc_id
-    return ec2ops.default_vpc(ec2)
 
 
 def check_regions_usable(ec2: Any, regions: list[str]) -> None:

@@ -1,10 +1,10 @@
-"""Run the recipe's provisioners over SSH, streaming their output."""
+"""Run the recipe's provisioners over SSH on the build instance, streaming their output."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.bake.access import connect
+from goldsmith.bake.machines import InstanceSpec, connect_instance
 from goldsmith.provision.base import ProvisionContext, run_provisioners
 
 if TYPE_CHECKING:
@@ -16,17 +16,21 @@ if TYPE_CHECKING:
 class Provision:
     name = "provision"
 
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec  # how to reconnect after a reboot or a dropped connection
+
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        assert state.ssh is not None
+        machine = state.build
+        assert machine.ssh is not None
 
         def reconnect() -> SshSession:
-            if state.ssh is not None:
-                state.ssh.close()
-            state.ssh = connect(state, ctx)
-            return state.ssh
+            if machine.ssh is not None:
+                machine.ssh.close()
+            machine.ssh = connect_instance(machine, self.spec, ctx)
+            return machine.ssh
 
         pctx = ProvisionContext(
-            session=state.ssh,
+            session=machine.ssh,
             reconnect=reconnect,
             loaded=ctx.loaded,
             facts=dict(state.facts),
@@ -37,8 +41,8 @@ class Provision:
             pctx,
             on_step=lambda index, label: ctx.events.info(f"provision[{index}] {label}"),
         )
-        state.ssh = pctx.session
-        state.ssh.remove_private_dirs()  # none may reach the image, even after a dropped connection
+        machine.ssh = pctx.session
+        machine.ssh.remove_private_dirs()  # none may reach the image, even after a dropped connection
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None

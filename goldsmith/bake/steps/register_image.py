@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import tag_specs
 from goldsmith.bake.mappings import image_mappings
-from goldsmith.bake.signals import create_then_record
 from goldsmith.bake.state import Artifact
+from goldsmith.engine.signals import create_then_record
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.images import delete_snapshot_retrying
-from goldsmith.bake.signals import create_then_record
+from goldsmith.engine.signals import create_then_record
 from goldsmith.errors import AwsError, BakeError
 
 if TYPE_CHECKING:
@@ -18,22 +18,23 @@ class SnapshotVolumes:
     name = "snapshot-volumes"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        assert state.instance_id is not None
+        instance_id, volumes = state.build.instance_id, state.build.volumes
+        assert instance_id is not None
         ec2 = ctx.aws.ec2(state.region)
-        entry = ctx.journal.intent("snapshot", state.region, f"snapshots of {state.instance_id}")
-        device_of = {vol: dev for dev, vol in state.volumes.items()}
+        entry = ctx.journal.intent("snapshot", state.region, f"snapshots of {instance_id}")
+        device_of = {vol: dev for dev, vol in volumes.items()}
         with create_then_record():
             by_volume = ec2ops.create_snapshots(
-                ec2, state.instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
+                ec2, instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
             )
-            ctx.journal.created_many(entry, {f"{state.instance_id}:{v}": snap for v, snap in by_volume.items()})
+            ctx.journal.created_many(entry, {f"{instance_id}:{v}": snap for v, snap in by_volume.items()})
             for volume_id, snapshot_id in by_volume.items():
                 # Recorded before any check, so the cleanup deletes every snapshot the call made.
                 state.snapshots[device_of.get(volume_id, volume_id)] = snapshot_id
         strangers = [f"{snap} of {vol}" for vol, snap in by_volume.items() if vol not in device_of]
         if strangers:
             raise BakeError(f"snapshots of volumes that are not the build's: {', '.join(strangers)}")
-        missing = sorted(set(state.volumes) - set(state.snapshots))
+        missing = sorted(set(volumes) - set(state.snapshots))
         if missing:
             raise BakeError(f"no snapshot was made of {', '.join(missing)}")
         ec2ops.wait_snapshots(ec2, list(state.snapshots.values()), ctx.waits)

@@ -15,11 +15,12 @@ class StopInstance:
     name = "stop-instance"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        assert state.instance_id is not None
-        if state.ssh is not None:
-            state.ssh.close()
-            state.ssh = None
-        ec2ops.stop_instance(ctx.aws.ec2(state.region), state.instance_id, ctx.waits)
+        machine = state.build
+        assert machine.instance_id is not None
+        if machine.ssh is not None:
+            machine.ssh.close()
+            machine.ssh = None
+        ec2ops.stop_instance(ctx.aws.ec2(state.region), machine.instance_id, ctx.waits)
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None

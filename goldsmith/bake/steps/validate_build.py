@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.bake.access import bastion_key, bastion_target
-from goldsmith.bake.validation import ROLE_ENV, jump_of, plan_for, raise_if_failed, run_plan
-from goldsmith.validate import Connection
+from goldsmith.bake.machines import InstanceSpec, suite_connection
+from goldsmith.validate.channel import ROLE_ENV
+from goldsmith.validate.plan import plan_for, raise_if_failed, run_plan
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -14,22 +14,19 @@ if TYPE_CHECKING:
 
 
 class ValidateBuild:
+    """In the sequence only when the recipe asks (validate.on_build) and has suites."""
+
     name = "validate-build"
 
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec
+
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        recipe = ctx.loaded.recipe
         plan = plan_for(ctx.loaded, facts=dict(state.facts), extra_suites=ctx.options.extra_suites,
                         junit_path=ctx.options.work_dir / "reports" / f"{state.build_id}-build.xml",
                         source="validate-build")
-        if not recipe.validate_.on_build or not plan.suites or ctx.options.skip_validation:
-            return
-        assert state.endpoint is not None and state.private_key is not None
-        host, port = state.endpoint
-        seen = state.ssh.bastion_host_key if state.ssh is not None else None
-        bastion = jump_of(bastion_target(recipe.build, bastion_key(ctx), state.private_key), seen)
-        connection = Connection(host=host, port=port, user=recipe.build.ssh_username, key=state.private_key,
-                                host_key=state.host_key, bastion=bastion)
-        result = run_plan(connection, plan, ctx.events, {ROLE_ENV: "build"})
+        connection = suite_connection(state.build, self.spec)
+        result = run_plan(connection, plan, ctx.events, {ROLE_ENV: "build"}, cancel=ctx.cancel)
         state.validation = {**state.validation, "build": result.record()}
         raise_if_failed("the build instance (validate.on_build)", result)
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.reaper import KINDS, Found, describe_own_images, find_tagged, remove, snapshots_of
+from goldsmith.aws.reaper import KINDS, Found, find_tagged, remove
 from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import VALIDATION_TAG, tags_dict
-from goldsmith.bake.journal import Journal, load_journal
+from goldsmith.engine.journal import Journal, load_journal
 from goldsmith.errors import InputError
 
 KIND_OF_JOURNAL = {
@@ -127,9 +127,9 @@ def select(ec2: Any, candidates: Found, policy: Policy) -> tuple[Found, dict[tup
     for kind in TEMPORARY:
         chosen.resources[kind] = [(r, b) for r, b in candidates.resources.get(kind, []) if b not in policy.busy]
     untagged = [i for i, _ in candidates.resources.get("images", []) if i not in candidates.tags]
-    for image_id, image in describe_own_images(ec2, untagged).items():  # listed by a journal only
+    for image_id, image in _existing_images(ec2, untagged).items():  # listed by a journal only
         candidates.tags[image_id] = tags_dict(image.get("Tags"))
-        candidates.image_snapshots[image_id] = snapshots_of(image)
+        candidates.image_snapshots[image_id] = list(ec2ops.snapshots_by_device(image).values())
     snapshot_owner: dict[str, tuple[str, str]] = {}  # snapshot -> (build, reason) of its image
     chosen.resources["images"] = []
     for image_id, build in candidates.resources.get("images", []):
@@ -223,3 +223,9 @@ def _close_journals(policy: Policy, removed: set[tuple[str, str]]) -> None:
             if not resource_id or (kind, resource_id) in removed:
                 entry.status = "deleted"
         journal.finish(journal.status if journal.status != "running" else "cleaned")
+
+
+def _existing_images(ec2: Any, image_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The images that still exist among `image_ids` (one call each: one missing id fails a batch)."""
+    found = {image_id: ec2ops.find_image(ec2, image_id) for image_id in image_ids}
+    return {image_id: image for image_id, image in found.items() if image is not None}

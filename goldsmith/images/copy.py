@@ -1,10 +1,11 @@
 """Copy an AMI to several regions in parallel, all or nothing, and cancellable.
 
-One worker thread per region (boto3 clients are thread-safe and Aws keeps one per region). The main
-thread only waits on the futures, in short slices, so Ctrl-C reaches it at once; it then sets the
-cancel event, every worker stops within one poll, and `remove_all` deregisters every copy that was
-started (the id is recorded the moment CopyImage answers, before any wait) and deletes its snapshots.
-The bake's CopyRegions step and `invoke copy` both use this class.
+One worker thread per region (boto3 clients are thread-safe and Aws keeps one per region). The calling
+thread only waits on the futures, in short slices, so Ctrl-C (or the caller's cancel token) reaches it at
+once; it then cancels the copier's token, every worker stops within one poll, and `remove_all`
+deregisters every copy that was started (the id is recorded the moment CopyImage answers, before any
+wait) and deletes its snapshots. The bake's CopyRegions step and `invoke copy` both use this class,
+for the copies and for their removal.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
 from goldsmith.aws.tags import tags_dict
-from goldsmith.bake.journal import Entry, Journal
-from goldsmith.bake.signals import Terminated, signals_held, signals_raise
+from goldsmith.engine.cancel import NEVER, Cancelled, CancelToken
+from goldsmith.engine.journal import Entry, Journal
+from goldsmith.engine.signals import Terminated, signals_held, signals_raise
 from goldsmith.errors import InputError, Interrupted
 
 if TYPE_CHECKING:
@@ -62,7 +64,8 @@ class RegionCopier:
     """Copies `source_image_id` from `source_region` to every requested region at once."""
 
     def __init__(self, aws: Aws, *, source_region: str, source_image_id: str, requests: Sequence[CopyRequest],
-                 timeout: float, delay: float, token: str, hooks: CopyHooks | None = None) -> None:
+                 timeout: float, delay: float, token: str, hooks: CopyHooks | None = None,
+                 cancel: CancelToken = NEVER) -> None:
         self.aws = aws
         self.source_region = source_region
         self.source_image_id = source_image_id
@@ -72,7 +75,8 @@ class RegionCopier:
         self.token = token
         self.hooks = hooks or CopyHooks()
         self.copies: dict[str, RegionCopy] = {}
-        self.cancel = threading.Event()
+        self.parent = cancel
+        self.cancel = cancel.child()  # cancelled with the caller's run, or alone when a sibling copy fails
         self._lock = threading.Lock()
         self._pool: cf.ThreadPoolExecutor | None = None
 
@@ -87,6 +91,7 @@ class RegionCopier:
             pending: set[cf.Future[RegionCopy]] = set(futures)
             while pending:
                 done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_EXCEPTION)
+                self.parent.check()
                 for future in done:
                     future.result()  # raises the worker's error
         except BaseException:
@@ -97,7 +102,7 @@ class RegionCopier:
 
     def stop(self) -> None:
         """Cancel pending copies and tell running ones to stop waiting; does not block."""
-        self.cancel.set()
+        self.cancel.cancel("another region's copy failed, or the run was cancelled")
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -121,8 +126,7 @@ class RegionCopier:
         return problems
 
     def _copy_one(self, request: CopyRequest) -> RegionCopy:
-        if self.cancel.is_set():
-            raise images.Cancelled(f"copy to {request.region} cancelled")
+        self.cancel.check()
         ec2 = self.aws.ec2(request.region)
         token = self.hooks.before_copy(request)
         image_id = images.copy_image(
@@ -134,7 +138,7 @@ class RegionCopier:
             self.copies[request.region] = copy
         self.hooks.copied(request, image_id, token)
         image = images.wait_available(ec2, image_id, timeout=self.timeout, delay=self.delay, cancel=self.cancel)
-        copy.snapshots = images.snapshots_by_device(image)  # tagged by CopyImage's TagSpecifications
+        copy.snapshots = ec2ops.snapshots_by_device(image)  # tagged by CopyImage's TagSpecifications
         copy.available = True
         self.hooks.finished(copy)
         return copy
@@ -234,7 +238,7 @@ def _copy_all_or_nothing(aws: Aws, copier: RegionCopier, plan: Published, journa
     except BaseException as exc:
         with signals_held():
             problems = copier.remove_all(lambda c, s: _removed(journal, report, c, s))
-            interrupted = isinstance(exc, (KeyboardInterrupt, Terminated))
+            interrupted = isinstance(exc, (KeyboardInterrupt, Terminated, Cancelled))
             journal.finish("interrupted" if interrupted else "failed")
         if problems:
             report("delete manually: " + "; ".join(problems)
@@ -283,7 +287,7 @@ def published_state(aws: Aws, region: str, source: Mapping[str, Any]) -> Publish
     ec2 = aws.ec2(region)
     image_id = str(source["ImageId"])
     state = Published(launch=sharing.launch_permissions(ec2, image_id))
-    for device, snapshot_id in images.snapshots_by_device(source).items():
+    for device, snapshot_id in ec2ops.snapshots_by_device(source).items():
         permissions = sharing.snapshot_permissions(ec2, snapshot_id)
         if permissions:
             state.snapshots[device] = permissions

@@ -110,14 +110,9 @@ def share_image(aws: Aws, region: str, image_id: str, spec: ShareSpec, *, remove
             sharing.add_launch_permissions(ec2, image_id, change, public=spec.public)
         result.launch_changed = change
     if spec.snapshots:
-        for snapshot_id in sorted(set(_snapshots(image))):
+        for snapshot_id in sorted(set(ec2ops.snapshots_by_device(image).values())):
             accounts, group = _snapshot_targets(ec2, snapshot_id, spec, remove)
             sharing.change_snapshot_permissions(ec2, snapshot_id, accounts, public=group, remove=remove)
             if accounts or group:
                 result.snapshots_changed[snapshot_id] = [*accounts, *(["all"] if group else [])]
     return result
-
-
-def _snapshots(image: dict[str, Any]) -> list[str]:
-    return [str(m["Ebs"]["SnapshotId"]) for m in image.get("BlockDeviceMappings", [])
-            if (m.get("Ebs") or {}).get("SnapshotId")]

@@ -1,4 +1,4 @@
-"""The target: where a bake runs (real AWS or the sandbox) and how it reaches instances.
+"""The Target protocol: where a bake runs (real AWS or the sandbox) and how it reaches instances.
 
 Steps ask the target for an instance's SSH endpoint and the builder's address, so no step has a
 special case for the sandbox.

@@ -1,7 +1,7 @@
-"""The build journal: a small JSON file per build listing what exists, written atomically.
+"""The journal: a small JSON file per run listing what exists, written atomically.
 
 It is written before each create call (the intent) and after it (the id), so that `invoke clean` can
-remove what a killed bake left even when the process died between the two.
+remove what a killed run left even when the process died between the two.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
+
+from goldsmith.engine.files import write_json_atomic
+
+EntryStatus = Literal["creating", "created", "deleted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "cleaned"]  # cleaned: by `invoke clean`
 
 
 @dataclass
@@ -21,7 +26,7 @@ class Entry:
     region: str
     name: str = ""
     id: str = ""
-    status: str = "creating"  # creating | created | deleted
+    status: EntryStatus = "creating"
     at: float = field(default_factory=time.time)
 
 
@@ -31,13 +36,13 @@ class Journal:
     build_id: str
     recipe: str = ""
     target: str = ""
-    status: str = "running"
+    status: str = "running"  # a RunStatus; "" when read from an old journal without one
     pid: int = field(default_factory=os.getpid)
     entries: list[Entry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def save(self) -> None:
-        """Write the journal as it is (at the start of a bake, so even a bake killed early has one)."""
+        """Write the journal as it is (at the start of a run, so even a run killed early has one)."""
         with self._lock:
             self._write()
 
@@ -71,13 +76,13 @@ class Journal:
                     entry.status = "deleted"
             self._write()
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: RunStatus | str) -> None:
         with self._lock:
             self.status = status
             self._write()
 
     def still_running(self) -> bool:
-        """True while the bake that writes this journal is alive (its pid exists and it has not finished)."""
+        """True while the run that writes this journal is alive (its pid exists and it has not finished)."""
         if self.status != "running" or self.pid <= 0 or self.pid == os.getpid():
             return False
         try:
@@ -101,17 +106,6 @@ class Journal:
             "entries": [asdict(e) for e in self.entries],
         }
         write_json_atomic(self.path, data)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so a reader never sees half a file, even if we are killed mid-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_journal(path: Path) -> Journal:

@@ -1,0 +1,180 @@
+"""The runner: runs a sequence's steps in order and unwinds the cleanups of every started step in reverse.
+
+As in Packer's multistep, a step's cleanup is registered as soon as the step starts, so the step that
+failed is cleaned up too, and steps never reached are not touched. Ctrl-C and SIGTERM (main thread)
+and a cancelled token (any thread) become Interrupted; while cleanups run, signals are held off and
+the token is held, so the unwinding completes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from typing import Generic, Literal, Protocol, TypeVar
+
+from goldsmith.engine.cancel import Cancelled, CancelToken
+from goldsmith.engine.signals import Terminated, signals_held, signals_raise
+from goldsmith.errors import BakeError, CleanupError, GoldsmithError, Interrupted
+
+__all__ = ["FAULT_ENV", "RunState", "Sequence", "Step", "StepRecord", "cleanup_steps", "inject_fault",
+           "run_steps"]
+
+FAULT_ENV = "GOLDSMITH_FAULT"
+
+StepStatus = Literal["running", "ok", "failed", "interrupted"]
+Outcome = Literal["running", "succeeded", "failed", "interrupted"]
+
+
+@dataclass
+class StepRecord:
+    name: str
+    started_at: float
+    duration: float = 0.0
+    status: StepStatus = "running"
+
+
+@dataclass
+class RunState:
+    """What the runner itself records on a run's state (a sequence's own state class extends it)."""
+
+    steps: list[StepRecord] = field(default_factory=list, kw_only=True)
+    outcome: Outcome = field(default="running", kw_only=True)
+    error: str = field(default="", kw_only=True)
+
+
+class StepEvents(Protocol):
+    def step_started(self, name: str) -> None: ...
+    def step_finished(self, name: str, status: str, duration: float, error: str = "") -> None: ...
+    def warn(self, message: str) -> None: ...
+
+
+class RunContext(Protocol):
+    @property
+    def events(self) -> StepEvents: ...
+    @property
+    def cancel(self) -> CancelToken: ...
+
+
+S_contra = TypeVar("S_contra", contravariant=True)
+C_contra = TypeVar("C_contra", contravariant=True)
+S = TypeVar("S", bound=RunState)
+C = TypeVar("C", bound=RunContext)
+
+
+class Step(Protocol[S_contra, C_contra]):
+    """One unit of a sequence. `cleanup` undoes only what `run` recorded creating in the state."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, state: S_contra, ctx: C_contra) -> None: ...
+
+    def cleanup(self, state: S_contra, ctx: C_contra) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sequence(Generic[S, C]):
+    """A named list of steps (as molecule names its sequences), built once per run from its settings:
+    steps that the settings turn off are left out, so logs and manifests list only what ran."""
+
+    name: str
+    steps: tuple[Step[S, C], ...]
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(step.name for step in self.steps)
+
+
+def inject_fault(step_name: str) -> None:
+    """Test hook for the reliability suite: GOLDSMITH_FAULT=<step>:<error|SIGINT|SIGTERM|SIGKILL>.
+
+    The fault fires at the end of the named step's run, when it has created what it creates: the
+    moment that is hardest to clean up after. Step names may contain ':' (e.g. `validation:launch-instance`).
+    """
+    spec = os.environ.get(FAULT_ENV, "")
+    name, sep, fault = spec.rpartition(":")
+    if not sep or name != step_name:
+        return
+    if fault == "error":
+        raise BakeError(f"injected fault in step {step_name}")
+    if fault in ("SIGINT", "SIGTERM", "SIGKILL"):
+        os.kill(os.getpid(), getattr(signal, fault))
+        time.sleep(5)  # the signal arrives; SIGKILL never returns
+
+
+def run_steps(steps: Seq[Step[S, C]], state: S, ctx: C) -> None:
+    """Run every step; on any failure or interrupt, clean up the started ones in reverse and re-raise."""
+    started: list[Step[S, C]] = []
+    failure: BaseException | None = None
+    try:
+        with signals_raise():
+            for step in steps:
+                ctx.cancel.check()
+                started.append(step)
+                _run_one(step, state, ctx)
+        state.outcome = "succeeded"
+    except (KeyboardInterrupt, Terminated, Cancelled) as exc:
+        state.outcome = "interrupted"
+        if isinstance(exc, Cancelled):
+            failure = Interrupted(f"Cancelled ({exc.reason}); everything this build created has been cleaned up.")
+        else:
+            which = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            failure = Interrupted(f"Interrupted by {which}; everything this build created has been cleaned up.")
+        _fail(state, ctx, failure, "interrupted")
+    except GoldsmithError as exc:
+        failure = exc
+        _fail(state, ctx, failure, "failed")
+    except Exception as exc:
+        failure = BakeError(f"unexpected error: {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+        _fail(state, ctx, failure, "failed")
+    with signals_held(), ctx.cancel.held():
+        leftovers = cleanup_steps(started, state, ctx)
+    if failure is not None:
+        if leftovers:
+            failure.add_note(leftovers)
+        raise failure
+    if leftovers:
+        raise CleanupError(leftovers)
+
+
+def _run_one(step: Step[S, C], state: S, ctx: C) -> None:
+    record = StepRecord(name=step.name, started_at=time.time())
+    state.steps.append(record)
+    ctx.events.step_started(step.name)
+    t0 = time.monotonic()
+    step.run(state, ctx)
+    inject_fault(step.name)
+    record.duration = time.monotonic() - t0
+    record.status = "ok"
+    ctx.events.step_finished(step.name, "ok", record.duration)
+
+
+def _fail(state: RunState, ctx: RunContext, failure: BaseException,
+          status: Literal["failed", "interrupted"]) -> None:
+    """Record the outcome, and the step that was running as failed/interrupted (state and log)."""
+    state.outcome = status
+    state.error = str(failure)
+    for record in state.steps:
+        if record.status == "running":
+            record.status = status
+            record.duration = time.time() - record.started_at
+            ctx.events.step_finished(record.name, status, record.duration, error=state.error)
+
+
+def cleanup_steps(started: Seq[Step[S, C]], state: S, ctx: C) -> str:
+    """Clean up in reverse; a failing cleanup is reported and the others still run."""
+    problems: list[str] = []
+    for step in reversed(started):
+        try:
+            step.cleanup(state, ctx)
+        except Exception as exc:
+            message = f"cleanup of {step.name} failed: {exc}"
+            ctx.events.warn(message)
+            problems.append(message)
+    if not problems:
+        return ""
+    return "Some resources could not be removed; delete them manually:\n  " + "\n  ".join(problems)
