@@ -149,6 +149,7 @@ def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organiz
     """Grant (or --remove) launch/snapshot permissions on an existing AMI; idempotent. Input is checked
     before any AWS call, and 'all accounts' is only ever the explicit --public flag."""
     from goldsmith.aws.session import Aws
+    from goldsmith.aws.sharing import grantee
     from goldsmith.images.share import share_image, share_spec
     from goldsmith.targets import make_target
 
@@ -161,7 +162,7 @@ def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organiz
     if not result.changed:
         return f"{image_id} ({result.region}): nothing to change"
     verb = "removed" if remove else "granted"
-    who = ", ".join(next(iter(e.values())) for e in result.launch_changed) or "none"
+    who = ", ".join(grantee(e) for e in result.launch_changed) or "none"
     changed = ", ".join(result.snapshots_changed)
     snaps = f"; snapshot permissions {verb} on {changed}" if changed else ""
     return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}"

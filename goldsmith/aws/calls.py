@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from goldsmith.aws.waiters import custom_waiter
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, WaitTimeout
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.waiter import SingleWaiterConfig, Waiter
 
 
 @contextmanager
@@ -42,7 +46,7 @@ def error_code(exc: BaseException) -> str:
 
 
 def wait(
-    client: Any,
+    client: BaseClient,
     waiter_name: str,
     *,
     resource: str,
@@ -58,10 +62,13 @@ def wait(
     (MaxAttempts=1); the pause between attempts sleeps on `cancel`, so a cancelled run stops waiting
     within one pause, even in a worker thread. Returns the waiter's last answer (the describe that saw
     the wanted state), so callers need not describe the resource once more.
+
+    Generic over clients and waiter names (botocore's and ours), so it takes any `BaseClient`; the
+    answer is that waiter's Describe* response, which the caller knows the shape of.
     """
     delay = max(delay, 0.05)
     attempts = max(1, int(timeout / delay) + 1)
-    waiter: Any = custom_waiter(client, waiter_name) or client.get_waiter(waiter_name)
+    waiter = custom_waiter(client, waiter_name) or client.get_waiter(waiter_name)
     seen: dict[str, Any] = {}
     waiting_thread = threading.get_ident()
 
@@ -69,7 +76,7 @@ def wait(
         if threading.get_ident() == waiting_thread:  # the client may be shared with other threads
             seen["response"] = parsed
 
-    event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{waiter.config.operation}"
+    event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{_waiter_config(waiter).operation}"
     client.meta.events.register(event, keep, unique_id=f"goldsmith-wait-{waiting_thread}")
     try:
         for attempt in range(1, attempts + 1):
@@ -83,6 +90,12 @@ def wait(
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         client.meta.events.unregister(event, unique_id=f"goldsmith-wait-{waiting_thread}")
+
+
+def _waiter_config(waiter: Waiter) -> SingleWaiterConfig:
+    """The waiter's config: botocore sets a SingleWaiterConfig, which botocore-stubs types as a dict."""
+    config: SingleWaiterConfig = waiter.config  # type: ignore[assignment]
+    return config
 
 
 def _raise_wait_error(exc: WaiterError, *, resource: str, wanted: str, timeout: float, waiter_name: str) -> None:

@@ -5,12 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws.calls import aws_call, error_code, wait
 from goldsmith.aws.tags import tag_specs
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PreflightError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        ImageTypeDef,
+        InstanceTypeDef,
+        RegisterImageRequestTypeDef,
+        ReservationTypeDef,
+        RunInstancesRequestTypeDef,
+    )
 
 
 @dataclass(frozen=True)
@@ -25,9 +36,9 @@ class Waits:
     cancel: CancelToken = NEVER  # the run's token: a cancelled run stops waiting within one poll
 
 
-def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architecture: str) -> dict[str, Any]:
+def find_newest_image(ec2: EC2Client, *, name: str, owners: Sequence[str], architecture: str) -> ImageTypeDef:
     """The newest available image matching the filter, like Packer's most_recent = true."""
-    filters = [
+    filters: list[FilterTypeDef] = [
         {"Name": "name", "Values": [name]},
         {"Name": "architecture", "Values": [architecture]},
         {"Name": "state", "Values": ["available"]},
@@ -41,7 +52,7 @@ def find_newest_image(ec2: Any, *, name: str, owners: Sequence[str], architectur
     return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))
 
 
-def find_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
+def find_image(ec2: EC2Client, image_id: str) -> ImageTypeDef | None:
     """The image's description, or None when it does not exist (any more) or is not visible to us."""
     try:
         with aws_call("DescribeImages", image_id):
@@ -51,10 +62,10 @@ def find_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
         if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
             return None
         raise
-    return dict(images[0]) if images else None
+    return images[0].copy() if images else None
 
 
-def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
+def describe_image(ec2: EC2Client, image_id: str) -> ImageTypeDef:
     """The image's description; a missing image is bad input (PreflightError)."""
     image = find_image(ec2, image_id)
     if image is None:
@@ -62,20 +73,18 @@ def describe_image(ec2: Any, image_id: str) -> dict[str, Any]:
     return image
 
 
-def snapshots_by_device(image: Mapping[str, Any]) -> dict[str, str]:
+def snapshots_by_device(image: ImageTypeDef) -> dict[str, str]:
     """The image's EBS snapshots: device -> snapshot id."""
     return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
             if (m.get("Ebs") or {}).get("SnapshotId")}
 
 
-def images_named(ec2: Any, name: str) -> list[dict[str, Any]]:
+def images_named(ec2: EC2Client, name: str) -> list[ImageTypeDef]:
     with aws_call("DescribeImages", name):
-        return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])[  # type: ignore[no-any-return]
-            "Images"
-        ]
+        return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
 
 
-def create_key_pair(ec2: Any, name: str, tags: Mapping[str, str]) -> tuple[str, str]:
+def create_key_pair(ec2: EC2Client, name: str, tags: Mapping[str, str]) -> tuple[str, str]:
     """An ed25519 key pair; returns (key pair id, private key material). The material is never logged."""
     with aws_call("CreateKeyPair", name):
         resp = ec2.create_key_pair(
@@ -84,12 +93,12 @@ def create_key_pair(ec2: Any, name: str, tags: Mapping[str, str]) -> tuple[str, 
     return str(resp.get("KeyPairId", name)), str(resp["KeyMaterial"])
 
 
-def delete_key_pair(ec2: Any, name: str) -> None:
+def delete_key_pair(ec2: EC2Client, name: str) -> None:
     with aws_call("DeleteKeyPair", name):
         ec2.delete_key_pair(KeyName=name)
 
 
-def default_vpc(ec2: Any) -> str:
+def default_vpc(ec2: EC2Client) -> str:
     with aws_call("DescribeVpcs", "default VPC"):
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
@@ -97,7 +106,7 @@ def default_vpc(ec2: Any) -> str:
     return str(vpcs[0]["VpcId"])
 
 
-def subnet_vpc(ec2: Any, subnet_id: str) -> str:
+def subnet_vpc(ec2: EC2Client, subnet_id: str) -> str:
     with aws_call("DescribeSubnets", subnet_id):
         try:
             subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
@@ -110,7 +119,7 @@ def subnet_vpc(ec2: Any, subnet_id: str) -> str:
     return str(subnets[0]["VpcId"])
 
 
-def create_security_group(ec2: Any, *, name: str, vpc_id: str, tags: Mapping[str, str]) -> str:
+def create_security_group(ec2: EC2Client, *, name: str, vpc_id: str, tags: Mapping[str, str]) -> str:
     """An empty group; the caller records its id before any rule is added (so a failed rule can't leak it)."""
     with aws_call("CreateSecurityGroup", name):
         return str(
@@ -123,7 +132,7 @@ def create_security_group(ec2: Any, *, name: str, vpc_id: str, tags: Mapping[str
         )
 
 
-def allow_ssh_from(ec2: Any, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
+def allow_ssh_from(ec2: EC2Client, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
                    not_found_grace: float = 30.0) -> None:
     """Let SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0.
 
@@ -149,7 +158,7 @@ def allow_ssh_from(ec2: Any, group_id: str, *, cidr: str, port: int, tags: Mappi
             time.sleep(1.0)
 
 
-def delete_security_group(ec2: Any, group_id: str, *, timeout: float = 120.0) -> None:
+def delete_security_group(ec2: EC2Client, group_id: str, *, timeout: float = 120.0) -> None:
     """Delete, retrying while a terminating instance still holds the group (DependencyViolation)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -165,37 +174,38 @@ def delete_security_group(ec2: Any, group_id: str, *, timeout: float = 120.0) ->
             time.sleep(2.0)
 
 
-def run_instance(ec2: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+def run_instance(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> InstanceTypeDef:
     with aws_call("RunInstances", str(params.get("ImageId", ""))):
         resp = ec2.run_instances(**params)
-    return resp["Instances"][0]  # type: ignore[no-any-return]
+    return resp["Instances"][0]
 
 
-def describe_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
+def describe_instance(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     with aws_call("DescribeInstances", instance_id):
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return reservations[0]["Instances"][0]  # type: ignore[no-any-return]
+    return reservations[0]["Instances"][0]
 
 
-def wait_running(ec2: Any, instance_id: str, waits: Waits) -> dict[str, Any]:
+def wait_running(ec2: EC2Client, instance_id: str, waits: Waits) -> InstanceTypeDef:
     """The running instance, from the waiter's last DescribeInstances (no extra describe call)."""
     last = wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
                 delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
-    for reservation in last.get("Reservations", []):
+    reservations: list[ReservationTypeDef] = last.get("Reservations", [])  # a DescribeInstances answer
+    for reservation in reservations:
         for instance in reservation.get("Instances", []):
             if instance.get("InstanceId") == instance_id:
-                return instance  # type: ignore[no-any-return]
+                return instance
     return describe_instance(ec2, instance_id)
 
 
-def stop_instance(ec2: Any, instance_id: str, waits: Waits) -> None:
+def stop_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
     with aws_call("StopInstances", instance_id):
         ec2.stop_instances(InstanceIds=[instance_id])
     wait(ec2, "instance_stopped", resource=instance_id, wanted="stopped", timeout=waits.stop,
          delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
-def terminate_instance(ec2: Any, instance_id: str, waits: Waits, *, not_found_grace: float = 60.0) -> None:
+def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits, *, not_found_grace: float = 60.0) -> None:
     """Terminate and wait until it is gone, so its volumes and security group can go too.
 
     An instance we just launched may be unknown to EC2 for a moment (eventual consistency): NotFound
@@ -217,7 +227,7 @@ def terminate_instance(ec2: Any, instance_id: str, waits: Waits, *, not_found_gr
          delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
-def create_snapshots(ec2: Any, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
+def create_snapshots(ec2: EC2Client, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
     """Snapshot every volume of the instance at once (multi-volume, crash-consistent): device -> snapshot."""
     with aws_call("CreateSnapshots", instance_id):
         resp = ec2.create_snapshots(
@@ -229,12 +239,12 @@ def create_snapshots(ec2: Any, instance_id: str, description: str, tags: Mapping
     return {str(s["VolumeId"]): str(s["SnapshotId"]) for s in resp["Snapshots"]}
 
 
-def wait_snapshots(ec2: Any, snapshot_ids: Sequence[str], waits: Waits) -> None:
+def wait_snapshots(ec2: EC2Client, snapshot_ids: Sequence[str], waits: Waits) -> None:
     wait(ec2, "snapshot_completed", resource=", ".join(snapshot_ids), wanted="completed",
          timeout=waits.snapshot, delay=waits.delay, cancel=waits.cancel, SnapshotIds=list(snapshot_ids))
 
 
-def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
+def delete_snapshot(ec2: EC2Client, snapshot_id: str) -> None:
     try:
         with aws_call("DeleteSnapshot", snapshot_id):
             ec2.delete_snapshot(SnapshotId=snapshot_id)
@@ -243,20 +253,20 @@ def delete_snapshot(ec2: Any, snapshot_id: str) -> None:
             raise
 
 
-def register_image(ec2: Any, params: Mapping[str, Any]) -> str:
+def register_image(ec2: EC2Client, params: RegisterImageRequestTypeDef) -> str:
     with aws_call("RegisterImage", str(params.get("Name", ""))):
         return str(ec2.register_image(**params)["ImageId"])
 
 
-def wait_image(ec2: Any, image_id: str, waits: Waits) -> dict[str, Any]:
+def wait_image(ec2: EC2Client, image_id: str, waits: Waits) -> ImageTypeDef:
     """Wait until the image is available and return its description (from the waiter's last answer)."""
     answer = wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
                   delay=waits.delay, cancel=waits.cancel, ImageIds=[image_id])
-    images = answer.get("Images") or []
-    return dict(images[0]) if images else describe_image(ec2, image_id)
+    images: list[ImageTypeDef] = answer.get("Images") or []  # a DescribeImages answer
+    return images[0].copy() if images else describe_image(ec2, image_id)
 
 
-def deregister_image(ec2: Any, image_id: str) -> None:
+def deregister_image(ec2: EC2Client, image_id: str) -> None:
     try:
         with aws_call("DeregisterImage", image_id):
             ec2.deregister_image(ImageId=image_id)
@@ -265,7 +275,7 @@ def deregister_image(ec2: Any, image_id: str) -> None:
             raise
 
 
-def delete_volume(ec2: Any, volume_id: str) -> None:
+def delete_volume(ec2: EC2Client, volume_id: str) -> None:
     try:
         with aws_call("DeleteVolume", volume_id):
             ec2.delete_volume(VolumeId=volume_id)

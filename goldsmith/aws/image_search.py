@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import VALIDATION_TAG, tags_dict
 from goldsmith.errors import PreflightError
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef
 
-def newest_validated_image(ec2: Any, *, name: str, owners: Sequence[str], architecture: str) -> dict[str, Any]:
+
+def newest_validated_image(ec2: EC2Client, *, name: str, owners: Sequence[str], architecture: str) -> ImageTypeDef:
     """The newest available image matching the filter whose goldsmith:validation tag is not "failed".
 
     ``validate.on_failure: keep`` leaves a failed image available for inspection; a recipe built on
     another recipe must never start from it.
     """
-    filters = [
+    filters: list[FilterTypeDef] = [
         {"Name": "name", "Values": [name]},
         {"Name": "architecture", "Values": [architecture]},
         {"Name": "state", "Values": ["available"]},

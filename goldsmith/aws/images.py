@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
@@ -19,11 +19,19 @@ from goldsmith.aws.tags import client_token as token_of
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, WaitTimeout
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import ImageStateType
+    from mypy_boto3_ec2.type_defs import CopyImageRequestTypeDef, ImageTypeDef
 
-def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str, description: str,
+FAILED_IMAGE_STATES: tuple[ImageStateType, ...] = ("failed", "error", "invalid", "deregistered")
+ValidationOutcome = Literal["passed", "failed"]  # the goldsmith:validation tag
+
+
+def copy_image(ec2: EC2Client, *, source_image_id: str, source_region: str, name: str, description: str,
                kms_key: str | None, tags: Mapping[str, str], client_token: str) -> str:
     """CopyImage into the client's region; tags on the copy and its snapshots from the first moment."""
-    params: dict[str, Any] = {
+    params: CopyImageRequestTypeDef = {
         "SourceImageId": source_image_id,
         "SourceRegion": source_region,
         "Name": name,
@@ -33,23 +41,23 @@ def copy_image(ec2: Any, *, source_image_id: str, source_region: str, name: str,
     if tags:
         params["TagSpecifications"] = tag_specs(["image", "snapshot"], tags)
     if kms_key:
-        params.update(Encrypted=True, KmsKeyId=kms_key)
+        params.update({"Encrypted": True, "KmsKeyId": kms_key})
     with aws_call("CopyImage", f"{source_image_id} -> {name}"):
         return str(ec2.copy_image(**params)["ImageId"])
 
 
-def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
-                   cancel: CancelToken = NEVER) -> dict[str, Any]:
+def wait_available(ec2: EC2Client, image_id: str, *, timeout: float, delay: float,
+                   cancel: CancelToken = NEVER) -> ImageTypeDef:
     """Poll until the image is available; a failed image, a timeout or a cancel raise."""
     deadline = time.monotonic() + timeout
-    state = "unknown"
+    state: ImageStateType | Literal["", "unknown"] = "unknown"
     while True:
         image = ec2ops.find_image(ec2, image_id)
         if image is not None:
-            state = str(image.get("State", ""))
+            state = image.get("State", "")
             if state == "available":
                 return image
-            if state in ("failed", "error", "invalid", "deregistered"):
+            if state in FAILED_IMAGE_STATES:
                 reason = image.get("StateReason", {}).get("Message", "no reason given")
                 raise AwsError(f"{image_id} became {state}: {reason}", operation="CopyImage",
                                resource=image_id, code=f"Image.{state}")
@@ -59,7 +67,7 @@ def wait_available(ec2: Any, image_id: str, *, timeout: float, delay: float,
         cancel.sleep(max(delay, 0.05))
 
 
-def image_keys(ec2: Any, image: Mapping[str, Any]) -> set[str]:
+def image_keys(ec2: EC2Client, image: ImageTypeDef) -> set[str]:
     """The KMS keys encrypting the image's snapshots (from the mapping, else from the snapshots)."""
     keys: set[str] = set()
     unknown: list[str] = []
@@ -77,12 +85,12 @@ def image_keys(ec2: Any, image: Mapping[str, Any]) -> set[str]:
     return keys
 
 
-def enable_deprecation(ec2: Any, image_id: str, when: datetime) -> None:
+def enable_deprecation(ec2: EC2Client, image_id: str, when: datetime) -> None:
     with aws_call("EnableImageDeprecation", image_id):
         ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
 
 
-def delete_snapshot_retrying(ec2: Any, snapshot_id: str, *, timeout: float = 60.0) -> None:
+def delete_snapshot_retrying(ec2: EC2Client, snapshot_id: str, *, timeout: float = 60.0) -> None:
     """Delete a snapshot; right after DeregisterImage AWS may still call it in use for a moment."""
     deadline = time.monotonic() + timeout
     while True:
@@ -95,7 +103,7 @@ def delete_snapshot_retrying(ec2: Any, snapshot_id: str, *, timeout: float = 60.
             time.sleep(2.0)
 
 
-def remove_image(ec2: Any, image_id: str, known_snapshots: list[str] | None = None) -> list[str]:
+def remove_image(ec2: EC2Client, image_id: str, known_snapshots: list[str] | None = None) -> list[str]:
     """Deregister an image and delete its snapshots; returns the snapshot ids deleted."""
     image = ec2ops.find_image(ec2, image_id)
     snapshots = set(known_snapshots or [])
@@ -107,7 +115,7 @@ def remove_image(ec2: Any, image_id: str, known_snapshots: list[str] | None = No
     return sorted(snapshots)
 
 
-def public_sharing_blocked(ec2: Any) -> bool | None:
+def public_sharing_blocked(ec2: EC2Client) -> bool | None:
     """Whether the account blocks public AMI sharing in this region (None: the API did not say)."""
     try:
         with aws_call("GetImageBlockPublicAccessState"):
@@ -117,7 +125,7 @@ def public_sharing_blocked(ec2: Any) -> bool | None:
     return str(state) == "block-new-sharing"
 
 
-def tag_validation(ec2: Any, resource_ids: list[str], outcome: str) -> None:
+def tag_validation(ec2: EC2Client, resource_ids: list[str], outcome: ValidationOutcome) -> None:
     """Mark an image (and its snapshots) goldsmith:validation=passed|failed."""
     with aws_call("CreateTags", ", ".join(resource_ids)):
         ec2.create_tags(Resources=list(resource_ids), Tags=[{"Key": VALIDATION_TAG, "Value": outcome}])

@@ -9,11 +9,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.kms_policy import CONSUMER_ACTIONS, missing_for_account, missing_for_org
 from goldsmith.errors import AwsError, PreflightError
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_kms.literals import (
+        CustomerMasterKeySpecType,
+        KeyManagerTypeType,
+        KeySpecType,
+        KeyStateType,
+        KeyUsageTypeType,
+    )
+    from mypy_boto3_kms.type_defs import GrantListEntryTypeDef, ListGrantsRequestTypeDef
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:(key|alias)/")
 
@@ -26,10 +37,10 @@ class KeyInfo:
     region: str
     arn: str
     key_id: str
-    state: str
-    manager: str  # CUSTOMER | AWS
-    usage: str = "ENCRYPT_DECRYPT"
-    spec: str = "SYMMETRIC_DEFAULT"
+    state: KeyStateType
+    manager: KeyManagerTypeType
+    usage: KeyUsageTypeType = "ENCRYPT_DECRYPT"
+    spec: KeySpecType | CustomerMasterKeySpecType = "SYMMETRIC_DEFAULT"
 
     @property
     def label(self) -> str:
@@ -46,7 +57,7 @@ def arn_region(key: str) -> str | None:
     return found.group(1) if found else None
 
 
-def describe_key(kms: Any, key: str, region: str, *, field: str) -> KeyInfo:
+def describe_key(kms: KMSClient, key: str, region: str, *, field: str) -> KeyInfo:
     """The key as DescribeKey sees it in `region`; a missing key or one of another region is an error."""
     elsewhere = arn_region(key)
     if elsewhere and elsewhere != region:
@@ -65,10 +76,10 @@ def describe_key(kms: Any, key: str, region: str, *, field: str) -> KeyInfo:
             ) from exc
         raise
     info = KeyInfo(given=key, region=region, arn=str(meta["Arn"]), key_id=str(meta["KeyId"]),
-                   state=str(meta.get("KeyState", "Enabled" if meta.get("Enabled") else "Disabled")),
-                   manager=str(meta.get("KeyManager", "CUSTOMER")),
-                   usage=str(meta.get("KeyUsage", "ENCRYPT_DECRYPT")),
-                   spec=str(meta.get("KeySpec", meta.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"))))
+                   state=meta.get("KeyState", "Enabled" if meta.get("Enabled") else "Disabled"),
+                   manager=meta.get("KeyManager", "CUSTOMER"),
+                   usage=meta.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                   spec=meta.get("KeySpec", meta.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT")))
     check_usable(info, field=field)
     return info
 
@@ -89,16 +100,16 @@ def check_usable(info: KeyInfo, *, field: str) -> None:
         )
 
 
-def key_policy(kms: Any, info: KeyInfo) -> str:
+def key_policy(kms: KMSClient, info: KeyInfo) -> str:
     with aws_call("GetKeyPolicy", info.arn):
         return str(kms.get_key_policy(KeyId=info.key_id, PolicyName="default")["Policy"])
 
 
-def key_grants(kms: Any, info: KeyInfo) -> list[dict[str, Any]]:
-    grants: list[dict[str, Any]] = []
+def key_grants(kms: KMSClient, info: KeyInfo) -> list[GrantListEntryTypeDef]:
+    grants: list[GrantListEntryTypeDef] = []
     marker: str | None = None
     while True:
-        params: dict[str, Any] = {"KeyId": info.key_id}
+        params: ListGrantsRequestTypeDef = {"KeyId": info.key_id}
         if marker:
             params["Marker"] = marker
         with aws_call("ListGrants", info.arn):
@@ -109,7 +120,7 @@ def key_grants(kms: Any, info: KeyInfo) -> list[dict[str, Any]]:
             return grants
 
 
-def check_consumers(kms: Any, info: KeyInfo, *, accounts: Sequence[str], organizations: Sequence[str] = (),
+def check_consumers(kms: KMSClient, info: KeyInfo, *, accounts: Sequence[str], organizations: Sequence[str] = (),
                     ous: Sequence[str] = (), field: str) -> None:
     """Other accounts can launch an AMI encrypted with this key only if the key lets them use it."""
     consumers = [*accounts, *organizations, *ous]

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import BUILD_ID_TAG, tags_dict
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceStateNameType
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        ImageTypeDef,
+        KeyPairInfoTypeDef,
+        ReservationTypeDef,
+        SecurityGroupTypeDef,
+        SnapshotTypeDef,
+        TagTypeDef,
+        VolumeTypeDef,
+    )
 
 KINDS = ("instances", "images", "snapshots", "volumes", "security-groups", "key-pairs")
 
@@ -31,22 +46,26 @@ class Found:
         return sum(len(v) for v in self.resources.values())
 
 
-def _filters(build_id: str | None) -> list[dict[str, Any]]:
+def _filters(build_id: str | None) -> list[FilterTypeDef]:
     if build_id:
         return [{"Name": f"tag:{BUILD_ID_TAG}", "Values": [build_id]}]
     return [{"Name": "tag-key", "Values": [BUILD_ID_TAG]}]
 
 
-def pages(ec2: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
-    """Every item under `key` of a Describe call, following NextToken when the operation paginates."""
+def pages(client: BaseClient, operation: str, key: str, **params: Any) -> list[Any]:
+    """Every item under `key` of a Describe call, following NextToken when the operation paginates.
+
+    Generic over operations (the method is looked up by name), so neither the parameters nor the
+    items are checked here: the caller annotates the items with the operation's TypedDict.
+    """
     method = _snake(operation)
-    items: list[dict[str, Any]] = []
+    items: list[Any] = []
     with aws_call(operation, key):
-        if ec2.can_paginate(method):
-            for page in ec2.get_paginator(method).paginate(**params):
+        if client.can_paginate(method):
+            for page in client.get_paginator(method).paginate(**params):
                 items.extend(page.get(key, []))
         else:
-            items.extend(getattr(ec2, method)(**params).get(key, []))
+            items.extend(getattr(client, method)(**params).get(key, []))
     return items
 
 
@@ -54,36 +73,37 @@ def _snake(operation: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
 
 
-def find_tagged(ec2: Any, region: str, build_id: str | None) -> Found:
+def find_tagged(ec2: EC2Client, region: str, build_id: str | None) -> Found:
     """Everything in the region carrying goldsmith:build-id (= build_id when given)."""
     flt = _filters(build_id)
     found = Found(region)
 
-    def bid(tags: Any) -> str:
+    def bid(tags: list[TagTypeDef] | None) -> str:
         return tags_dict(tags).get(BUILD_ID_TAG, "")
 
-    states = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+    live: list[InstanceStateNameType] = ["pending", "running", "stopping", "stopped"]
+    states: FilterTypeDef = {"Name": "instance-state-name", "Values": live}
+    reservations: list[ReservationTypeDef] = pages(ec2, "DescribeInstances", "Reservations", Filters=[*flt, states])
     found.resources["instances"] = [
-        (i["InstanceId"], bid(i.get("Tags")))
-        for r in pages(ec2, "DescribeInstances", "Reservations", Filters=[*flt, states]) for i in r["Instances"]
+        (i["InstanceId"], bid(i.get("Tags"))) for r in reservations for i in r["Instances"]
     ]
-    images = list(pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt))
+    images: list[ImageTypeDef] = pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt)
     found.resources["images"] = [(i["ImageId"], bid(i.get("Tags"))) for i in images]
     found.tags.update({i["ImageId"]: tags_dict(i.get("Tags")) for i in images})
     found.image_snapshots.update({i["ImageId"]: list(ec2ops.snapshots_by_device(i).values()) for i in images})
-    snaps = list(pages(ec2, "DescribeSnapshots", "Snapshots", OwnerIds=["self"], Filters=flt))
+    snaps: list[SnapshotTypeDef] = pages(ec2, "DescribeSnapshots", "Snapshots", OwnerIds=["self"], Filters=flt)
     found.resources["snapshots"] = [(s["SnapshotId"], bid(s.get("Tags"))) for s in snaps]
     found.tags.update({s["SnapshotId"]: tags_dict(s.get("Tags")) for s in snaps})
-    found.resources["volumes"] = [(v["VolumeId"], bid(v.get("Tags")))
-                                  for v in pages(ec2, "DescribeVolumes", "Volumes", Filters=flt)]
-    found.resources["security-groups"] = [(g["GroupId"], bid(g.get("Tags")))
-                                          for g in pages(ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=flt)]
-    found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags")))
-                                    for k in pages(ec2, "DescribeKeyPairs", "KeyPairs", Filters=flt)]
+    volumes: list[VolumeTypeDef] = pages(ec2, "DescribeVolumes", "Volumes", Filters=flt)
+    found.resources["volumes"] = [(v["VolumeId"], bid(v.get("Tags"))) for v in volumes]
+    groups: list[SecurityGroupTypeDef] = pages(ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=flt)
+    found.resources["security-groups"] = [(g["GroupId"], bid(g.get("Tags"))) for g in groups]
+    key_pairs: list[KeyPairInfoTypeDef] = pages(ec2, "DescribeKeyPairs", "KeyPairs", Filters=flt)
+    found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags"))) for k in key_pairs]
     return found
 
 
-def remove(ec2: Any, found: Found, waits: ec2ops.Waits, report: Callable[[str], None],
+def remove(ec2: EC2Client, found: Found, waits: ec2ops.Waits, report: Callable[[str], None],
            removed: Callable[[str, str], None] = lambda kind, resource_id: None) -> list[str]:
     """Delete what was found: instances first (waited), then images, snapshots, volumes, groups, keys.
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
@@ -30,17 +32,26 @@ class AwsSettings:
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    retry_mode: str = "adaptive"
+    retry_mode: Literal["legacy", "standard", "adaptive"] = "adaptive"
     max_attempts: int = 10
+
+
+_Client = TypeVar("_Client", bound="BaseClient")
 
 
 @dataclass
 class Aws:
-    """A thread-safe cache of boto3 clients sharing one session and one retry configuration."""
+    """A thread-safe cache of boto3 clients sharing one session and one retry configuration.
+
+    One cache per service, so each accessor returns its stub type (`EC2Client`, ...) without a cast.
+    """
 
     settings: AwsSettings
     _session: boto3.Session = field(init=False)
-    _clients: dict[tuple[str, str], Any] = field(init=False, default_factory=dict)
+    _ec2: dict[str, EC2Client] = field(init=False, default_factory=dict)
+    _ssm: dict[str, SSMClient] = field(init=False, default_factory=dict)
+    _kms: dict[str, KMSClient] = field(init=False, default_factory=dict)
+    _sts: dict[str, STSClient] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -65,34 +76,33 @@ class Aws:
             )
         return region
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def _config(self) -> Config:
+        return Config(
+            retries={"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts},
+            connect_timeout=10,
+            read_timeout=120,
+            max_pool_connections=20,
+        )
+
+    def _cached(self, cache: dict[str, _Client], region: str | None, make: Callable[[str], _Client]) -> _Client:
         region = region or self.region
-        key = (service, region)
         with self._lock:
-            if key not in self._clients:
-                retries: Any = {"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts}
-                config = Config(
-                    retries=retries,
-                    connect_timeout=10,
-                    read_timeout=120,
-                    max_pool_connections=20,
-                )
-                self._clients[key] = self._session.client(
-                    service,  # type: ignore[call-overload]
-                    region_name=region,
-                    endpoint_url=self.settings.endpoint_url,
-                    config=config,
-                )
-            return self._clients[key]
+            if region not in cache:
+                cache[region] = make(region)
+            return cache[region]
 
     def ec2(self, region: str | None = None) -> EC2Client:
-        return self.client("ec2", region)  # type: ignore[no-any-return]
+        return self._cached(self._ec2, region, lambda r: self._session.client(
+            "ec2", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
 
     def ssm(self, region: str | None = None) -> SSMClient:
-        return self.client("ssm", region)  # type: ignore[no-any-return]
+        return self._cached(self._ssm, region, lambda r: self._session.client(
+            "ssm", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
 
     def kms(self, region: str | None = None) -> KMSClient:
-        return self.client("kms", region)  # type: ignore[no-any-return]
+        return self._cached(self._kms, region, lambda r: self._session.client(
+            "kms", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
 
     def sts(self, region: str | None = None) -> STSClient:
-        return self.client("sts", region)  # type: ignore[no-any-return]
+        return self._cached(self._sts, region, lambda r: self._session.client(
+            "sts", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))

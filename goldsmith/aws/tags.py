@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import ResourceTypeType
+    from mypy_boto3_ec2.type_defs import TagSpecificationTypeDef, TagTypeDef
 
 BUILD_ID_TAG = "goldsmith:build-id"
 RECIPE_TAG = "goldsmith:recipe"
@@ -25,14 +29,14 @@ def client_token(text: str) -> str:
     return f"{text[:39]}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def tag_specs(resource_types: Iterable[str], tags: Mapping[str, str]) -> list[dict[str, Any]]:
+def tag_specs(resource_types: Iterable[ResourceTypeType], tags: Mapping[str, str]) -> list[TagSpecificationTypeDef]:
     """TagSpecifications for the given resource types, so tags exist from the first moment."""
     return [{"ResourceType": rt, "Tags": tag_list(tags)} for rt in resource_types]
 
 
-def tags_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+def tags_dict(tags: Iterable[TagTypeDef] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}

@@ -9,9 +9,12 @@ returned; ours retries that, and still fails at once on a `failed` image.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 _MODEL = WaiterModel(
     {
@@ -43,7 +46,7 @@ _MODEL = WaiterModel(
 _NAMES = {"instance_gone": "InstanceGone", "image_available": "ImageAvailable"}
 
 
-def custom_waiter(client: Any, name: str) -> Waiter | None:
+def custom_waiter(client: BaseClient, name: str) -> Waiter | None:
     """Our waiter of that (snake_case) name, or None to use botocore's own."""
     model_name = _NAMES.get(name)
     return create_waiter_with_client(model_name, _MODEL, client) if model_name else None

@@ -9,15 +9,16 @@ plus the source AMI's other EBS volumes, which the new image inherits as they ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import BlockDeviceMappingTypeDef, EbsBlockDeviceTypeDef, ImageTypeDef
+
     from goldsmith.recipe.model import DataVolume, RootVolume, Volumes
 
 
-def ebs_of(volume: RootVolume | DataVolume, *, delete_on_termination: bool) -> dict[str, Any]:
-    ebs: dict[str, Any] = {
+def ebs_of(volume: RootVolume | DataVolume, *, delete_on_termination: bool) -> EbsBlockDeviceTypeDef:
+    ebs: EbsBlockDeviceTypeDef = {
         "VolumeSize": volume.size,
         "VolumeType": volume.type,
         "DeleteOnTermination": delete_on_termination,
@@ -29,7 +30,8 @@ def ebs_of(volume: RootVolume | DataVolume, *, delete_on_termination: bool) -> d
     return ebs
 
 
-def inherited(volumes: Volumes, root_device: str, source_image: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def inherited(volumes: Volumes, root_device: str,
+              source_image: ImageTypeDef | None) -> list[BlockDeviceMappingTypeDef]:
     """The source AMI's EBS mappings the recipe does not mention (ephemeral and NoDevice entries aside)."""
     named = {root_device, *(d.device for d in volumes.data)}
     return [
@@ -39,19 +41,27 @@ def inherited(volumes: Volumes, root_device: str, source_image: Mapping[str, Any
 
 
 def image_mappings(volumes: Volumes, root_device: str, snapshots: dict[str, str],
-                   source_image: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                   source_image: ImageTypeDef | None = None) -> list[BlockDeviceMappingTypeDef]:
     """The AMI's mapping from the snapshots taken of the build instance (device -> snapshot id)."""
     root = ebs_of(volumes.root, delete_on_termination=True)
     root["SnapshotId"] = snapshots[root_device]
-    mappings = [{"DeviceName": root_device, "Ebs": root}]
+    mappings: list[BlockDeviceMappingTypeDef] = [{"DeviceName": root_device, "Ebs": root}]
     for data in volumes.data:
         ebs = ebs_of(data, delete_on_termination=data.delete_on_termination)
         ebs["SnapshotId"] = snapshots[data.device]
         mappings.append({"DeviceName": data.device, "Ebs": ebs})
     for m in inherited(volumes, root_device, source_image):
         source = m["Ebs"]
-        ebs = {k: source[k] for k in ("VolumeSize", "VolumeType", "Iops", "Throughput") if source.get(k)}
-        ebs["DeleteOnTermination"] = source.get("DeleteOnTermination", True)
-        ebs["SnapshotId"] = snapshots[m["DeviceName"]]
-        mappings.append({"DeviceName": m["DeviceName"], "Ebs": ebs})
+        kept: EbsBlockDeviceTypeDef = {}  # the source's size, type, IOPS and throughput, where it gives them
+        if source.get("VolumeSize"):
+            kept["VolumeSize"] = source["VolumeSize"]
+        if source.get("VolumeType"):
+            kept["VolumeType"] = source["VolumeType"]
+        if source.get("Iops"):
+            kept["Iops"] = source["Iops"]
+        if source.get("Throughput"):
+            kept["Throughput"] = source["Throughput"]
+        kept["DeleteOnTermination"] = source.get("DeleteOnTermination", True)
+        kept["SnapshotId"] = snapshots[m["DeviceName"]]
+        mappings.append({"DeviceName": m["DeviceName"], "Ebs": kept})
     return mappings

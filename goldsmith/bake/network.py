@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.errors import PreflightError
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
     from goldsmith.recipe.model import Build
 
 
-def build_vpc(ec2: Any, build: Build) -> str:
+def build_vpc(ec2: EC2Client, build: Build) -> str:
     """The VPC the security group goes in: the subnet's (which must be vpc_id if both are given), else the default."""
     if build.subnet_id:
         vpc_id = ec2ops.subnet_vpc(ec2, build.subnet_id)

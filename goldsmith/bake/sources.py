@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.image_search import newest_validated_image
@@ -10,11 +10,14 @@ from goldsmith.errors import InputError, PreflightError, RecipeError
 from goldsmith.recipe.templating import name_pattern
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
+
     from goldsmith.recipe.loader import LoadedRecipe
     from goldsmith.recipe.model import Recipe
 
 
-def newest_image_of(ec2: Any, recipe: Recipe) -> dict[str, Any]:
+def newest_image_of(ec2: EC2Client, recipe: Recipe) -> ImageTypeDef:
     """The newest of this account's AMIs whose name the recipe's image.name template can produce.
 
     Images tagged goldsmith:validation=failed (kept by ``validate.on_failure: keep``) are skipped.
@@ -24,7 +27,7 @@ def newest_image_of(ec2: Any, recipe: Recipe) -> dict[str, Any]:
                                   architecture=architecture)
 
 
-def source_image(ec2: Any, loaded: LoadedRecipe) -> dict[str, Any]:
+def source_image(ec2: EC2Client, loaded: LoadedRecipe) -> ImageTypeDef:
     """The recipe's source: an AMI id, a filter (newest wins), or the newest AMI of another recipe."""
     source = loaded.recipe.source
     if source.id:

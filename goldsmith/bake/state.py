@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from goldsmith.engine.runner import RunState
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import ImageTypeDef, InstanceTypeDef, LaunchPermissionTypeDef
+
     from goldsmith.ssh.keys import PrivateKey
     from goldsmith.ssh.session import SshSession
     from goldsmith.validate import SuiteResult
@@ -21,6 +23,14 @@ if TYPE_CHECKING:
 Role = Literal["build", "validation"]
 BUILD: Role = "build"
 VALIDATION: Role = "validation"
+
+
+def _no_instance() -> InstanceTypeDef:
+    return {}  # until DescribeInstances says (every key of the TypedDict is optional)
+
+
+def _no_image() -> ImageTypeDef:
+    return {}  # until DescribeImages says
 
 
 @dataclass
@@ -40,7 +50,7 @@ class InstanceState:
     private_key: PrivateKey | None = None
     security_group_id: str | None = None
     instance_id: str | None = None
-    instance: dict[str, Any] = field(default_factory=dict)
+    instance: InstanceTypeDef = field(default_factory=_no_instance)
     volumes: dict[str, str] = field(default_factory=dict)  # device -> volume id
     endpoint: tuple[str, int] | None = None
     host_key: str | None = None
@@ -54,7 +64,7 @@ class BuildState(RunState):
     facts: dict[str, str]
     tags: dict[str, str]  # the goldsmith:* tags every created resource carries
 
-    source_image: dict[str, Any] | None = None
+    source_image: ImageTypeDef | None = None
     vpc_id: str | None = None
     instances: dict[Role, InstanceState] = field(
         default_factory=lambda: {BUILD: InstanceState(), VALIDATION: InstanceState()})
@@ -62,9 +72,9 @@ class BuildState(RunState):
     snapshots: dict[str, str] = field(default_factory=dict)  # device -> snapshot id
     image_id: str | None = None
     image_name: str | None = None
-    image: dict[str, Any] = field(default_factory=dict)  # DescribeImages of image_id once available
+    image: ImageTypeDef = field(default_factory=_no_image)  # DescribeImages of image_id once available
     artifacts: dict[str, Artifact] = field(default_factory=dict)  # region -> artifact
-    launch_permissions: list[dict[str, str]] = field(default_factory=list)
+    launch_permissions: list[LaunchPermissionTypeDef] = field(default_factory=list)
     snapshot_permissions: list[str] = field(default_factory=list)
     kms_keys: dict[str, str] = field(default_factory=dict)  # region -> key ARN checked by preflight
     deprecation_time: str = ""  # ISO 8601 UTC, set on every artifact when the recipe asks

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.reaper import KINDS, Found, find_tagged, remove
@@ -29,6 +29,10 @@ from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import VALIDATION_TAG, tags_dict
 from goldsmith.engine.journal import Journal, load_journal
 from goldsmith.errors import InputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
 
 KIND_OF_JOURNAL = {
     "instance": "instances",
@@ -120,7 +124,7 @@ def merge(first: Found, second: Found) -> Found:
     return merged
 
 
-def select(ec2: Any, candidates: Found, policy: Policy) -> tuple[Found, dict[tuple[str, str], list[str]]]:
+def select(ec2: EC2Client, candidates: Found, policy: Policy) -> tuple[Found, dict[tuple[str, str], list[str]]]:
     """What may go, and what stays: (build, reason) -> ["image ami-...", "snapshot snap-..."]."""
     chosen = Found(candidates.region)
     kept: dict[tuple[str, str], list[str]] = {}
@@ -225,7 +229,7 @@ def _close_journals(policy: Policy, removed: set[tuple[str, str]]) -> None:
         journal.finish(journal.status if journal.status != "running" else "cleaned")
 
 
-def _existing_images(ec2: Any, image_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def _existing_images(ec2: EC2Client, image_ids: Iterable[str]) -> dict[str, ImageTypeDef]:
     """The images that still exist among `image_ids` (one call each: one missing id fails a batch)."""
     found = {image_id: ec2ops.find_image(ec2, image_id) for image_id in image_ids}
     return {image_id: image for image_id, image in found.items() if image is not None}

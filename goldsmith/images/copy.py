@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
@@ -29,6 +29,9 @@ from goldsmith.engine.signals import Terminated, signals_held, signals_raise
 from goldsmith.errors import InputError, Interrupted
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import CreateVolumePermissionTypeDef, ImageTypeDef, LaunchPermissionTypeDef
+
     from goldsmith.aws.session import Aws
 
 
@@ -262,15 +265,15 @@ def _removed(journal: Journal, report: Callable[[str], None], copy: RegionCopy, 
 class Published:
     """How the source AMI is published, to repeat on each copy (copies carry none of it)."""
 
-    launch: list[dict[str, str]] = field(default_factory=list)
-    snapshots: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # device -> permissions
+    launch: list[LaunchPermissionTypeDef] = field(default_factory=list)
+    snapshots: dict[str, list[CreateVolumePermissionTypeDef]] = field(default_factory=dict)  # device -> permissions
     deprecate_at: datetime | None = None
 
     @property
     def accounts(self) -> list[str]:
         return [e["UserId"] for e in self.launch if "UserId" in e]
 
-    def apply(self, ec2: Any, copy: RegionCopy) -> None:
+    def apply(self, ec2: EC2Client, copy: RegionCopy) -> None:
         public = any(e.get("Group") == "all" for e in self.launch)
         sharing.add_launch_permissions(ec2, copy.image_id, self.launch, public=public)
         for device, permissions in self.snapshots.items():
@@ -283,7 +286,7 @@ class Published:
             images.enable_deprecation(ec2, copy.image_id, self.deprecate_at)
 
 
-def published_state(aws: Aws, region: str, source: Mapping[str, Any]) -> Published:
+def published_state(aws: Aws, region: str, source: ImageTypeDef) -> Published:
     ec2 = aws.ec2(region)
     image_id = str(source["ImageId"])
     state = Published(launch=sharing.launch_permissions(ec2, image_id))

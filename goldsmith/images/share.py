@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
@@ -18,6 +18,9 @@ from goldsmith.errors import InputError
 from goldsmith.recipe import formats
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import LaunchPermissionTypeDef
+
     from goldsmith.aws.session import Aws
 
 _EVERYONE = {"all", "*", "everyone", "public", "group:all"}
@@ -33,7 +36,7 @@ class ShareSpec:
     snapshots: bool = False
     public: bool = False
 
-    def launch_entries(self) -> list[dict[str, str]]:
+    def launch_entries(self) -> list[LaunchPermissionTypeDef]:
         return sharing.launch_permission_entries(self.accounts, self.organizations, self.ous, self.public)
 
 
@@ -70,7 +73,7 @@ def share_spec(accounts: Sequence[str], organizations: Sequence[str], ous: Seque
 class ShareResult:
     image_id: str
     region: str
-    launch_changed: list[dict[str, str]] = field(default_factory=list)
+    launch_changed: list[LaunchPermissionTypeDef] = field(default_factory=list)
     snapshots_changed: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> accounts/'all'
 
     @property
@@ -78,7 +81,7 @@ class ShareResult:
         return bool(self.launch_changed or self.snapshots_changed)
 
 
-def _snapshot_targets(ec2: Any, snapshot_id: str, spec: ShareSpec, remove: bool) -> tuple[list[str], bool]:
+def _snapshot_targets(ec2: EC2Client, snapshot_id: str, spec: ShareSpec, remove: bool) -> tuple[list[str], bool]:
     """(accounts to change, whether to change Group all) for one snapshot, given what it has now."""
     current = sharing.snapshot_permissions(ec2, snapshot_id)
     users = {p["UserId"] for p in current if "UserId" in p}

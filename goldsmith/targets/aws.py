@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.ec2 import Waits
@@ -13,9 +13,17 @@ from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.errors import PreflightError, SshError
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
     from goldsmith.recipe.model import Build
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
+_ADDRESS_KEY: dict[str, Literal["PublicIpAddress", "PrivateIpAddress", "PublicDnsName", "PrivateDnsName"]] = {
+    "public_ip": "PublicIpAddress",
+    "private_ip": "PrivateIpAddress",
+    "public_dns": "PublicDnsName",
+    "private_dns": "PrivateDnsName",
+}  # build.interface -> the DescribeInstances field
 
 
 @dataclass
@@ -50,13 +58,8 @@ class AwsTarget:
             ) from exc
         return f"{address}/32"
 
-    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
-        key = {
-            "public_ip": "PublicIpAddress",
-            "private_ip": "PrivateIpAddress",
-            "public_dns": "PublicDnsName",
-            "private_dns": "PrivateDnsName",
-        }[build.interface]
+    def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
+        key = _ADDRESS_KEY[build.interface]
         host = instance.get(key)
         if not host:
             raise SshError(

@@ -6,9 +6,11 @@ special case for the sandbox.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
     from goldsmith.aws.ec2 import Waits
     from goldsmith.aws.session import Aws, AwsSettings
     from goldsmith.recipe.model import Build
@@ -29,6 +31,6 @@ class Target(Protocol):
         """The single address (a /32) SSH is opened to."""
         ...
 
-    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
+    def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
         """Host and port to reach this instance's SSH server."""
         ...

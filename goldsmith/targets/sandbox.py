@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.session import Aws, AwsSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
     from goldsmith.recipe.model import Build
     from goldsmith.sandbox.manage import SandboxInfo
 
@@ -50,7 +52,7 @@ class SandboxTarget:
     def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
         return "127.0.0.1/32"
 
-    def ssh_endpoint(self, aws: Aws, instance: dict[str, Any], build: Build) -> tuple[str, int]:
+    def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
         from goldsmith.sandbox.client import SandboxClient
 
         return SandboxClient(self.info.gateway_url).endpoint(str(instance["InstanceId"]))

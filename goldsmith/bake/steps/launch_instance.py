@@ -8,7 +8,7 @@ gets that image's own volumes. Every volume is deleted with the instance: the sn
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import client_token as make_token
@@ -18,6 +18,15 @@ from goldsmith.bake.mappings import ebs_of, inherited
 from goldsmith.engine.signals import create_then_record
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import (
+        BlockDeviceMappingTypeDef,
+        EbsBlockDeviceTypeDef,
+        ImageTypeDef,
+        InstanceNetworkInterfaceSpecificationTypeDef,
+        RunInstancesRequestTypeDef,
+    )
+
     from goldsmith.bake.context import MachineContext
     from goldsmith.bake.state import BuildState
     from goldsmith.recipe.model import Build, Volumes
@@ -28,15 +37,15 @@ def instance_params(
     *,
     image_id: str,
     instance_type: str,
-    key_name: str | None,
-    group_id: str | None,
+    key_name: str,
+    group_id: str,
     tags: Mapping[str, str],
     client_token: str,
-) -> dict[str, Any]:
+) -> RunInstancesRequestTypeDef:
     """IMDSv2 required, tags on the instance and its volumes at creation, SSH only through our group."""
-    params: dict[str, Any] = {
+    params: RunInstancesRequestTypeDef = {
         "ImageId": image_id,
-        "InstanceType": instance_type,
+        "InstanceType": cast("InstanceTypeType", instance_type),  # any name the recipe gives; EC2 judges it
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": key_name,
@@ -44,7 +53,7 @@ def instance_params(
         "TagSpecifications": tag_specs(["instance", "volume"], tags),
         "ClientToken": make_token(client_token),
     }
-    network: dict[str, Any] = {"DeviceIndex": 0, "Groups": [group_id]}
+    network: InstanceNetworkInterfaceSpecificationTypeDef = {"DeviceIndex": 0, "Groups": [group_id]}
     if build.subnet_id:
         network["SubnetId"] = build.subnet_id
     if build.associate_public_ip is not None:
@@ -60,9 +69,10 @@ def instance_params(
 
 
 def launch_mappings(volumes: Volumes, root_device: str, *, encrypted: bool = False,
-                    kms_key: str | None = None, source_image: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                    kms_key: str | None = None,
+                    source_image: ImageTypeDef | None = None) -> list[BlockDeviceMappingTypeDef]:
     """The build instance's volumes; all are deleted with the instance (the snapshots are what we keep)."""
-    mappings: list[dict[str, Any]] = [
+    mappings: list[BlockDeviceMappingTypeDef] = [
         {"DeviceName": root_device, "Ebs": ebs_of(volumes.root, delete_on_termination=True)}
     ]
     for data in volumes.data:
@@ -77,14 +87,24 @@ def launch_mappings(volumes: Volumes, root_device: str, *, encrypted: bool = Fal
     return mappings
 
 
-def deletable_mappings(image: Mapping[str, Any]) -> list[dict[str, Any]]:
+def deletable_mappings(image: ImageTypeDef) -> list[BlockDeviceMappingTypeDef]:
     """The image's EBS mappings with DeleteOnTermination forced on: no volume outlives the test instance."""
-    mappings = []
+    mappings: list[BlockDeviceMappingTypeDef] = []
     for mapping in image.get("BlockDeviceMappings", []):
         ebs = mapping.get("Ebs")
         if not ebs:
             continue
-        kept = {k: ebs[k] for k in ("SnapshotId", "VolumeSize", "VolumeType", "Iops", "Throughput") if k in ebs}
+        kept: EbsBlockDeviceTypeDef = {}  # the volume's snapshot, size, type, IOPS and throughput
+        if "SnapshotId" in ebs:
+            kept["SnapshotId"] = ebs["SnapshotId"]
+        if "VolumeSize" in ebs:
+            kept["VolumeSize"] = ebs["VolumeSize"]
+        if "VolumeType" in ebs:
+            kept["VolumeType"] = ebs["VolumeType"]
+        if "Iops" in ebs:
+            kept["Iops"] = ebs["Iops"]
+        if "Throughput" in ebs:
+            kept["Throughput"] = ebs["Throughput"]
         mappings.append({"DeviceName": mapping["DeviceName"], "Ebs": {**kept, "DeleteOnTermination": True}})
     return mappings
 
@@ -94,13 +114,13 @@ class LaunchInstance:
         self.spec = spec
         self.name = spec.step_name("launch-instance")
 
-    def _image(self, state: BuildState) -> dict[str, Any]:
+    def _image(self, state: BuildState) -> ImageTypeDef:
         """The build instance starts from the source AMI; any other role from the image being validated."""
         image = state.source_image if self.spec.role == "build" else state.image
         assert image, f"no image to launch the {self.spec.role} instance from"
         return image
 
-    def _mappings(self, state: BuildState, image: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _mappings(self, state: BuildState, image: ImageTypeDef) -> list[BlockDeviceMappingTypeDef]:
         spec = self.spec
         if spec.volumes is None:
             return deletable_mappings(image)
@@ -115,6 +135,8 @@ class LaunchInstance:
         spec = self.spec
         machine = state.instances[spec.role]
         image = self._image(state)
+        # The key pair and security group steps come first in every instance sequence.
+        assert machine.key_name is not None and machine.security_group_id is not None
         params = instance_params(
             spec.build, image_id=image["ImageId"], instance_type=spec.instance_type, key_name=machine.key_name,
             group_id=machine.security_group_id, client_token=spec.client_token(state.build_id),

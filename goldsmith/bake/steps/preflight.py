@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
@@ -11,6 +11,8 @@ from goldsmith.bake.preflight_share import check_publishing
 from goldsmith.errors import PreflightError
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
 
@@ -35,7 +37,7 @@ class Preflight:
         return None
 
 
-def check_name_free(ec2: Any, name: str, region: str) -> None:
+def check_name_free(ec2: EC2Client, name: str, region: str) -> None:
     """AMI names are unique per account and region; a taken one fails RegisterImage or CopyImage."""
     taken = ec2ops.images_named(ec2, name)
     if taken:
@@ -45,7 +47,7 @@ def check_name_free(ec2: Any, name: str, region: str) -> None:
         )
 
 
-def check_regions_usable(ec2: Any, regions: list[str]) -> None:
+def check_regions_usable(ec2: EC2Client, regions: list[str]) -> None:
     """Every copy region exists and is enabled for this account (opt-in regions must be opted into)."""
     with aws_call("DescribeRegions"):
         known = {r["RegionName"]: r.get("OptInStatus", "") for r in ec2.describe_regions(AllRegions=True)["Regions"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import tag_specs
@@ -11,6 +11,8 @@ from goldsmith.bake.state import Artifact
 from goldsmith.engine.signals import create_then_record
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import ImageTypeDef, RegisterImageRequestTypeDef
+
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
 
@@ -21,11 +23,12 @@ def image_tags(state: BuildState, ctx: BakeContext) -> dict[str, str]:
     return {**rendered, **state.tags}
 
 
-def register_params(state: BuildState, ctx: BakeContext) -> dict[str, Any]:
+def register_params(state: BuildState, ctx: BakeContext) -> RegisterImageRequestTypeDef:
     recipe = ctx.loaded.recipe
-    source = state.source_image or {}
+    assert state.image_name is not None  # named by preflight
+    source: ImageTypeDef = state.source_image or {}
     root_device = source.get("RootDeviceName", "/dev/xvda")
-    params: dict[str, Any] = {
+    params: RegisterImageRequestTypeDef = {
         "Name": state.image_name,
         "Description": ctx.loaded.render(recipe.image.description, **state.facts) if recipe.image.description
         else f"{recipe.name} {recipe.version} baked by Goldsmith ({state.build_id})",

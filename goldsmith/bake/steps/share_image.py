@@ -27,7 +27,7 @@ class ShareImage:
                     sharing.change_snapshot_permissions(ec2, snapshot_id, share.accounts)
         state.launch_permissions = entries
         state.snapshot_permissions = list(share.accounts) if share.snapshots else []
-        ctx.events.info(f"shared with {', '.join(next(iter(e.values())) for e in entries)}")
+        ctx.events.info(f"shared with {', '.join(sharing.grantee(e) for e in entries)}")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         # On failure the images are deregistered by their own steps' cleanups anyway; taking the
