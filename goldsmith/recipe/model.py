@@ -165,6 +165,9 @@ with warnings.catch_warnings():
 
         ssh: Positive = 300
         """Waiting for SSH on the build instance."""
+        host_key: Positive = 180
+        """Waiting for cloud-init's SSH host keys on the instance's console output (EC2 posts it some time
+        after boot, often a minute or more); see build.host_key for what happens when they do not appear."""
         provision: Positive = 3600
         """All provision steps together: each step's own timeout is cut to the time left, and no step starts
         after it."""
@@ -191,6 +194,12 @@ class Build(StrictModel):
     """User the source AMI lets in with the build key."""
     ssh_port: Port = 22
     """SSH port on the build instance."""
+    host_key: Literal["first-use", "required"] = "first-use"
+    """How the instance's SSH host key is trusted. Both read the key cloud-init prints on the console
+    (GetConsoleOutput, an authenticated channel) for up to timeouts.host_key and pin it before the first
+    connection. `first-use`: if no key appears, trust the key the instance shows first (with a warning).
+    `required`: if no key appears, fail the bake instead (for images whose trust matters; an image without
+    cloud-init cannot be baked this way)."""
     interface: Literal["public_ip", "private_ip", "public_dns", "private_dns"] = "public_ip"
     """Which address of the instance to connect to."""
     associate_public_ip: bool | None = None

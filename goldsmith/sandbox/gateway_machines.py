@@ -160,12 +160,13 @@ class Machines:
                 for r in reservations for i in r["Instances"]}
 
     def rewrite(self, action: str, params: Params, body: bytes) -> bytes:
-        """GetConsoleOutput: AWS returns the instance's real console (moto a canned text), so we do too."""
+        """GetConsoleOutput: AWS returns the instance's real console (moto a canned text), so we do too,
+        and, as EC2, only some time after the instance booted (the latency profile's `console`)."""
         if action != "GetConsoleOutput":
             return body
         instance_id = params.get("InstanceId", "")
         try:
-            text = self.runtime.console_output(instance_id)
+            text = self.runtime.console_output(instance_id) if self.latency.console_ready(instance_id) else ""
         except (KeyError, ValueError):
             return body
         encoded = base64.b64encode(text.encode()).decode()
@@ -212,6 +213,7 @@ class Machines:
         self.runtime.start_instance(instance_id, meta.root_volume, meta.data_volumes, user=DEFAULT_USER,
                                     authorized_key=meta.public_key)
         self.latency.note(instance_id, "pending", self.latency.profile.instance_start)
+        self.latency.note_boot(instance_id)
 
     def _undo_run(self, region: str, ids: list[str]) -> None:
         """A launch the runtime could not complete leaves nothing behind, in moto or on disk."""

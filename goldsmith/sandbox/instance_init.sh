@@ -41,9 +41,13 @@ if [ "$(cat /var/lib/sandbox/instance-id 2>/dev/null)" != "$id" ]; then
     first_boot
 fi
 # As cloud-init does on EC2: the host keys on the console, where GetConsoleOutput lets a client pin them.
-echo "-----BEGIN SSH HOST KEY KEYS-----"
-cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null | cut -d' ' -f1-2
-echo "-----END SSH HOST KEY KEYS-----"
+# cloud-init writes the block through `logger`, so on EC2 every line carries the "ec2: " tag (and the
+# console may put a timestamp before it): clients must find the key anywhere on the line.
+{
+    echo "-----BEGIN SSH HOST KEY KEYS-----"
+    cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null
+    echo "-----END SSH HOST KEY KEYS-----"
+} | sed 's/^/ec2: /'
 
 action=halt
 trap 'action=reboot; kill -TERM "$sshd" 2>/dev/null' USR1

@@ -41,6 +41,7 @@ class Profile:
     snapshot: float = 0.0
     image: float = 0.0
     copy: float = 0.0
+    console: float = 0.0  # after a start, GetConsoleOutput is empty this long (EC2 posts it late)
 
 
 PROFILES = {
@@ -54,6 +55,8 @@ PROFILES = {
         snapshot=1.5,
         image=2.0,
         copy=2.0,
+        # EC2 posts console output a while after boot, often a minute or more: after running (start 2 s).
+        console=3.0,
     ),
 }
 
@@ -73,6 +76,7 @@ class LatencyModel:
         self.profile = PROFILES["instant"]
         self.scale = 1.0
         self._transitions: dict[str, _Transition] = {}
+        self._console_at: dict[str, float] = {}
 
     def configure(self, profile: str, scale: float = 1.0) -> None:
         if profile not in PROFILES:
@@ -82,6 +86,7 @@ class LatencyModel:
         with self._lock:
             self.profile, self.scale = PROFILES[profile], float(scale)
             self._transitions.clear()
+            self._console_at.clear()
 
     def describe(self) -> dict[str, object]:
         return {"profile": self.profile.name, "scale": self.scale}
@@ -94,6 +99,15 @@ class LatencyModel:
         now = time.monotonic()
         with self._lock:
             self._transitions[resource_id] = _Transition(state, now, now + duration)
+
+    def note_boot(self, instance_id: str) -> None:
+        """The instance (re)booted: its console output appears the profile's `console` seconds later."""
+        with self._lock:
+            self._console_at[instance_id] = time.monotonic() + self.profile.console * self.scale
+
+    def console_ready(self, instance_id: str) -> bool:
+        with self._lock:
+            return time.monotonic() >= self._console_at.get(instance_id, 0.0)
 
     def _active(self) -> dict[str, _Transition]:
         now = time.monotonic()

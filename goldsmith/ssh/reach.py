@@ -7,6 +7,7 @@ connection is verified, instead of trusting whoever answers first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,26 +21,30 @@ if TYPE_CHECKING:
 
 BEGIN = "-----BEGIN SSH HOST KEY KEYS-----"
 END = "-----END SSH HOST KEY KEYS-----"
+KEY_RE = re.compile(r"(?:^|\s)((?:ssh|ecdsa|sk)-[a-z0-9@.-]+)\s+(AAAA[A-Za-z0-9+/]+={0,3})(?:\s|$)")
 PREFERRED_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 
 
 def host_keys_from_console(text: str) -> list[str]:
-    """The `type base64` key lines between cloud-init's markers (empty when it printed none)."""
+    """The `type base64` keys between cloud-init's markers (empty when it printed none yet).
+
+    On EC2 cloud-init writes the block through `logger`, so every line may carry a prefix
+    ("ec2: ", a syslog priority, a timestamp): the markers and the keys are found anywhere on the line.
+    Keys of a block that has not ended yet (the console is still being written) are not returned.
+    """
     keys: list[str] = []
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        # Console lines may carry a prefix such as "ec2: " or a timestamp before the marker.
+    block: list[str] | None = None
+    for line in text.splitlines():
         if BEGIN in line:
-            inside = True
-            continue
-        if END in line:
-            inside = False
-            continue
-        if inside:
-            fields = line.split()
-            if len(fields) >= 2 and (fields[0].startswith("ssh-") or fields[0].startswith("ecdsa-")):
-                keys.append(f"{fields[0]} {fields[1]}")
+            block = []
+        elif END in line:
+            if block is not None:
+                keys.extend(k for k in block if k not in keys)
+            block = None
+        elif block is not None:
+            found = KEY_RE.search(line)
+            if found:
+                block.append(f"{found.group(1)} {found.group(2)}")
     return keys
 
 

@@ -36,3 +36,24 @@ def test_ed25519_is_preferred_then_ecdsa_and_rsa_never() -> None:
     assert preferred_host_key(keys) == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"
     assert preferred_host_key(keys[:1]) == "ecdsa-sha2-nistp256 AAAAE2VjZHNh"
     assert preferred_host_key(["ssh-rsa AAAAB3"]) is None
+
+
+EC2_CONSOLE = """[   18.4] cloud-init[800]: Cloud-init v. 23.1 finished
+<14>Dec  3 16:00:01 ec2: -----BEGIN SSH HOST KEY KEYS-----
+<14>Dec  3 16:00:01 ec2: ecdsa-sha2-nistp256 AAAAE2VjZHNh root@ip-10-0-0-1
+ec2: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB root@ip-10-0-0-1
+ec2: -----END SSH HOST KEY KEYS-----
+"""
+
+
+def test_keys_logged_by_cloud_init_on_ec2_are_found_after_their_prefix() -> None:
+    """On EC2 cloud-init writes the block through logger: "ec2: " (and a priority/date) before every line."""
+    assert host_keys_from_console(EC2_CONSOLE) == [
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNh",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB",
+    ]
+
+
+def test_a_block_still_being_written_gives_no_keys_yet() -> None:
+    unfinished = EC2_CONSOLE.split("ec2: ssh-ed25519")[0]
+    assert host_keys_from_console(unfinished) == []
