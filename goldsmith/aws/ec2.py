@@ -15,7 +15,6 @@ from goldsmith.errors import AwsError, PreflightError
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import (
-        FilterTypeDef,
         ImageTypeDef,
         InstanceTypeDef,
         RegisterImageRequestTypeDef,
@@ -34,22 +33,6 @@ class Waits:
     snapshot: float = 1800.0
     image: float = 1800.0
     cancel: CancelToken = NEVER  # the run's token: a cancelled run stops waiting within one poll
-
-
-def find_newest_image(ec2: EC2Client, *, name: str, owners: Sequence[str], architecture: str) -> ImageTypeDef:
-    """The newest available image matching the filter, like Packer's most_recent = true."""
-    filters: list[FilterTypeDef] = [
-        {"Name": "name", "Values": [name]},
-        {"Name": "architecture", "Values": [architecture]},
-        {"Name": "state", "Values": ["available"]},
-    ]
-    with aws_call("DescribeImages", name):
-        images = ec2.describe_images(Owners=list(owners), Filters=filters)["Images"]
-    if not images:
-        raise PreflightError(
-            f"No available {architecture} AMI named like '{name}' owned by {', '.join(owners)} in this region."
-        )
-    return max(images, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))
 
 
 def find_image(ec2: EC2Client, image_id: str) -> ImageTypeDef | None:
@@ -77,6 +60,21 @@ def snapshots_by_device(image: ImageTypeDef) -> dict[str, str]:
     """The image's EBS snapshots: device -> snapshot id."""
     return {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
             if (m.get("Ebs") or {}).get("SnapshotId")}
+
+
+def encryption_by_default_key(ec2: EC2Client) -> str | None:
+    """The key every new volume in this region is encrypted with when the account turned EBS encryption
+    by default on (often the AWS managed aws/ebs), else None."""
+    with aws_call("GetEbsEncryptionByDefault"):
+        on = ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]
+    return default_ebs_key(ec2) if on else None
+
+
+def default_ebs_key(ec2: EC2Client) -> str:
+    """The region's default EBS key: what encrypted volumes, and copies of encrypted AMIs, get without a
+    KmsKeyId (GetEbsDefaultKmsKeyId)."""
+    with aws_call("GetEbsDefaultKmsKeyId"):
+        return ec2.get_ebs_default_kms_key_id()["KmsKeyId"]
 
 
 def images_named(ec2: EC2Client, name: str) -> list[ImageTypeDef]:

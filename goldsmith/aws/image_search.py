@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef
 
 
-def newest_validated_image(ec2: EC2Client, *, name: str, owners: Sequence[str], architecture: str) -> ImageTypeDef:
-    """The newest available image matching the filter whose goldsmith:validation tag is not "failed".
+def newest_validated_image(ec2: EC2Client, *, name: str, owners: Sequence[str], architecture: str,
+                           hint: str = "") -> ImageTypeDef:
+    """The newest available image matching the filter (like Packer's most_recent = true) whose
+    goldsmith:validation tag is not "failed".
 
-    ``validate.on_failure: keep`` leaves a failed image available for inspection; a recipe built on
-    another recipe must never start from it.
+    ``validate.on_failure: keep`` leaves a failed image available for inspection; no recipe may start
+    from it, whether it names its source by filter or by recipe. ``hint`` ends the error message.
     """
     filters: list[FilterTypeDef] = [
         {"Name": "name", "Values": [name]},
@@ -33,6 +35,6 @@ def newest_validated_image(ec2: EC2Client, *, name: str, owners: Sequence[str], 
         failed = f" that passed validation ({len(images)} matching failed it and are skipped)" if images else ""
         raise PreflightError(
             f"No available {architecture} AMI named like '{name}' owned by {', '.join(owners)} in this region"
-            f"{failed}: bake that recipe first."
+            f"{failed}{hint}."
         )
     return max(usable, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))

@@ -44,12 +44,14 @@ def grantee(entry: LaunchPermissionTypeDef) -> str:
 
 def add_launch_permissions(ec2: EC2Client, image_id: str, entries: Sequence[LaunchPermissionTypeDef], *,
                            public: bool = False) -> None:
-    """Grant launch permissions; `Group: all` only with public=True (checked before the call)."""
-    refuse_public(entries, public)
-    if not entries:
+    """Grant launch permissions to the accounts, organizations and OUs in `entries`, and to every account
+    (`Group: all`) only with public=True: `entries` themselves may never say "everyone" (refused)."""
+    refuse_public(entries, public=False)
+    wanted = [*entries, PUBLIC] if public else list(entries)
+    if not wanted:
         return
     with aws_call("ModifyImageAttribute", image_id):
-        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": list(entries)})
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": wanted})
 
 
 def remove_launch_permissions(ec2: EC2Client, image_id: str, entries: Sequence[LaunchPermissionTypeDef]) -> None:

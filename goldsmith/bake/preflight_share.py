@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms
 from goldsmith.errors import PreflightError
 from goldsmith.recipe.publishing import (
@@ -84,5 +85,54 @@ def check_publishing(state: BuildState, ctx: BakeContext) -> None:
             problems.append(str(exc))
             continue
         state.kms_keys[region] = info.arn
+    if image.encrypt is None:
+        problems += _implicit_encryption(state, ctx)
     if problems:
         raise PreflightError("\n".join(problems))
+
+
+def implicit_keys(state: BuildState, ctx: BakeContext) -> dict[str, list[str]]:
+    """Per region, the keys the image's snapshots get although the recipe asks for no encryption: in the
+    build region the source snapshots' keys (the build volumes keep them) and, where the account turned
+    EBS encryption by default on, the region's default key; a copy of an encrypted image is re-encrypted
+    with its region's default key."""
+    source = state.source_image
+    build_keys = sorted(images.image_keys(ctx.aws.ec2(state.region), source)) if source else []
+    keys: dict[str, list[str]] = {}
+    for region in target_regions(ctx.loaded.recipe.image, state.region):
+        ec2 = ctx.aws.ec2(region)
+        default = ec2ops.encryption_by_default_key(ec2)
+        if region == state.region:
+            found = [*build_keys, *([default] if default and default not in build_keys else [])]
+        else:
+            if default is None and keys.get(state.region):
+                default = ec2ops.default_ebs_key(ec2)
+            found = [default] if default else []
+        if found:
+            keys[region] = found
+    return keys
+
+
+def _implicit_encryption(state: BuildState, ctx: BakeContext) -> list[str]:
+    """EBS encryption by default (or an encrypted source) encrypts the image with keys the recipe did not
+    name: the same checks as for image.encrypt (no public image; consumers may use every key)."""
+    share = ctx.loaded.recipe.image.share
+    problems: list[str] = []
+    for region, keys in implicit_keys(state, ctx).items():
+        why = f"{region}: the image will be encrypted (EBS encryption by default, or an encrypted source)"
+        if share.public:
+            problems.append(f"image.share.public: {why}, and encrypted AMIs cannot be public; drop share.public "
+                            "or bake in a region without encryption by default.")
+            continue
+        client = ctx.aws.kms(region)
+        for key in keys:
+            field = f"{why} with KMS key {key}"
+            try:
+                info = kms.describe_key(client, key, region, field=field)
+                kms.check_consumers(client, info, accounts=share.accounts, organizations=share.organizations,
+                                    ous=share.ous, field=field)
+            except PreflightError as exc:
+                problems.append(f"{exc} Or set image.encrypt.kms_key (and image.encrypt.regions) to keys they may use.")
+                continue
+            state.kms_keys.setdefault(region, info.arn)
+    return problems

@@ -24,7 +24,7 @@ def newest_image_of(ec2: EC2Client, recipe: Recipe) -> ImageTypeDef:
     """
     architecture = recipe.source.filter.architecture if recipe.source.filter else "x86_64"
     return newest_validated_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
-                                  architecture=architecture)
+                                  architecture=architecture, hint=": bake that recipe first")
 
 
 def source_image(ec2: EC2Client, loaded: LoadedRecipe) -> ImageTypeDef:
@@ -34,7 +34,7 @@ def source_image(ec2: EC2Client, loaded: LoadedRecipe) -> ImageTypeDef:
         return ec2ops.describe_image(ec2, source.id)
     if source.filter:
         f = source.filter
-        return ec2ops.find_newest_image(ec2, name=f.name, owners=f.owners, architecture=f.architecture)
+        return newest_validated_image(ec2, name=f.name, owners=f.owners, architecture=f.architecture)
     assert source.recipe is not None
     from goldsmith.recipe.loader import load_recipe, source_recipe_path
 

@@ -274,8 +274,9 @@ class Published:
         return [e["UserId"] for e in self.launch if "UserId" in e]
 
     def apply(self, ec2: EC2Client, copy: RegionCopy) -> None:
-        public = any(e.get("Group") == "all" for e in self.launch)
-        sharing.add_launch_permissions(ec2, copy.image_id, self.launch, public=public)
+        # A copy is published as its source is: public only if the source is.
+        named = [e for e in self.launch if e != sharing.PUBLIC]
+        sharing.add_launch_permissions(ec2, copy.image_id, named, public=sharing.PUBLIC in self.launch)
         for device, permissions in self.snapshots.items():
             snapshot_id = copy.snapshots.get(device)
             if snapshot_id:

@@ -95,7 +95,6 @@ def share_image(aws: Aws, region: str, image_id: str, spec: ShareSpec, *, remove
     ec2 = aws.ec2(region)
     image = ec2ops.describe_image(ec2, image_id)
     if not remove:
-        sharing.refuse_public(spec.launch_entries(), spec.public)
         consumers = [*spec.accounts, *spec.organizations, *spec.ous]
         if spec.public and images.image_keys(ec2, image):
             raise InputError(f"{image_id} is encrypted, and encrypted AMIs cannot be made public.")
@@ -110,7 +109,8 @@ def share_image(aws: Aws, region: str, image_id: str, spec: ShareSpec, *, remove
         if remove:
             sharing.remove_launch_permissions(ec2, image_id, change)
         else:
-            sharing.add_launch_permissions(ec2, image_id, change, public=spec.public)
+            named = [e for e in change if e != sharing.PUBLIC]
+            sharing.add_launch_permissions(ec2, image_id, named, public=sharing.PUBLIC in change)
         result.launch_changed = change
     if spec.snapshots:
         for snapshot_id in sorted(set(ec2ops.snapshots_by_device(image).values())):

@@ -28,6 +28,7 @@ from goldsmith.sandbox import moto_fixes_ebs
 from goldsmith.sandbox.moto_fixes_ebs import (
     Mapping,
     check_size,
+    default_ebs_key,
     ec2_error,
     mapping_entry,
     original_create_snapshot,
@@ -269,8 +270,10 @@ def _resolve_key(backend: Any, key_id: str) -> str:
 def _copy_snapshot_for_ami(
     target: Any, source: Snapshot, source_ami: str, ami_id: str, encrypt: bool, key_arn: str | None
 ) -> Snapshot:
-    encrypted = encrypt or source.encrypted
-    kms = (key_arn or target._create_default_encryption_key()) if encrypted else None
+    # AWS: an encrypted source, or encryption by default in the target region, encrypts the copy; without
+    # a KmsKeyId with the target region's default EBS key.
+    encrypted = encrypt or source.encrypted or getattr(target, "ebs_encryption_by_default", False)
+    kms = (key_arn or default_ebs_key(target)) if encrypted else None
     description = (
         f"Copied for DestinationAmi {ami_id} from SourceAmi {source_ami} for SourceSnapshot "
         f"{source.id}. Task created on {int(time.time())}."

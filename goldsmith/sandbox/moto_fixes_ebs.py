@@ -10,7 +10,7 @@ import copy
 from contextvars import ContextVar
 from typing import Any
 
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError, InvalidSnapshotInUse, MissingParameterError
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot, VolumeAttachment
 from moto.ec2.models.instances import Instance, InstanceBackend
@@ -158,6 +158,41 @@ def _add_block_device(
 _orig_run_instances = InstanceBackend.run_instances
 
 
+def _create_volume(self: Any, size: int, zone_name: str, snapshot_id: str | None = None, encrypted: bool = False,
+                   kms_key_id: str | None = None, **kwargs: Any) -> Any:
+    """AWS: with EBS encryption by default on in the region, every new volume is encrypted, with the
+    account's default EBS key unless the request names one (moto ignores the setting)."""
+    if getattr(self, "ebs_encryption_by_default", False) and not encrypted:  # unset while moto initialises
+        encrypted = True
+    return _orig_create_volume(self, size, zone_name, snapshot_id, encrypted, kms_key_id, **kwargs)
+
+
+_orig_create_volume = EBSBackend.create_volume
+
+
+def default_ebs_key(backend: Any) -> str:
+    """The region's default EBS key (ModifyEbsDefaultKmsKeyId's, else the AWS managed aws/ebs)."""
+    return str(backend.default_kms_key_id or backend._create_default_encryption_key())
+
+
+def _create_default_encryption_key(self: Any) -> str:
+    """AWS: aws/ebs is an AWS managed key (KeyManager AWS; it cannot be shared with other accounts);
+    moto makes it a customer managed one."""
+    from moto.kms.models import kms_backends
+
+    arn = _orig_create_default_encryption_key(self)
+    kms_backends[self.account_id][self.region_name].describe_key(arn).key_manager = "AWS"
+    return str(arn)
+
+
+_orig_create_default_encryption_key = EBSBackend._create_default_encryption_key
+
+
+def _get_ebs_default_kms_key_id(self: ElasticBlockStore) -> ActionResult:
+    """AWS GetEbsDefaultKmsKeyId (moto lacks it): the key of new encrypted volumes without a KmsKeyId."""
+    return ActionResult({"KmsKeyId": default_ebs_key(self.ec2_backend)})
+
+
 def _attachment_delete_on_termination(self: VolumeAttachment) -> bool:
     """AWS DescribeVolumes shows each attachment's DeleteOnTermination."""
     attached = self.instance.block_device_mapping.get(self.device)
@@ -219,5 +254,8 @@ def install() -> None:
     Instance.add_block_device = _add_block_device  # type: ignore[method-assign]
     VolumeAttachment.delete_on_termination = property(_attachment_delete_on_termination)  # type: ignore[attr-defined]
     EBSBackend.create_snapshot = _create_snapshot  # type: ignore[method-assign]
+    EBSBackend.create_volume = _create_volume  # type: ignore[method-assign,assignment]
+    EBSBackend._create_default_encryption_key = _create_default_encryption_key  # type: ignore[method-assign]
+    ElasticBlockStore.get_ebs_default_kms_key_id = _get_ebs_default_kms_key_id  # type: ignore[attr-defined]
     EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute  # type: ignore[method-assign]

@@ -48,7 +48,8 @@ def test_an_image_that_failed_validation_is_not_a_source(aws: Aws) -> None:
     failed = register(aws, "base", "failed")
     while creation(aws, failed) <= creation(aws, untagged):  # same clock tick: make the failed one newer
         failed = register(aws, "base", "failed")
-    unfiltered = ec2ops.find_newest_image(aws.ec2(), name="base-*-*", owners=["self"], architecture="x86_64")
+    named = aws.ec2().describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["base-*-*"]}])["Images"]
+    unfiltered = max(named, key=lambda i: (i.get("CreationDate", ""), i["ImageId"]))
     assert unfiltered["ImageId"] == failed  # without the filter the failed image would win
     assert newest_image_of(aws.ec2(), recipe("base"))["ImageId"] in {good, untagged}
     assert newest_image_of(aws.ec2(), recipe("base"))["ImageId"] != failed
@@ -78,3 +79,17 @@ def test_check_and_bake_find_a_source_recipe_written_as_yml(aws: Aws, tmp_path: 
     (tmp_path / "recipes" / "ymlbase.yml").unlink()
     with pytest.raises(PreflightError, match=r"source.recipe: no recipe 'ymlbase': expected recipes/ymlbase.yaml or "):
         source_image(aws.ec2(), loaded)
+
+
+def test_a_source_filter_skips_images_that_failed_validation(aws: Aws, tmp_path: Path) -> None:
+    """source.filter (newest match wins) must not pick an image kept by validate.on_failure: keep either."""
+    good = register(aws, "filtered", "passed")
+    failed = register(aws, "filtered", "failed")
+    while creation(aws, failed) <= creation(aws, good):
+        failed = register(aws, "filtered", "failed")
+    (tmp_path / "tasks.py").write_text("")
+    path = tmp_path / "recipes" / "f.yaml"
+    path.parent.mkdir()
+    path.write_text("name: f\nversion: 1.0.0\nsource:\n  filter: {name: 'filtered-*', owners: [self]}\n"
+                    "image:\n  name: 'f-{{ timestamp }}'\n")
+    assert source_image(aws.ec2(), load_recipe(path))["ImageId"] == good

@@ -16,15 +16,14 @@ class ShareImage:
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         share = ctx.loaded.recipe.image.share
-        entries = sharing.launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)
-        if not entries:
-            return
+        named = sharing.launch_permission_entries(share.accounts, share.organizations, share.ous)
         for artifact in state.artifacts.values():
             ec2 = ctx.aws.ec2(artifact.region)
-            sharing.add_launch_permissions(ec2, artifact.image_id, entries, public=share.public)
+            sharing.add_launch_permissions(ec2, artifact.image_id, named, public=share.public)
             if share.snapshots:
                 for snapshot_id in artifact.snapshots.values():
                     sharing.change_snapshot_permissions(ec2, snapshot_id, share.accounts)
+        entries = [*named, sharing.PUBLIC] if share.public else named
         state.launch_permissions = entries
         state.snapshot_permissions = list(share.accounts) if share.snapshots else []
         ctx.events.info(f"shared with {', '.join(sharing.grantee(e) for e in entries)}")
