@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from goldsmith.aws.calls import aws_call
-from goldsmith.aws.kms_policy import CONSUMER_ACTIONS, missing_for_account, missing_for_org
+from goldsmith.aws.kms_policy import (
+    CONSUMER_ACTIONS,
+    ORG_CONSUMER_ACTIONS,
+    missing_for_account,
+    missing_for_org,
+)
 from goldsmith.errors import AwsError, PreflightError
 
 if TYPE_CHECKING:
@@ -140,13 +145,13 @@ def check_consumers(kms: KMSClient, info: KeyInfo, *, accounts: Sequence[str], o
         if missing:
             lacking.append(f"{account} (missing {', '.join(missing)})")
     for arn in [*organizations, *ous]:
-        missing = missing_for_org(policy, arn)
+        missing = missing_for_org(policy, arn, ORG_CONSUMER_ACTIONS)
         if missing:
             lacking.append(f"{arn} (missing {', '.join(missing)})")
     if lacking:
         raise PreflightError(
             f"{field}: KMS key {info.label} in {info.region} does not let these consumers use it: "
             f"{'; '.join(lacking)}. Add a key policy statement allowing {', '.join(CONSUMER_ACTIONS)} to "
-            "each account (arn:aws:iam::ACCOUNT:root) or to '*' with aws:PrincipalOrgID / "
-            "aws:PrincipalOrgPaths for organizations and OUs, or create grants."
+            "each account (arn:aws:iam::ACCOUNT:root), or create grants; for organizations and OUs, allow "
+            f"{', '.join(ORG_CONSUMER_ACTIONS)} to '*' with aws:PrincipalOrgID / aws:PrincipalOrgPaths."
         )

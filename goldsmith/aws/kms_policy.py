@@ -1,7 +1,8 @@
 """Does a KMS key let another account use an encrypted AMI? Pure evaluation of a key policy and grants.
 
 A consumer account launching a shared encrypted AMI needs kms:Decrypt, kms:CreateGrant and
-kms:DescribeKey on the key that encrypts its snapshots (EC2 creates a grant in the consumer's name).
+kms:DescribeKey on the key that encrypts its snapshots (EC2 creates a grant in the consumer's name);
+for organizations and OUs AWS documents a statement without CreateGrant, which is accepted.
 This module answers "which of those actions does the policy or a grant give this account?" without
 calling AWS, so it is tested on plain JSON. It errs on the side of allowing: an Allow statement with
 a condition counts (the usual ``kms:GrantIsForAWSResource`` condition is met by EC2), a Deny only
@@ -18,6 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 CONSUMER_ACTIONS = ("kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey")
+# What AWS documents for sharing an encrypted AMI with an organization or OU ("Allow organizations and
+# OUs to use a KMS key": Describe*, List*, Get*, Encrypt, Decrypt, ReEncrypt*, GenerateDataKey*, no
+# CreateGrant): EC2 creates the grant on the consumer's behalf.
+ORG_CONSUMER_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 _ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
