@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from botocore.parsers import ResponseParserError
+
 from goldsmith.aws.calls import aws_call, error_code, wait
 from goldsmith.aws.tags import tag_specs
 from goldsmith.engine.cancel import NEVER, CancelToken
@@ -249,6 +251,25 @@ def delete_snapshot(ec2: EC2Client, snapshot_id: str) -> None:
     except AwsError as exc:
         if exc.code != "InvalidSnapshot.NotFound":
             raise
+
+
+# What an endpoint answers when it does not offer GetInstanceUefiData (or this caller may not use it).
+UEFI_DATA_UNAVAILABLE = ("InvalidAction", "UnsupportedOperation", "NotImplemented", "UnknownOperation",
+                         "UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+
+
+def instance_uefi_data(ec2: EC2Client, instance_id: str) -> str | None:
+    """The instance's UEFI variable store (base64, '' when it has none); None when GetInstanceUefiData is
+    not available here (an endpoint without the API, or no permission for it)."""
+    try:
+        with aws_call("GetInstanceUefiData", instance_id):
+            return str(ec2.get_instance_uefi_data(InstanceId=instance_id).get("UefiData") or "")
+    except ResponseParserError:  # an endpoint that fails on an action it lacks, without an AWS error
+        return None
+    except AwsError as exc:
+        if exc.code in UEFI_DATA_UNAVAILABLE:
+            return None
+        raise
 
 
 def register_image(ec2: EC2Client, params: RegisterImageRequestTypeDef) -> str:

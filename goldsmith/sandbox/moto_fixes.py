@@ -24,7 +24,8 @@ from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_ami_id, random_snapshot_id
 
-from goldsmith.sandbox import moto_fixes_ebs
+from goldsmith.sandbox import moto_fixes_billing, moto_fixes_ebs
+from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
     Mapping,
     check_size,
@@ -38,6 +39,7 @@ BASE_IMAGE_OWNER = "136693071363"  # Debian's real AWS account, so recipes can f
 BASE_ROOT_DEVICE = "/dev/xvda"
 BASE_ROOT_SIZE_GIB = 8
 BASE_SNAPSHOT_DESCRIPTION = "Debian 12 sandbox root filesystem"
+RHEL_IMAGE_NAME_PREFIX = "rhel-9-sandbox-amd64"  # billed like RHEL, same root filesystem as the base AMI
 _base_image_name: str | None = None
 _applied = False
 
@@ -100,7 +102,7 @@ def register_image(backend: Any, params: dict[str, Any], tags: dict[str, str]) -
         boot_mode=params.get("BootMode"),
     )
     ami.imds_support = params.get("ImdsSupport")
-    ami.tpm_support = params.get("TpmSupport")
+    moto_fixes_billing.registered(ami, params)  # TpmSupport, UefiData; the billing code is lost
     ami.add_tags(tags)
     backend.amis[ami.id] = ami
     return ami
@@ -146,6 +148,7 @@ def _register_image_response(self: AmisResponse) -> ActionResult:
             "BootMode",
             "ImdsSupport",
             "TpmSupport",
+            "UefiData",
         )
     }
     params["EnaSupport"] = self._get_bool_param("EnaSupport")
@@ -202,6 +205,7 @@ def _create_image(
         ena_support=getattr(source, "ena_support", True),
         boot_mode=getattr(source, "boot_mode", None),
     )
+    moto_fixes_billing.inherit(ami, source, instance)  # billing code, TpmSupport, the instance's UEFI store
     ami.add_tags(tags["image"])
     self.amis[ami_id] = ami
     return ami
@@ -250,6 +254,7 @@ def copy_image(target: Any, source_image_id: str, source_region: str, params: di
         ena_support=getattr(source, "ena_support", None),
         boot_mode=source.boot_mode,
     )
+    moto_fixes_billing.inherit(ami, source)  # billing code, TpmSupport, UefiData
     ami.add_tags(params.get("Tags") or {})
     target.amis[ami_id] = ami
     return ami
@@ -325,9 +330,10 @@ def _disable_image_deprecation(self: AmisResponse) -> ActionResult:
     return ActionResult({"Return": True})
 
 
-# Base image ----------------------------------------------------------------------------------------------
+# Base images ---------------------------------------------------------------------------------------------
 def add_base_image(backend: Any, name: str) -> Any:
-    """The sandbox's one public AMI, like Debian's: 8 GiB gp3 root at /dev/xvda from one snapshot."""
+    """The sandbox's public Debian AMI, like Debian's: 8 GiB gp3 root at /dev/xvda from one snapshot,
+    no billing code (Linux/UNIX, RunInstances)."""
     volume = backend.create_volume(size=BASE_ROOT_SIZE_GIB, zone_name=f"{backend.region_name}a", volume_type="gp3")
     snapshot = original_create_snapshot(backend, volume.id, BASE_SNAPSHOT_DESCRIPTION, BASE_IMAGE_OWNER)
     backend.volumes.pop(volume.id, None)
@@ -351,17 +357,48 @@ def add_base_image(backend: Any, name: str) -> Any:
     return ami
 
 
+def billed_image_name(base_name: str) -> str:
+    """rhel-9-sandbox-amd64-YYYYMMDD beside debian-12-sandbox-amd64-YYYYMMDD (same date)."""
+    suffix = base_name.removeprefix(BASE_IMAGE_NAME_PREFIX).lstrip("-") or "base"
+    return f"{RHEL_IMAGE_NAME_PREFIX}-{suffix}"
+
+
+def add_billed_image(backend: Any, base: Any, name: str) -> Any:
+    """A second public AMI of the same owner, billed like RHEL (Red Hat Enterprise Linux,
+    RunInstances:0010) so the product's handling of billing codes can be tried; it shares the base AMI's
+    root snapshot (same root filesystem: only its billing metadata differs)."""
+    ami = _new_ami(
+        backend,
+        random_ami_id(),
+        copy.deepcopy(base.gs_mappings),
+        name=name,
+        owner_id=BASE_IMAGE_OWNER,
+        description="Red Hat Enterprise Linux 9 (sandbox) amd64: the Debian root filesystem, billed like RHEL",
+        public=True,
+        architecture="x86_64",
+        virtualization_type="hvm",
+        root_device_name=BASE_ROOT_DEVICE,
+        ena_support=True,
+        boot_mode="uefi-preferred",
+        hypervisor="xen",
+    )
+    moto_fixes_billing.set_billing(ami, moto_fixes_billing.RHEL)
+    backend.amis[ami.id] = ami
+    return ami
+
+
 def _load_amis(self: Any) -> None:
     _orig_load_amis(self)
     if _base_image_name:
-        add_base_image(self, _base_image_name)
+        base = add_base_image(self, _base_image_name)  # first: DescribeImages lists it first
+        add_billed_image(self, base, billed_image_name(_base_image_name))
 
 
 _orig_load_amis = AmiBackend._load_amis
 
 
 def apply_all(base_image_name: str | None = None) -> None:
-    """Install every fix; with a name, each region's EC2 backend is born with the base AMI."""
+    """Install every fix; with a name, each region's EC2 backend is born with the base AMIs."""
     global _applied, _base_image_name
     _base_image_name = base_image_name
     if _applied:
@@ -377,3 +414,4 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmiBackend.create_image = _create_image  # type: ignore[method-assign]
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
     moto_fixes_ebs.install()
+    moto_fixes_billing.install()

@@ -1,8 +1,8 @@
 """moto's server as its own process, with Goldsmith's fixes applied before the first request.
 
 Run as ``python -m goldsmith.sandbox.moto_server --port N [--base-image-name NAME]``. moto's own AMI list
-is not loaded: the sandbox world holds only the base AMI (one per region), so every snapshot an instance
-boots from is one the instance runtime knows.
+is not loaded: the sandbox world holds only the base AMIs (per region: Debian's, and one billed like RHEL
+that shares its root snapshot), so every snapshot an instance boots from is one the instance runtime knows.
 """
 
 from __future__ import annotations

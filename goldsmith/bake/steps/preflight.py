@@ -1,4 +1,5 @@
-"""Fail before spending money: the AMI name is free in every region, the subnet and regions are usable."""
+"""Fail before spending money: the source has no billing code RegisterImage would drop, the AMI name is free
+in every region, the subnet and regions are usable."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.bake.billing import check_source_billing
 from goldsmith.bake.network import build_vpc
 from goldsmith.bake.preflight_share import check_publishing
 from goldsmith.errors import PreflightError
@@ -22,6 +24,8 @@ class Preflight:
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         recipe = ctx.loaded.recipe
+        assert state.source_image is not None  # resolved by resolve-source
+        check_source_billing(state.source_image)
         ec2 = ctx.aws.ec2(state.region)
         state.image_name = ctx.loaded.render(recipe.image.name, **state.facts)
         check_name_free(ec2, state.image_name, state.region)

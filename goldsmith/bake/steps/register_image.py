@@ -1,4 +1,5 @@
-"""Register the AMI from the snapshots, with an explicit block device mapping, named and tagged."""
+"""Register the AMI from the snapshots, with an explicit block device mapping, named and tagged; the source's
+TpmSupport and the build instance's UEFI variable store carried over, the billing code checked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import tag_specs
+from goldsmith.bake.billing import check_image_billing
 from goldsmith.bake.mappings import image_mappings
 from goldsmith.bake.state import Artifact
 from goldsmith.engine.signals import create_then_record
@@ -23,7 +25,10 @@ def image_tags(state: BuildState, ctx: BakeContext) -> dict[str, str]:
     return {**rendered, **state.tags}
 
 
-def register_params(state: BuildState, ctx: BakeContext) -> RegisterImageRequestTypeDef:
+UEFI_BOOT_MODES = ("uefi", "uefi-preferred")
+
+
+def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None = None) -> RegisterImageRequestTypeDef:
     recipe = ctx.loaded.recipe
     assert state.image_name is not None  # named by preflight
     source: ImageTypeDef = state.source_image or {}
@@ -44,7 +49,26 @@ def register_params(state: BuildState, ctx: BakeContext) -> RegisterImageRequest
         params["BootMode"] = source["BootMode"]
     if source.get("SriovNetSupport"):
         params["SriovNetSupport"] = source["SriovNetSupport"]
+    if source.get("TpmSupport"):
+        params["TpmSupport"] = source["TpmSupport"]
+    if uefi_data:
+        params["UefiData"] = uefi_data
     return params
+
+
+def build_uefi_data(state: BuildState, ctx: BakeContext) -> str | None:
+    """The stopped build instance's UEFI variable store, when the source boots UEFI; None to send none."""
+    source: ImageTypeDef = state.source_image or {}
+    instance_id = state.build.instance_id
+    if source.get("BootMode") not in UEFI_BOOT_MODES or instance_id is None:
+        return None
+    if state.build.instance.get("CurrentInstanceBootMode") == "legacy-bios":
+        return None  # uefi-preferred on an instance type without UEFI: no variable store
+    data = ec2ops.instance_uefi_data(ctx.aws.ec2(state.region), instance_id)
+    if data is None:
+        ctx.events.info(f"GetInstanceUefiData is not available here: {instance_id}'s UEFI variables are not "
+                        "carried over (the AMI starts from the default variable store)")
+    return data or None
 
 
 class RegisterImage:
@@ -52,7 +76,7 @@ class RegisterImage:
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         ec2 = ctx.aws.ec2(state.region)
-        params = register_params(state, ctx)
+        params = register_params(state, ctx, build_uefi_data(state, ctx))
         entry = ctx.journal.intent("image", state.region, params["Name"])
         with create_then_record():
             state.image_id = ec2ops.register_image(ec2, params)
@@ -60,6 +84,9 @@ class RegisterImage:
         state.artifacts[state.region] = Artifact(state.region, state.image_id, dict(state.snapshots))
         state.image = ec2ops.wait_image(ec2, state.image_id, ctx.waits)
         ctx.events.info(f"registered {state.image_id} '{params['Name']}'")
+        note = check_image_billing(state.source_image or {}, state.image)  # BakeError: the cleanup removes it
+        if note:
+            ctx.events.info(f"billing not compared: {note}")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         if state.outcome == "succeeded" or state.image_id is None or state.keep_image:
