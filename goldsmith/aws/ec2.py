@@ -79,6 +79,19 @@ def default_ebs_key(ec2: EC2Client) -> str:
         return ec2.get_ebs_default_kms_key_id()["KmsKeyId"]
 
 
+def snapshot_size(ec2: EC2Client, snapshot_id: str) -> int | None:
+    """The snapshot's size in GiB; None when this account may not describe it (another account's snapshot
+    behind a public AMI usually is not public itself)."""
+    try:
+        with aws_call("DescribeSnapshots", snapshot_id):
+            found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    except AwsError as exc:
+        if exc.code in ("InvalidSnapshot.NotFound", "UnauthorizedOperation", "AuthFailure"):
+            return None
+        raise
+    return int(found[0]["VolumeSize"]) if found and "VolumeSize" in found[0] else None
+
+
 def images_named(ec2: EC2Client, name: str) -> list[ImageTypeDef]:
     with aws_call("DescribeImages", name):
         return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,7 +191,8 @@ def journal_hooks(journal: Journal) -> CopyHooks:
 def copy_image_to_regions(aws: Aws, *, source_region: str, image_id: str, regions: Sequence[str],
                           kms_keys: Mapping[str, str], timeout: float, delay: float, work_dir: Path,
                           report: Callable[[str], None] = lambda line: None) -> CopyResult:
-    """`invoke copy`: copy an existing AMI with its name, description, tags, permissions and deprecation.
+    """`invoke copy`: copy an existing AMI with its name, description, tags, permissions and deprecation
+    (unless that time has passed: a warning, through ``report``, says the copies are not deprecated).
 
     Idempotent: a region that already holds an image of that name is left alone. All or nothing: if a
     copy or a permission fails (or Ctrl-C, or SIGTERM), every copy made by this call is removed, with
@@ -236,7 +237,7 @@ def _copy_all_or_nothing(aws: Aws, copier: RegionCopier, plan: Published, journa
         with signals_raise():
             copies = copier.run()
             for copy in copies.values():
-                plan.apply(aws.ec2(copy.region), copy)
+                plan.apply(aws.ec2(copy.region), copy, report)
                 report(f"{copy.region}: {copy.image_id} available")
     except BaseException as exc:
         with signals_held():
@@ -273,8 +274,10 @@ class Published:
     def accounts(self) -> list[str]:
         return [e["UserId"] for e in self.launch if "UserId" in e]
 
-    def apply(self, ec2: EC2Client, copy: RegionCopy) -> None:
-        # A copy is published as its source is: public only if the source is.
+    def apply(self, ec2: EC2Client, copy: RegionCopy, report: Callable[[str], None] = lambda line: None) -> None:
+        """Repeat the permissions and the deprecation time on a copy: public only if the source is. A
+        deprecation time that has passed (the source is already deprecated) is left out with a warning:
+        EnableImageDeprecation refuses a time in the past, and that failure would remove every copy."""
         named = [e for e in self.launch if e != sharing.PUBLIC]
         sharing.add_launch_permissions(ec2, copy.image_id, named, public=sharing.PUBLIC in self.launch)
         for device, permissions in self.snapshots.items():
@@ -283,8 +286,13 @@ class Published:
                 users = [p["UserId"] for p in permissions if "UserId" in p]
                 group = any(p.get("Group") == "all" for p in permissions)
                 sharing.change_snapshot_permissions(ec2, snapshot_id, users, public=group)
-        if self.deprecate_at is not None:
-            images.enable_deprecation(ec2, copy.image_id, self.deprecate_at)
+        if self.deprecate_at is None:
+            return
+        if self.deprecate_at <= datetime.now(UTC):
+            report(f"warning: {copy.region}: {copy.image_id} is not deprecated: the source's deprecation time "
+                   f"{self.deprecate_at:%Y-%m-%d %H:%M} UTC has passed, and AWS refuses a time in the past")
+            return
+        images.enable_deprecation(ec2, copy.image_id, self.deprecate_at)
 
 
 def published_state(aws: Aws, region: str, source: ImageTypeDef) -> Published:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from goldsmith.recipe import formats
+from goldsmith.recipe.ebs import volume_problem
 from goldsmith.recipe.model_image import Encryption, Image, Share, Validate
 from goldsmith.recipe.model_steps import FileStep, ProvisionStep, RebootStep, ShellStep, StepType, TemplateStep
 from goldsmith.recipe.strict import Port, Positive, StrictModel
@@ -240,16 +241,25 @@ class Build(StrictModel):
 
 
 class RootVolume(StrictModel):
-    """The root volume of the image."""
+    """The root volume of the image; at least as large as the source image's root snapshot (the bake's
+    preflight checks that before launching)."""
 
     size: Size = 8
-    """Size in GiB (1..16384)."""
+    """Size in GiB, by type: gp2/gp3 1..16384, io1/io2 4..16384, standard 1..1024."""
     type: VolumeType = "gp3"
-    """EBS volume type."""
+    """EBS volume type; st1 and sc1 cannot be a root volume."""
     iops: Positive | None = None
-    """Provisioned IOPS (gp3, io1, io2)."""
+    """Provisioned IOPS: required for io1 (100..64000) and io2 (100..256000), optional for gp3 (3000..16000),
+    not for other types."""
     throughput: Positive | None = None
-    """Throughput in MiB/s (gp3)."""
+    """Throughput in MiB/s, gp3 only (125..1000)."""
+
+    @model_validator(mode="after")
+    def _ebs(self) -> RootVolume:
+        problem = volume_problem(self.type, self.size, self.iops, self.throughput, root=True)
+        if problem is not None:
+            raise problem
+        return self
 
 
 class DataVolume(StrictModel):
@@ -258,13 +268,15 @@ class DataVolume(StrictModel):
     device: str
     """Device name /dev/sd[f-p] or /dev/xvd[f-p]."""
     size: Size
-    """Size in GiB (1..16384)."""
+    """Size in GiB, by type: gp2/gp3 1..16384, io1/io2 4..16384, st1/sc1 125..16384, standard 1..1024; at least
+    the size of the source image's snapshot at this device, if it has one."""
     type: VolumeType = "gp3"
     """EBS volume type."""
     iops: Positive | None = None
-    """Provisioned IOPS (gp3, io1, io2)."""
+    """Provisioned IOPS: required for io1 (100..64000) and io2 (100..256000), optional for gp3 (3000..16000),
+    not for other types."""
     throughput: Positive | None = None
-    """Throughput in MiB/s (gp3)."""
+    """Throughput in MiB/s, gp3 only (125..1000)."""
     mount: str | None = None
     """Absolute mount point; the volume is formatted, mounted and added to /etc/fstab."""
     filesystem: Filesystem = "ext4"
@@ -281,6 +293,13 @@ class DataVolume(StrictModel):
     @classmethod
     def _mount(cls, value: str | None) -> str | None:
         return value and formats.absolute_path(value, "mount")
+
+    @model_validator(mode="after")
+    def _ebs(self) -> DataVolume:
+        problem = volume_problem(self.type, self.size, self.iops, self.throughput)
+        if problem is not None:
+            raise problem
+        return self
 
 
 class Volumes(StrictModel):

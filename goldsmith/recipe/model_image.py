@@ -5,10 +5,27 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from goldsmith.recipe import formats
 from goldsmith.recipe.strict import Positive, StrictModel
+
+MAX_DEPRECATE_DAYS = 3650  # EnableImageDeprecation: at most 10 years from now
+MAX_PUBLIC_DEPRECATE_DAYS = 730  # ... and for a public AMI at most 2 years from its creation
+
+
+def _deprecate_days(value: int) -> int:
+    if value > MAX_DEPRECATE_DAYS:
+        raise formats.FieldProblem(
+            f"{value} days is more than AWS allows: an image can be deprecated at most 10 years "
+            f"({MAX_DEPRECATE_DAYS} days) ahead"
+        )
+    return value
+
+
+DeprecateDays = Annotated[
+    int, Field(gt=0), AfterValidator(_deprecate_days), Field(json_schema_extra={"maximum": MAX_DEPRECATE_DAYS})
+]
 
 
 class Share(StrictModel):
@@ -84,10 +101,12 @@ class Image(StrictModel):
     regions: list[str] = []
     """Other regions to copy the image to (the build region, if listed, is skipped); an encrypted image needs a
     key for each under encrypt.regions."""
-    deprecate_after: Positive | None = None
-    """Days after which the image is marked deprecated."""
+    deprecate_after: DeprecateDays | None = None
+    """Days after the image is registered at which it is marked deprecated: at most 3650 (AWS refuses a
+    deprecation more than 10 years ahead), at most 730 for a public image (2 years from its creation)."""
     deprecate_at: datetime | None = None
-    """Moment the image is marked deprecated (UTC when no zone is given); must be in the future."""
+    """Moment the image is marked deprecated (UTC when no zone is given): in the future, at most 3650 days
+    ahead (730 for a public image), as AWS allows."""
 
     @field_validator("regions")
     @classmethod

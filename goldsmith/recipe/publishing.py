@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from goldsmith.recipe.model_image import Image
+from goldsmith.recipe.model_image import MAX_DEPRECATE_DAYS, MAX_PUBLIC_DEPRECATE_DAYS, Image
 
 FieldPath = tuple[str | int, ...]
 
@@ -39,13 +39,22 @@ def key_region(key: str) -> str | None:
 
 
 def deprecation_time(image: Image, now: datetime) -> datetime | None:
-    """When the image is to be deprecated: deprecate_at, or now + deprecate_after days, or never."""
+    """When the image is to be deprecated: deprecate_at, or deprecate_after days from ``now`` (the bake
+    passes the image's creation time, from which AWS counts a public image's 2 years) cut to the whole
+    minute (EC2 rounds to the nearest minute, which could move it past AWS's limit), or never."""
     if image.deprecate_at is not None:
         when = image.deprecate_at
         return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     if image.deprecate_after is not None:
-        return now.astimezone(UTC) + timedelta(days=image.deprecate_after)
+        start = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+        return (start + timedelta(days=image.deprecate_after)).replace(second=0, microsecond=0)
     return None
+
+
+def max_deprecate_days(image: Image) -> int:
+    """How far ahead AWS lets the image be deprecated, in days (EnableImageDeprecation: 10 years, 2 for a
+    public AMI, counted here as 3650 and 730 days so that every year length fits)."""
+    return MAX_PUBLIC_DEPRECATE_DAYS if image.share.public else MAX_DEPRECATE_DAYS
 
 
 def target_regions(image: Image, build_region: str) -> list[str]:
@@ -78,14 +87,31 @@ def publishing_problems(image: Image, now: datetime, build_region: str | None = 
     if image.share.public and image.encrypt is not None:
         message = "an encrypted AMI cannot be made public; drop one of the two."
         problems.append(ImageProblem(("share", "public"), message))
-    if image.deprecate_at is not None:
-        when = deprecation_time(image, now)
-        if when is not None and when <= now:
-            message = f"{when:%Y-%m-%d %H:%M} UTC is in the past; give a future moment."
-            problems.append(ImageProblem(("deprecate_at",), message))
+    problems.extend(_deprecation_problems(image, now))
     if image.encrypt is not None:
         problems.extend(_key_problems(image, build_region))
     return problems
+
+
+def _deprecation_problems(image: Image, now: datetime) -> list[ImageProblem]:
+    """EnableImageDeprecation refuses a time in the past and one too far ahead; the bake deprecates last,
+    after the copies and the sharing, so find out now."""
+    limit = max_deprecate_days(image)
+    why = (" for a public image (AWS allows 2 years from its creation)" if image.share.public
+           else " (AWS allows 10 years)")
+    if image.deprecate_after is not None and image.deprecate_after > limit:
+        message = f"{image.deprecate_after} days is more than {limit}{why}; give at most {limit}."
+        return [ImageProblem(("deprecate_after",), message)]
+    when = deprecation_time(image, now) if image.deprecate_at is not None else None
+    if when is None:
+        return []
+    if when <= now:
+        return [ImageProblem(("deprecate_at",), f"{when:%Y-%m-%d %H:%M} UTC is in the past; give a future moment.")]
+    if when > now + timedelta(days=limit):
+        message = (f"{when:%Y-%m-%d %H:%M} UTC is more than {limit} days ahead{why}; give a moment before "
+                   f"{now + timedelta(days=limit):%Y-%m-%d %H:%M} UTC.")
+        return [ImageProblem(("deprecate_at",), message)]
+    return []
 
 
 def _key_problems(image: Image, build_region: str | None) -> list[ImageProblem]:

@@ -28,6 +28,7 @@ from goldsmith.sandbox import moto_fixes_billing, moto_fixes_ebs
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
     Mapping,
+    check_ebs,
     check_size,
     default_ebs_key,
     ec2_error,
@@ -121,12 +122,14 @@ def _registered_entry(backend: Any, device: str, ebs: dict[str, Any]) -> Mapping
         kms = snapshot.kms_key_id
     elif not size:
         raise MissingParameterError("size or snapshotId")
+    volume_type = ebs.get("VolumeType") or "gp2"
+    check_ebs(device, volume_type, size, ebs.get("Iops"), ebs.get("Throughput"))
     delete = ebs.get("DeleteOnTermination")
     return mapping_entry(
         device,
         snapshot_id,
         size,
-        ebs.get("VolumeType") or "gp2",
+        volume_type,
         True if delete is None else bool(delete),
         encrypted,
         kms,
@@ -308,7 +311,9 @@ def _copy_image_response(self: AmisResponse) -> ActionResult:
 
 # (e) Enable/DisableImageDeprecation ----------------------------------------------------------------------
 def _enable_image_deprecation(self: AmisResponse) -> ActionResult:
-    """AWS EnableImageDeprecation: DescribeImages then shows DeprecationTime (rounded to the minute)."""
+    """AWS EnableImageDeprecation: DescribeImages then shows DeprecationTime (rounded to the minute). AWS
+    refuses a DeprecateAt in the past, and one more than 10 years from now, or for a public AMI more than
+    2 years from its creation (InvalidParameterValue)."""
     self.error_on_dryrun()
     ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
     when = self._get_param("DeprecateAt")
@@ -317,9 +322,33 @@ def _enable_image_deprecation(self: AmisResponse) -> ActionResult:
     if not isinstance(when, datetime):
         raise MissingParameterError("DeprecateAt")
     when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    check_deprecation_time(ami, when, datetime.now(UTC))
     when = (when + timedelta(seconds=30)).replace(second=0, microsecond=0)
     ami.deprecation_time = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return ActionResult({"Return": True})
+
+
+def check_deprecation_time(ami: Any, when: datetime, now: datetime) -> None:
+    """The limits of EnableImageDeprecation's DeprecateAt, as the EC2 API reference gives them."""
+    shown = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when < now:
+        raise ec2_error("InvalidParameterValue", f"The deprecation time {shown} is in the past. "
+                        "Specify a date and time in the future.")
+    if ami.is_public:
+        created = ami.creation_date if isinstance(ami.creation_date, datetime) else now
+        created = created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC)
+        if when > _years_after(created, 2):
+            raise ec2_error("InvalidParameterValue", f"The deprecation time {shown} is more than 2 years after "
+                            f"the creation of public image {ami.id} ({created:%Y-%m-%dT%H:%M:%SZ}).")
+    if when > _years_after(now, 10):
+        raise ec2_error("InvalidParameterValue", f"The deprecation time {shown} is more than 10 years from now.")
+
+
+def _years_after(when: datetime, years: int) -> datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year + years, day=28)
 
 
 def _disable_image_deprecation(self: AmisResponse) -> ActionResult:

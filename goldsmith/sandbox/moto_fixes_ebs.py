@@ -58,6 +58,38 @@ def check_size(size: int | None, snapshot: Snapshot) -> None:
         )
 
 
+# EbsBlockDevice rules (EC2 API reference), for RunInstances and RegisterImage ---------------------------
+# What AWS answers; the recipe model has its own copy of these rules (goldsmith/recipe/ebs.py) so that a
+# test through the sandbox does not only check the product against itself.
+_SIZE_GIB = {"gp2": (1, 16384), "gp3": (1, 16384), "io1": (4, 16384), "io2": (4, 16384),
+             "st1": (125, 16384), "sc1": (125, 16384), "standard": (1, 1024)}
+_IOPS = {"gp3": (3000, 16000), "io1": (100, 64000), "io2": (100, 256000)}
+_THROUGHPUT = {"gp3": (125, 1000)}
+
+
+def check_ebs(device: str, volume_type: str, size: Any, iops: Any, throughput: Any) -> None:
+    """AWS refuses io1/io2 without Iops and Iops on other types than gp3/io1/io2
+    (InvalidParameterCombination), Throughput on anything but gp3 (InvalidBlockDeviceMapping), and sizes,
+    IOPS or throughput outside the type's range (InvalidParameterValue)."""
+    if iops is None and volume_type in ("io1", "io2"):
+        raise ec2_error("InvalidParameterCombination",
+                        f"The parameter iops must be specified for {volume_type} volumes.")
+    if iops is not None and volume_type not in _IOPS:
+        raise ec2_error("InvalidParameterCombination",
+                        f"The parameter iops is not supported for {volume_type} volumes.")
+    if throughput is not None and volume_type not in _THROUGHPUT:
+        raise ec2_error("InvalidBlockDeviceMapping",
+                        f"throughput cannot be specified with the volumeType of device '{device}'")
+    for value, ranges, what in ((size, _SIZE_GIB, "size (GiB)"), (iops, _IOPS, "iops"),
+                                (throughput, _THROUGHPUT, "throughput (MiB/s)")):
+        if value is None or volume_type not in ranges:
+            continue
+        low, high = ranges[volume_type]
+        if not low <= int(value) <= high:
+            raise ec2_error("InvalidParameterValue", f"Volume {what} {int(value)} for device '{device}' is outside "
+                            f"the range of {volume_type} volumes: {low} to {high}.")
+
+
 # (b) RunInstances ----------------------------------------------------------------------------------------
 def _parse_launch_mappings(self: InstanceResponse) -> list[Mapping]:
     """Keep the request's mapping as sent: an absent DeleteOnTermination/Encrypted means 'inherit'."""
@@ -90,6 +122,11 @@ def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[st
     size = over.get("VolumeSize") or base.get("VolumeSize") or (snapshot.volume_size if snapshot else None)
     if snapshot is not None:
         check_size(size, snapshot)
+    volume_type = over.get("VolumeType") or base.get("VolumeType") or "gp2"
+    same_type = volume_type == (base.get("VolumeType") or "gp2")  # a new type drops the AMI's IOPS/throughput
+    iops = over.get("Iops") or (base.get("Iops") if same_type else None)
+    throughput = over.get("Throughput") or (base.get("Throughput") if same_type else None)
+    check_ebs(device, volume_type, size, iops, throughput)
     encrypted = over.get("Encrypted")
     encrypted = bool(base.get("Encrypted")) if encrypted is None else bool(encrypted)
     kms = over.get("KmsKeyId") or base.get("KmsKeyId")
@@ -101,11 +138,11 @@ def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[st
         device,
         snapshot_id,
         int(size or 0),
-        over.get("VolumeType") or base.get("VolumeType") or "gp2",
+        volume_type,
         bool(delete),
         encrypted,
         kms,
-        over.get("Iops") or base.get("Iops"),
+        iops,
     )
     entry["Ebs"].setdefault("KmsKeyId", None)
     entry["Ebs"].setdefault("SnapshotId", None)

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,14 @@ def build_ids(work_dir: Path) -> list[str]:
 def manifest_of(work_dir: Path, build_id: str) -> dict[str, Any]:
     data = json.loads((work_dir / "manifests" / f"{build_id}.json").read_text())
     return data["builds"][-1]  # type: ignore[no-any-return]
+
+
+def deprecated_a_moment_ago(ec2: Any, image_id: str) -> datetime:
+    """Give the image a deprecation time that has passed, the way time does it: AWS (and the sandbox)
+    refuse a DeprecateAt in the past, so ask for one 2 s ahead, then wait until the time EC2 shows
+    (rounded to the nearest minute: at most ~32 s) is behind us. Returns that time."""
+    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=datetime.now(UTC) + timedelta(seconds=2))
+    shown = ec2.describe_images(ImageIds=[image_id])["Images"][0]["DeprecationTime"]
+    when = datetime.fromisoformat(shown.replace("Z", "+00:00"))
+    time.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()) + 0.5)
+    return when

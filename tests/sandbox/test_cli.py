@@ -163,3 +163,22 @@ def test_a_source_ami_that_does_not_exist_is_bad_input(sandbox_dir: Path, sandbo
     assert proc.returncode == 2, proc.stderr
     assert "ami-0123456789abcdef0 does not exist" in proc.stderr
     assert len(sandbox_client.requests(action="RunInstances")) == before
+
+
+def test_a_root_volume_smaller_than_the_source_snapshot_is_bad_input_before_launch(
+    sandbox_dir: Path, sandbox_client: Any, tmp_path: Path
+) -> None:
+    """RunInstances refuses it (InvalidBlockDeviceMapping, the sandbox as AWS) after the key pair and the
+    security group exist; the preflight refuses it first: exit 2, nothing created."""
+    recipe = REPO / "recipes" / f".test-small-root-{tmp_path.name}.yaml"
+    text = (REPO / "recipes" / "base.yaml").read_text()
+    assert "  root:\n    size: 8\n" in text
+    recipe.write_text(text.replace("  root:\n    size: 8\n", "  root:\n    size: 4\n"))
+    try:
+        before = {a: len(sandbox_client.requests(action=a)) for a in ("RunInstances", "CreateKeyPair")}
+        proc = run_invoke(["bake", str(recipe)], work_dir=tmp_path, env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+    finally:
+        recipe.unlink()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "volumes.root.size: 4 GiB is smaller than the source image's /dev/xvda snapshot" in proc.stderr
+    assert {a: len(sandbox_client.requests(action=a)) for a in before} == before

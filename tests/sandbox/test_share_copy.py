@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from goldsmith.aws.reaper import find_tagged
-from tests.sandbox.helpers import REPO, build_ids, manifest_of, run_invoke
+from tests.sandbox.helpers import REPO, build_ids, deprecated_a_moment_ago, manifest_of, run_invoke
 
 pytestmark = pytest.mark.sandbox
 
@@ -269,6 +269,29 @@ def test_cli_copy_repeats_the_publishing_and_is_idempotent(shared_bake: dict[str
     assert len(perms) == 4 and {"UserId": ACCOUNTS[0]} in perms
     again = run_invoke(["copy", image_id, "--region", "ap-south-1"], work_dir=tmp_path, env=env)
     assert again.returncode == 0 and f"ap-south-1:{copy['ImageId']} (existing)" in again.stdout
+
+
+def test_cli_copy_of_an_image_whose_deprecation_has_passed_warns_and_succeeds(sandbox: Any, sandbox_dir: Path,
+                                                                            tmp_path: Path) -> None:
+    """AWS refuses a DeprecateAt in the past (and so does the sandbox): `invoke copy` used to re-apply the
+    source's passed deprecation time, fail, and remove every copy. It now leaves it out and warns."""
+    east, west = client(sandbox, "ec2", "us-east-1"), client(sandbox, "ec2", "us-west-2")
+    flt = [{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}]
+    (base,) = east.describe_images(Owners=["136693071363"], Filters=flt)["Images"]
+    root = base["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    name = f"deprecated-{uuid.uuid4().hex[:8]}"
+    mapping = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root}}]
+    image_id = east.register_image(Name=name, RootDeviceName="/dev/xvda", Architecture="x86_64",
+                                   VirtualizationType="hvm", EnaSupport=True, BlockDeviceMappings=mapping)["ImageId"]
+    deprecated_a_moment_ago(east, image_id)
+    proc = run_invoke(["copy", image_id, "--region", "us-west-2"], work_dir=tmp_path,
+                      env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (copy,) = west.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+    assert "DeprecationTime" not in copy
+    assert f"warning: us-west-2: {copy['ImageId']} is not deprecated: the source's deprecation time" in proc.stdout
+    west.deregister_image(ImageId=copy["ImageId"])
+    east.deregister_image(ImageId=image_id)
 
 
 def test_copies_of_a_validated_image_carry_its_validation_tag(sandbox: Any, sandbox_dir: Path, sandbox_client: Any,

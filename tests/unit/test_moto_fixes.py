@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -207,6 +207,78 @@ def test_image_deprecation_round_trip(moto: MotoProcess) -> None:
         "2031-05-06T07:08:00.000Z"
     ec2.disable_image_deprecation(ImageId=image_id)
     assert "DeprecationTime" not in ec2.describe_images(ImageIds=[image_id])["Images"][0]
+
+
+def refused(call: Any, **params: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as err:
+        call(**params)
+    return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
+
+
+def test_image_deprecation_refuses_the_past_and_more_than_aws_allows(moto: MotoProcess) -> None:
+    """EnableImageDeprecation: not in the past, at most 10 years ahead, for a public AMI at most 2 years
+    from its creation (API reference); moto has no such action, the sandbox's own refuses as AWS does."""
+    ec2 = client(moto)
+    image_id, _ = register_two_disks(ec2)
+    now = datetime.now(UTC)
+    code, message = refused(ec2.enable_image_deprecation, ImageId=image_id, DeprecateAt=now - timedelta(minutes=5))
+    assert code == "InvalidParameterValue" and "in the past" in message
+    code, message = refused(ec2.enable_image_deprecation, ImageId=image_id, DeprecateAt=now + timedelta(days=3660))
+    assert code == "InvalidParameterValue" and "10 years" in message
+    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=now + timedelta(days=3650))
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    code, message = refused(ec2.enable_image_deprecation, ImageId=image_id, DeprecateAt=now + timedelta(days=740))
+    assert code == "InvalidParameterValue" and "2 years" in message and image_id in message
+    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=now + timedelta(days=730))
+    assert "DeprecationTime" in ec2.describe_images(ImageIds=[image_id])["Images"][0]
+
+
+def test_run_instances_refuses_the_volumes_ebs_refuses(moto: MotoProcess) -> None:
+    """RunInstances: a volume smaller than its snapshot, io1/io2 without Iops, Iops on gp2, Throughput on
+    anything but gp3, sizes outside the type's range (EbsBlockDevice in the API reference)."""
+    ec2 = client(moto)
+    base = base_image(ec2)["ImageId"]
+
+    def launch(device: str, ebs: dict[str, Any]) -> Any:
+        return ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1,
+                                 BlockDeviceMappings=[{"DeviceName": device, "Ebs": ebs}])
+
+    cases = [
+        ("/dev/xvda", {"VolumeSize": 4}, "InvalidBlockDeviceMapping", "smaller than snapshot"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "io1"}, "InvalidParameterCombination",
+         "iops must be specified for io1"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "io2"}, "InvalidParameterCombination",
+         "iops must be specified for io2"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "gp2", "Iops": 300}, "InvalidParameterCombination",
+         "iops is not supported for gp2"),
+        ("/dev/xvda", {"VolumeType": "gp2", "Throughput": 250}, "InvalidBlockDeviceMapping",
+         "throughput cannot be specified with the volumeType of device '/dev/xvda'"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "io1", "Iops": 500, "Throughput": 250},
+         "InvalidBlockDeviceMapping", "throughput cannot be specified"),
+        ("/dev/sdf", {"VolumeSize": 20, "VolumeType": "st1"}, "InvalidParameterValue", "125 to 16384"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "gp3", "Iops": 20000}, "InvalidParameterValue", "3000 to 16000"),
+        ("/dev/sdf", {"VolumeSize": 10, "VolumeType": "gp3", "Throughput": 2000}, "InvalidParameterValue",
+         "125 to 1000"),
+    ]
+    before = len(ec2.describe_instances()["Reservations"])
+    for device, ebs, code, message in cases:
+        got_code, got_message = refused(launch, device=device, ebs=ebs)
+        assert (got_code, message in got_message) == (code, True), (ebs, got_message)
+    assert len(ec2.describe_instances()["Reservations"]) == before  # nothing launched
+    run = launch("/dev/xvda", {"VolumeSize": 8, "VolumeType": "gp3", "Iops": 4000, "Throughput": 250})
+    root = volumes_of(ec2, run["Instances"][0]["InstanceId"])["/dev/xvda"]
+    assert (root["Size"], root["VolumeType"], root["Iops"]) == (8, "gp3", 4000)
+    run = launch("/dev/sdf", {"VolumeSize": 10, "VolumeType": "io1", "Iops": 500})
+    assert volumes_of(ec2, run["Instances"][0]["InstanceId"])["/dev/sdf"]["Iops"] == 500
+
+
+def test_register_image_refuses_the_volumes_ebs_refuses(moto: MotoProcess) -> None:
+    ec2 = client(moto)
+    snap = base_image(ec2)["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    for ebs, code in (({"SnapshotId": snap, "VolumeType": "io1"}, "InvalidParameterCombination"),
+                      ({"SnapshotId": snap, "VolumeType": "gp2", "Throughput": 200}, "InvalidBlockDeviceMapping")):
+        assert refused(ec2.register_image, Name=unique("bad-ebs"), RootDeviceName="/dev/xvda",
+                       BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": ebs}])[0] == code
 
 
 def test_snapshot_permission_structured_form_and_in_use_guard(moto: MotoProcess) -> None:

@@ -27,9 +27,15 @@ EXPECTED = {
     "us-east-1, the region of kms_key): a copy is encrypted with a key of its own region",
     "copy_regions_without_keys.yaml": "8:5: image.encrypt.regions: no KMS key for us-west-2, eu-west-1, and only one "
     "of them can be the build region",
+    "deprecate_after_too_far.yaml": "6:20: image.deprecate_after: 4000 days is more than AWS allows: an image can be "
+    "deprecated at most 10 years (3650 days) ahead",
+    "deprecate_at_too_far.yaml": "6:17: image.deprecate_at: 2099-01-01 00:00 UTC is more than 3650 days ahead (AWS "
+    "allows 10 years)",
     "deprecate_both.yaml": "7:17: image.deprecate_at: give deprecate_after or deprecate_at, not both",
     "deprecate_in_past.yaml": "6:17: image.deprecate_at: 2020-01-01 00:00 UTC is in the past; give a future moment",
     "deprecate_negative.yaml": "6:20: image.deprecate_after: must be greater than 0, got -1",
+    "deprecate_public_too_far.yaml": "7:20: image.deprecate_after: 1000 days is more than 730 for a public image "
+    "(AWS allows 2 years from its creation); give at most 730.",
     "duplicate_device.yaml": "9:16: volumes.data[1].device: device /dev/xvdf is already used by /dev/sdf",
     "duplicate_key.yaml": "7:3: image.description: duplicate key 'description' (first given on line 6)",
     "empty.yaml": " the file is empty",
@@ -62,6 +68,11 @@ EXPECTED = {
     "unknown_provisioner.yaml": "9:11: provision[1].type: unknown 'shel' (known: file, reboot, shell, template)",
     "unknown_region.yaml": "6:24: image.regions[1]: unknown region 'eu-wset-2' (did you mean 'eu-west-2'?)",
     "variable_shadows_fact.yaml": "7:3: variables.region: variable 'region' would hide the build fact of that name",
+    "volume_gp3_iops_out_of_range.yaml": "7:36: volumes.root.iops: a gp3 volume takes 3000..16000 IOPS, got 20000",
+    "volume_io1_without_iops.yaml": "8:7: volumes.data[0].iops: an io1 volume needs iops (100..64000): AWS requires "
+    "it for io1 and io2",
+    "volume_st1_too_small.yaml": "8:32: volumes.data[0].size: an st1 volume is 125..16384 GiB, got 20",
+    "volume_throughput_not_gp3.yaml": "10:17: volumes.root.throughput: throughput is only for gp3 volumes, not gp2",
     "vpc_without_subnet.yaml": "7:11: build.vpc_id: vpc_id vpc-0123456789abcdef0 needs subnet_id too",
     "wrong_type.yaml": "8:10: build.timeouts.ssh: expected a whole number, got 'ten'",
     "yaml_syntax.yaml": "7:1: YAML syntax error: expected ',' or ']', but got '<stream end>'",

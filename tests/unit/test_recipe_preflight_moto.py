@@ -1,4 +1,5 @@
-"""Preflight of the account against a moto server: copy regions, AMI names everywhere, subnet vs VPC."""
+"""Preflight of the account against a moto server: copy regions, AMI names everywhere, subnet vs VPC, volumes
+against the source image's snapshots."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import pytest
 
 from goldsmith.aws.session import Aws
 from goldsmith.bake.network import build_vpc
-from goldsmith.bake.steps.preflight import check_name_free, check_regions_usable
+from goldsmith.bake.steps.preflight import check_name_free, check_regions_usable, check_volumes_fit
 from goldsmith.errors import AwsError, PreflightError
-from goldsmith.recipe.model import Build
+from goldsmith.recipe.model import Build, Volumes
 from goldsmith.targets.aws import AwsTarget
 
 
@@ -53,3 +54,35 @@ def test_builder_cidr_of_a_missing_vpc_is_an_aws_error(aws: Aws) -> None:
     assert AwsTarget().builder_cidr(aws, vpc, build) == "10.7.0.0/16"
     with pytest.raises(AwsError, match=r"DescribeVpcs vpc-0123456789abcdef0 failed: InvalidVpcID\.NotFound"):
         AwsTarget().builder_cidr(aws, "vpc-0123456789abcdef0", build)
+
+
+def test_volumes_smaller_than_the_source_snapshots_are_refused_before_launch(aws: Aws) -> None:
+    """RunInstances refuses a volume smaller than its snapshot (the sandbox as AWS); preflight says so first."""
+    ec2 = aws.ec2()
+    flt = [{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}]
+    (base,) = ec2.describe_images(Owners=["136693071363"], Filters=flt)["Images"]
+    check_volumes_fit(ec2, Volumes.model_validate({"root": {"size": 8}}), base)
+    snapshot = base["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    with pytest.raises(PreflightError, match=rf"volumes.root.size: 4 GiB is smaller than the source image's "
+                                             rf"/dev/xvda snapshot {snapshot} of 8 GiB: give at least 8"):
+        check_volumes_fit(ec2, Volumes.model_validate({"root": {"size": 4}}), base)
+    # An image whose mapping is larger than its snapshots: the snapshot's size is the limit, as on AWS.
+    volume = ec2.create_volume(Size=6, AvailabilityZone="us-east-1a")
+    data = ec2.create_snapshot(VolumeId=volume["VolumeId"])["SnapshotId"]
+    image_id = ec2.register_image(
+        Name="roomy-mapping", RootDeviceName="/dev/xvda", Architecture="x86_64", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot, "VolumeSize": 20}},
+                             {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": data, "VolumeSize": 12}}],
+    )["ImageId"]
+    roomy = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    check_volumes_fit(ec2, Volumes.model_validate({"root": {"size": 8}, "data": [{"device": "/dev/sdf", "size": 6}]}),
+                      roomy)
+    with pytest.raises(PreflightError) as info:
+        check_volumes_fit(ec2, Volumes.model_validate({"root": {"size": 7},
+                                                       "data": [{"device": "/dev/sdf", "size": 5}]}), roomy)
+    assert str(info.value).splitlines()[1:] == [
+        f"volumes.root.size: 7 GiB is smaller than the source image's /dev/xvda snapshot {snapshot} of 8 GiB: give "
+        "at least 8 (AWS refuses a volume smaller than the snapshot it is made from).",
+        f"volumes.data[0].size: 5 GiB is smaller than the source image's /dev/sdf snapshot {data} of 6 GiB: give "
+        "at least 6 (AWS refuses a volume smaller than the snapshot it is made from).",
+    ]

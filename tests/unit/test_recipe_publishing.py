@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from goldsmith.errors import InputError, PreflightError, RecipeError
 from goldsmith.recipe.checks import source_recipe_path
 from goldsmith.recipe.loader import load_recipe
 from goldsmith.recipe.model_image import Image
-from goldsmith.recipe.publishing import publishing_problems
+from goldsmith.recipe.publishing import deprecation_time, publishing_problems
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 EAST_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -51,6 +51,32 @@ def test_key_arns_must_be_of_their_region() -> None:
     assert path == ("encrypt", "regions", "eu-west-1") and "is in us-east-1, but it must be in eu-west-1" in message
     ((path, message),) = broken(image(encrypt={"kms_key": EAST_KEY}), "us-west-2")
     assert path == ("encrypt", "kms_key") and "the image is built in us-west-2" in message
+
+
+def test_deprecation_stays_within_what_aws_accepts() -> None:
+    """EnableImageDeprecation: at most 10 years ahead, 2 for a public image (3650 and 730 days here)."""
+    assert broken(image(deprecate_after=3650)) == []
+    assert broken(image(deprecate_after=730, share={"public": True})) == []
+    ((path, message),) = broken(image(deprecate_after=731, share={"public": True}))
+    assert path == ("deprecate_after",) and message == (
+        "731 days is more than 730 for a public image (AWS allows 2 years from its creation); give at most 730.")
+    assert broken(image(deprecate_at=(NOW + timedelta(days=3650)).isoformat())) == []
+    ((path, message),) = broken(image(deprecate_at=(NOW + timedelta(days=3651)).isoformat()))
+    assert path == ("deprecate_at",) and message == (
+        "2039-12-31 12:00 UTC is more than 3650 days ahead (AWS allows 10 years); give a moment before 2039-12-30 "
+        "12:00 UTC.")
+    assert broken(image(deprecate_at=(NOW + timedelta(days=700)).isoformat(), share={"public": True})) == []
+    ((path, message),) = broken(image(deprecate_at=(NOW + timedelta(days=800)).isoformat(), share={"public": True}))
+    assert path == ("deprecate_at",) and "more than 730 days ahead for a public image" in message
+    with pytest.raises(PreflightError, match=r"image\.deprecate_after: 1000 days is more than 730"):
+        check_static(image(deprecate_after=1000, share={"public": True}), NOW)
+
+
+def test_deprecate_after_counts_whole_minutes_from_the_given_start() -> None:
+    """The bake passes the AMI's creation time; EC2 would round seconds to the nearest minute, maybe past
+    its limit, so the time is cut to the minute."""
+    start = datetime(2030, 3, 1, 10, 20, 40, 500, tzinfo=UTC)
+    assert deprecation_time(image(deprecate_after=730), start) == datetime(2032, 2, 29, 10, 20, tzinfo=UTC)
 
 
 def test_check_static_raises_every_broken_rule_and_region_keys_agrees() -> None:

@@ -22,6 +22,7 @@ from goldsmith.errors import AwsError, Interrupted, PreflightError
 from goldsmith.images.clean import clean
 from goldsmith.images.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, copy_image_to_regions
 from goldsmith.images.share import share_image, share_spec
+from tests.sandbox.helpers import deprecated_a_moment_ago
 
 CONSUMER, OTHER = "222222222222", "333333333333"
 REGIONS = ["us-west-2", "eu-west-1"]
@@ -162,6 +163,26 @@ def test_copy_repeats_name_tags_permissions_deprecation_and_encrypts_per_region(
     again = copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
                                   kms_keys=keys, timeout=30, delay=0.05, work_dir=tmp_path)
     assert again.copies == {} and again.existing == {r: c.image_id for r, c in result.copies.items()}
+
+
+def test_copy_of_an_image_whose_deprecation_has_passed_warns_and_leaves_it_out(aws: Aws, tmp_path: Path) -> None:
+    """EnableImageDeprecation refuses a past time; re-applying it failed the copy and removed every copy."""
+    image_id = new_image(aws)
+    share_image(aws, "us-east-1", image_id, share_spec([CONSUMER], [], []))
+    when = deprecated_a_moment_ago(aws.ec2(), image_id)
+    lines: list[str] = []
+    result = copy_image_to_regions(aws, source_region="us-east-1", image_id=image_id, regions=REGIONS,
+                                   kms_keys={}, timeout=30, delay=0.05, work_dir=tmp_path, report=lines.append)
+    assert set(result.copies) == set(REGIONS)
+    for region in REGIONS:
+        copy_id = result.copies[region].image_id
+        ec2 = aws.ec2(region)
+        copy = ec2.describe_images(ImageIds=[copy_id])["Images"][0]
+        assert "DeprecationTime" not in copy
+        perms = ec2.describe_image_attribute(ImageId=copy_id, Attribute="launchPermission")
+        assert perms["LaunchPermissions"] == [{"UserId": CONSUMER}]  # the rest is still repeated
+        assert (f"warning: {region}: {copy_id} is not deprecated: the source's deprecation time "
+                f"{when:%Y-%m-%d %H:%M} UTC has passed, and AWS refuses a time in the past") in lines
 
 
 def test_a_failed_copy_removes_every_copy(aws: Aws) -> None:

@@ -1,4 +1,7 @@
-"""Mark the AMI deprecated at deprecate_at (or deprecate_after days from now) in every region."""
+"""Mark the AMI deprecated at deprecate_at (or deprecate_after days from its creation) in every region.
+
+deprecate_after counts from the AMI's CreationDate, as AWS counts a public image's limit (2 years from
+its creation), so a public image with deprecate_after: 730 is not refused because the bake took hours."""
 
 from __future__ import annotations
 
@@ -13,11 +16,23 @@ if TYPE_CHECKING:
     from goldsmith.bake.state import BuildState
 
 
+def created_at(state: BuildState) -> datetime | None:
+    """When AWS says the AMI was created (DescribeImages CreationDate), if known."""
+    created = state.image.get("CreationDate")
+    if not created:
+        return None
+    try:
+        when = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 class DeprecateImage:
     name = "deprecate-image"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        when = deprecation_time(ctx.loaded.recipe.image, datetime.now(UTC))
+        when = deprecation_time(ctx.loaded.recipe.image, created_at(state) or datetime.now(UTC))
         if when is None:
             return
         for artifact in state.artifacts.values():

@@ -1,5 +1,6 @@
-"""Fail before spending money: the source has no billing code RegisterImage would drop, the AMI name is free
-in every region, the subnet and regions are usable."""
+"""Fail before spending money: the source has no billing code RegisterImage would drop, the recipe's volumes
+are not smaller than the source image's snapshots, the AMI name is free in every region, the subnet and regions
+are usable."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from goldsmith.errors import PreflightError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
 
     from goldsmith.bake.context import BakeContext
     from goldsmith.bake.state import BuildState
+    from goldsmith.recipe.model import Volumes
 
 
 class Preflight:
@@ -28,6 +31,7 @@ class Preflight:
         check_source_billing(state.source_image)
         ec2 = ctx.aws.ec2(state.region)
         state.image_name = ctx.loaded.render(recipe.image.name, **state.facts)
+        check_volumes_fit(ec2, recipe.volumes, state.source_image)
         check_name_free(ec2, state.image_name, state.region)
         state.vpc_id = build_vpc(ec2, recipe.build)
         wanted = sorted(set(recipe.image.regions) - {state.region})
@@ -64,3 +68,34 @@ def check_regions_usable(ec2: EC2Client, regions: list[str]) -> None:
             f"image.regions: {', '.join(disabled)} not enabled for this account (opt-in region): enable it "
             "in the AWS console (Account > AWS Regions) or remove it from image.regions."
         )
+
+
+def check_volumes_fit(ec2: EC2Client, volumes: Volumes, image: ImageTypeDef) -> None:
+    """Each recipe volume at a device the source image maps to a snapshot (the root always) is at least as
+    large as that snapshot: RunInstances refuses a smaller one (InvalidBlockDeviceMapping), but only after
+    the key pair and the security group exist.
+
+    The image's mapping gives a size at least the snapshot's, so a recipe size not below it needs no call;
+    a smaller one is checked against the snapshot itself (DescribeSnapshots), or against the mapping's size
+    when the snapshot is not visible to this account."""
+    root = str(image.get("RootDeviceName", "/dev/xvda"))
+    wanted = [("volumes.root.size", root, volumes.root.size)]
+    wanted += [(f"volumes.data[{i}].size", d.device, d.size) for i, d in enumerate(volumes.data)]
+    mapped = {m["DeviceName"]: m["Ebs"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs")}
+    problems: list[str] = []
+    for field, device, size in wanted:
+        ebs = mapped.get(device)
+        snapshot_id = ebs.get("SnapshotId") if ebs else None
+        if ebs is None or not snapshot_id or size >= ebs.get("VolumeSize", 0):
+            continue
+        snapshot = ec2ops.snapshot_size(ec2, snapshot_id)
+        least = snapshot if snapshot is not None else int(ebs.get("VolumeSize", 0))
+        if size < least:
+            what = f"snapshot {snapshot_id}" if snapshot is not None else f"mapping (snapshot {snapshot_id})"
+            problems.append(
+                f"{field}: {size} GiB is smaller than the source image's {device} {what} of {least} GiB: "
+                f"give at least {least} (AWS refuses a volume smaller than the snapshot it is made from)."
+            )
+    if problems:
+        image_id = image.get("ImageId", "the source image")
+        raise PreflightError(f"the volumes do not fit source image {image_id}:\n" + "\n".join(problems))
