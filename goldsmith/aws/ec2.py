@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.parsers import ResponseParserError
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
         RunInstancesRequestTypeDef,
     )
 
+T = TypeVar("T")
+# RunInstances right after CreateSecurityGroup and CreateKeyPair: EC2 may not know them yet.
+LAUNCH_NOT_FOUND = ("InvalidGroup.NotFound", "InvalidKeyPair.NotFound")
+
 
 @dataclass(frozen=True)
 class Waits:
@@ -35,6 +39,25 @@ class Waits:
     snapshot: float = 1800.0
     image: float = 1800.0
     cancel: CancelToken = NEVER  # the run's token: a cancelled run stops waiting within one poll
+    not_found: float = 60.0  # how long a NotFound for a resource just created is taken for eventual consistency
+
+
+def retry_not_found(attempt: Callable[[], T], codes: Collection[str], waits: Waits) -> T:
+    """`attempt()`, tried again while it fails with one of `codes`, for at most `waits.not_found` seconds.
+
+    EC2 is eventually consistent: right after a create, calls that use the new resource may answer
+    that it does not exist. The pause between tries is `waits.delay` on the run's cancel token (a
+    cancelled run stops within one pause); when the time is up the last error is raised.
+    """
+    pause = max(waits.delay, 0.05)
+    deadline = time.monotonic() + waits.not_found
+    while True:
+        try:
+            return attempt()
+        except AwsError as exc:
+            if exc.code not in codes or time.monotonic() + pause > deadline:
+                raise
+        waits.cancel.sleep(pause)
 
 
 def find_image(ec2: EC2Client, image_id: str) -> ImageTypeDef | None:
@@ -146,29 +169,25 @@ def create_security_group(ec2: EC2Client, *, name: str, vpc_id: str, tags: Mappi
 
 
 def allow_ssh_from(ec2: EC2Client, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
-                   not_found_grace: float = 30.0) -> None:
+                   waits: Waits) -> None:
     """Let SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0.
 
     A group just created may be unknown for a moment (eventual consistency): InvalidGroup.NotFound is
-    retried for `not_found_grace` seconds.
+    retried (`retry_not_found`).
     """
     if cidr in ("0.0.0.0/0", "::/0"):
         raise AwsError(f"refusing to open SSH to {cidr}: the builder's own address is required")
-    deadline = time.monotonic() + not_found_grace
-    while True:
-        try:
-            with aws_call("AuthorizeSecurityGroupIngress", group_id):
-                ec2.authorize_security_group_ingress(
-                    GroupId=group_id,
-                    IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                                    "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}]}],
-                    TagSpecifications=tag_specs(["security-group-rule"], tags),
-                )
-            return
-        except AwsError as exc:
-            if exc.code != "InvalidGroup.NotFound" or time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
+
+    def authorize() -> None:
+        with aws_call("AuthorizeSecurityGroupIngress", group_id):
+            ec2.authorize_security_group_ingress(
+                GroupId=group_id,
+                IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                                "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}]}],
+                TagSpecifications=tag_specs(["security-group-rule"], tags),
+            )
+
+    retry_not_found(authorize, ("InvalidGroup.NotFound",), waits)
 
 
 def delete_security_group(ec2: EC2Client, group_id: str, *, timeout: float = 120.0) -> None:
@@ -188,6 +207,9 @@ def delete_security_group(ec2: EC2Client, group_id: str, *, timeout: float = 120
 
 
 def run_instance(ec2: EC2Client, params: RunInstancesRequestTypeDef) -> InstanceTypeDef:
+    """One RunInstances call. Right after creating the group and key pair it may fail with one of
+    LAUNCH_NOT_FOUND: the caller retries it (`retry_not_found`) with the same params, so the same
+    ClientToken, and a retry can never launch a second instance."""
     with aws_call("RunInstances", str(params.get("ImageId", ""))):
         resp = ec2.run_instances(**params)
     return resp["Instances"][0]
@@ -218,36 +240,64 @@ def stop_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
          delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
-def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits, *, not_found_grace: float = 60.0) -> None:
+def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
     """Terminate and wait until it is gone, so its volumes and security group can go too.
 
-    An instance we just launched may be unknown to EC2 for a moment (eventual consistency): NotFound
-    is retried for `not_found_grace` seconds before we believe it is gone.
+    An instance we just launched may be unknown to TerminateInstances for a moment (eventual
+    consistency), while it runs: its NotFound is retried (`retry_not_found`). If NotFound lasts the
+    whole `waits.not_found`, DescribeInstances must agree before the instance is taken for gone:
+    NotFound there too, or terminated. Gone means the InstanceGone waiter saw `terminated`.
     """
-    deadline = time.monotonic() + not_found_grace
-    while True:
-        try:
-            with aws_call("TerminateInstances", instance_id):
-                ec2.terminate_instances(InstanceIds=[instance_id])
-            break
-        except AwsError as exc:
-            if exc.code != "InvalidInstanceID.NotFound":
-                raise
-            if time.monotonic() > deadline:
-                return
-            time.sleep(min(2.0, max(waits.delay, 0.05)))
+
+    def terminate() -> None:
+        with aws_call("TerminateInstances", instance_id):
+            ec2.terminate_instances(InstanceIds=[instance_id])
+
+    try:
+        retry_not_found(terminate, ("InvalidInstanceID.NotFound",), waits)
+    except AwsError as exc:
+        if exc.code != "InvalidInstanceID.NotFound":
+            raise
+        state = _instance_state(ec2, instance_id)
+        if state in (None, "terminated"):
+            return
+        if state != "shutting-down":
+            raise AwsError(
+                f"TerminateInstances {instance_id} answered NotFound for {waits.not_found:.0f} s while "
+                f"DescribeInstances shows it {state}: it is not taken for gone",
+                operation="TerminateInstances", code="InvalidInstanceID.NotFound", resource=instance_id,
+            ) from exc
     wait(ec2, "instance_gone", resource=instance_id, wanted="terminated", timeout=waits.instance,
          delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
 
 
+def _instance_state(ec2: EC2Client, instance_id: str) -> str | None:
+    """The instance's state name, or None when DescribeInstances does not know it."""
+    try:
+        with aws_call("DescribeInstances", instance_id):
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except AwsError as exc:
+        if exc.code == "InvalidInstanceID.NotFound":
+            return None
+        raise
+    for reservation in reservations:
+        for instance in reservation.get("Instances", []):
+            return str(instance.get("State", {}).get("Name", ""))
+    return None
+
+
 def create_snapshots(ec2: EC2Client, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
-    """Snapshot every volume of the instance at once (multi-volume, crash-consistent): device -> snapshot."""
+    """Snapshot every volume of the instance at once (multi-volume, crash-consistent): volume -> snapshot.
+
+    The snapshots get `tags` (the build's, which RunInstances also gave the volumes) through
+    TagSpecifications only: with CopyTagsFromSource=volume as well the same keys would come twice,
+    which EC2 may refuse.
+    """
     with aws_call("CreateSnapshots", instance_id):
         resp = ec2.create_snapshots(
             InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
             Description=description,
             TagSpecifications=tag_specs(["snapshot"], tags),
-            CopyTagsFromSource="volume",
         )
     return {str(s["VolumeId"]): str(s["SnapshotId"]) for s in resp["Snapshots"]}
 

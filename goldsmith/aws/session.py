@@ -32,7 +32,8 @@ class AwsSettings:
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    retry_mode: Literal["legacy", "standard", "adaptive"] = "adaptive"
+    # AWS's recommended mode for most uses; adaptive (client-side rate limiting) is for special cases.
+    retry_mode: Literal["legacy", "standard", "adaptive"] = "standard"
     max_attempts: int = 10
 
 

@@ -4,7 +4,9 @@ botocore's `instance_terminated` gives up when it sees `pending` or `stopping`, 
 an instance shows when a bake is interrupted right after launching or while stopping; and right after
 RunInstances, DescribeInstances may not know the instance yet (eventual consistency). Likewise
 botocore's `image_available` fails at once when DescribeImages does not know an image RegisterImage just
-returned; ours retries that, and still fails at once on a `failed` image.
+returned; ours retries that, and still fails at once on a `failed` image. And botocore's
+`snapshot_completed` fails at once when DescribeSnapshots does not know a snapshot CreateSnapshots just
+returned (InvalidSnapshot.NotFound); ours retries that, and still fails at once on an `error` snapshot.
 """
 
 from __future__ import annotations
@@ -40,10 +42,25 @@ _MODEL = WaiterModel(
                     {"matcher": "error", "expected": "InvalidAMIID.NotFound", "state": "retry"},
                 ],
             },
+            "SnapshotCompleted": {
+                "operation": "DescribeSnapshots",
+                "delay": 15,
+                "maxAttempts": 40,
+                "acceptors": [
+                    {"matcher": "pathAll", "argument": "Snapshots[].State", "expected": "completed",
+                     "state": "success"},
+                    {"matcher": "pathAny", "argument": "Snapshots[].State", "expected": "error", "state": "failure"},
+                    {"matcher": "error", "expected": "InvalidSnapshot.NotFound", "state": "retry"},
+                ],
+            },
         },
     }
 )
-_NAMES = {"instance_gone": "InstanceGone", "image_available": "ImageAvailable"}
+_NAMES = {
+    "instance_gone": "InstanceGone",
+    "image_available": "ImageAvailable",
+    "snapshot_completed": "SnapshotCompleted",
+}
 
 
 def custom_waiter(client: BaseClient, name: str) -> Waiter | None:

@@ -1,7 +1,8 @@
 """The sandbox gateway: the HTTP endpoint the product's AWS_ENDPOINT_URL points at.
 
 It forwards every request byte for byte to moto and answers with moto's response, and on the way it
-names the action (EC2 query ``Action=``, JSON ``X-Amz-Target``), counts and logs it, may inject a fault,
+names the action (EC2 query ``Action=``, JSON ``X-Amz-Target``), counts and logs it, may inject a fault
+(an error, or a NotFound for a resource created a moment ago: EC2's eventual consistency),
 drives the instance runtime around the calls that touch machines (gateway_machines), and shows
 intermediate states while a resource is in transition (latency). A small control API lives under
 ``/_sandbox/`` on the same port (see ``ControlApi``).
@@ -176,7 +177,7 @@ class Gateway:
         """One AWS request, end to end."""
         lower = {k.lower(): v for k, v in headers}
         call = classify(method, path, lower, body)
-        fault = self.faults.decide(call.action, call.is_ec2)
+        fault = self.faults.decide(call.action, call.is_ec2, call.region, call.params)
         self.stats.record(call, fault)
         log.debug("%s %s %s%s", call.service, call.action, call.region, f" -> {fault.error}" if fault else "")
         if fault is not None:
@@ -190,6 +191,7 @@ class Gateway:
                 log.debug("before %s: %s", call.action, exc)
         status, out_headers, data = self.forward(method, path, headers, body)
         if call.is_ec2 and status == 200:
+            self.faults.created(call.action, call.region, data)
             try:
                 self.machines.after(call.action, call.region, call.params, data, context)
             except Exception as exc:

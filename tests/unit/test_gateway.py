@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from goldsmith.errors import InputError
+from goldsmith.errors import EnvironmentProblem, InputError
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.gateway import Gateway
 from goldsmith.sandbox.latency import LatencyModel
@@ -312,3 +314,68 @@ def test_the_control_api_answers_400_to_a_non_finite_scale(gateway: Gateway, sca
     conn.close()
     assert response.status == 400 and "latency scale" in body["error"]
     assert gateway.latency.describe() == {"profile": "instant", "scale": 1.0}
+
+
+def _code(call: Any) -> str:
+    with pytest.raises(ClientError) as err:
+        call()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return str(err.value.response["Error"]["Code"])
+
+
+def test_not_found_after_create_answers_each_resource_kind_as_ec2_does(gateway: Gateway, runtime: FakeRuntime) -> None:
+    """Plain boto3 sees EC2's eventual consistency: references to what was just created are NotFound."""
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    young = {"kind": "not_found_after_create", "seconds": 60.0}
+    client.set_faults([{**young, "action": action} for action in (
+        "DescribeKeyPairs", "DescribeSecurityGroups", "DescribeInstances", "DescribeSnapshots", "DescribeImages")]
+        + [{**young, "action": "RunInstances", "resources": ["security-group", "key-pair"]}])
+    key = ec2.create_key_pair(KeyName="gw-young-key", KeyType="ed25519")["KeyName"]
+    group = ec2.create_security_group(GroupName="gw-young", Description="young")["GroupId"]
+    assert _code(lambda: ec2.describe_key_pairs(KeyNames=[key])) == "InvalidKeyPair.NotFound"
+    assert _code(lambda: ec2.describe_security_groups(GroupIds=[group])) == "InvalidGroup.NotFound"
+    assert _code(lambda: ec2.run_instances(ImageId=base_ami(ec2), MinCount=1, MaxCount=1, KeyName=key)) == \
+        "InvalidKeyPair.NotFound"
+    assert _code(lambda: ec2.run_instances(ImageId=base_ami(ec2), MinCount=1, MaxCount=1,
+                                           SecurityGroupIds=[group])) == "InvalidGroup.NotFound"
+    assert runtime.named("start_instance") == []  # answered by the gateway: moto never launched
+    assert key in {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}  # listing is no reference
+    assert _code(lambda: ec2.create_key_pair(KeyName=key)) == "InvalidKeyPair.Duplicate"  # names, not references
+    instance_id = launch(ec2)  # only the base AMI, long created: launched
+    assert _code(lambda: ec2.describe_instances(InstanceIds=[instance_id])) == "InvalidInstanceID.NotFound"
+    snapshots = [s["SnapshotId"] for s in
+                 ec2.create_snapshots(InstanceSpecification={"InstanceId": instance_id})["Snapshots"]]
+    assert _code(lambda: ec2.describe_snapshots(SnapshotIds=snapshots)) == "InvalidSnapshot.NotFound"
+    image_id = ec2.create_image(InstanceId=instance_id, Name="gw-young-image")["ImageId"]
+    assert _code(lambda: ec2.describe_images(ImageIds=[image_id])) == "InvalidAMIID.NotFound"
+    faulted = [(r["action"], r["fault"]) for r in client.requests() if r["fault"]]
+    assert ("DescribeImages", "InvalidAMIID.NotFound") in faulted
+    assert client.requests(action="DescribeKeyPairs")[-1]["fault"] is None
+    client.clear_faults()
+    assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["ImageId"] == image_id
+
+
+def test_not_found_after_create_ends_after_its_seconds(gateway: Gateway) -> None:
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    client.set_faults([{"kind": "not_found_after_create", "action": "*", "seconds": 0.5, "resources": ["instance"]}])
+    instance_id = launch(ec2)
+    assert _code(lambda: ec2.describe_instances(InstanceIds=[instance_id])) == "InvalidInstanceID.NotFound"
+    assert _code(lambda: ec2.terminate_instances(InstanceIds=[instance_id])) == "InvalidInstanceID.NotFound"
+    ec2.describe_images(Owners=["self"])  # the rule is for instances only
+    time.sleep(0.6)
+    [reservation] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    assert reservation["Instances"][0]["State"]["Name"] == "running"
+    client.clear_faults()
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"kind": "eventually"}, "unknown fault kind 'eventually'"),
+    ({"kind": "not_found_after_create", "action": "*"}, "needs `seconds`"),
+    ({"kind": "not_found_after_create", "seconds": 1, "resources": ["volume"]}, "unknown resource kind 'volume'"),
+    ({"kind": "not_found_after_create", "seconds": 1, "error": "InternalError"}, "unknown field(s)"),
+])
+def test_a_bad_not_found_rule_is_refused(gateway: Gateway, rule: dict[str, Any], message: str) -> None:
+    client = SandboxClient(gateway.url)
+    with pytest.raises(EnvironmentProblem, match=re.escape(message)):
+        client.set_faults([rule])
+    assert gateway.faults.describe()["rules"] == []

@@ -30,7 +30,7 @@ class CreateSecurityGroup:
             group_id = ec2ops.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags)
             machine.security_group_id = group_id
             ctx.journal.created(entry, group_id)
-        ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags)
+        ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags, waits=ctx.waits)
         ctx.events.info(f"security group {group_id} allows SSH from {cidr} only")
 
     def cleanup(self, state: BuildState, ctx: MachineContext) -> None:

@@ -145,10 +145,17 @@ class LaunchInstance:
         params["BlockDeviceMappings"] = self._mappings(state, image)
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("instance", state.region, params["ClientToken"])
-        with create_then_record():
-            instance = ec2ops.run_instance(ec2, params)
-            machine.instance_id = instance["InstanceId"]
-            ctx.journal.created(entry, machine.instance_id)
+
+        def launch() -> None:
+            with create_then_record():
+                instance = ec2ops.run_instance(ec2, params)
+                machine.instance_id = instance["InstanceId"]
+                ctx.journal.created(entry, machine.instance_id)
+
+        # The group and key pair are seconds old: EC2 may not know them yet. Same params, same ClientToken,
+        # so a retry cannot launch twice; Ctrl-C is deferred during each call only, not between them.
+        ec2ops.retry_not_found(launch, ec2ops.LAUNCH_NOT_FOUND, ctx.waits)
+        assert machine.instance_id is not None
         what = "" if spec.role == "build" else f"{spec.role} instance "
         ctx.events.info(f"launched {what}{machine.instance_id} ({spec.instance_type}) from {params['ImageId']}")
         machine.instance = ec2ops.wait_running(ec2, machine.instance_id, ctx.waits)
