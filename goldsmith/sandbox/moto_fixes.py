@@ -367,13 +367,18 @@ def add_base_image(backend: Any, name: str) -> Any:
     snapshot = original_create_snapshot(backend, volume.id, BASE_SNAPSHOT_DESCRIPTION, BASE_IMAGE_OWNER)
     backend.volumes.pop(volume.id, None)
     mapping = mapping_entry(BASE_ROOT_DEVICE, snapshot.id, BASE_ROOT_SIZE_GIB, "gp3", True, False)
+    return _public_image(backend, [mapping], name, "Debian 12 (sandbox) amd64")
+
+
+def _public_image(backend: Any, mappings: list[Mapping], name: str, description: str) -> Any:
+    """A public AMI of the sandbox's image owner, booting like Debian's official ones."""
     ami = _new_ami(
         backend,
         random_ami_id(),
-        [mapping],
+        mappings,
         name=name,
         owner_id=BASE_IMAGE_OWNER,
-        description="Debian 12 (sandbox) amd64",
+        description=description,
         public=True,
         architecture="x86_64",
         virtualization_type="hvm",
@@ -396,23 +401,9 @@ def add_billed_image(backend: Any, base: Any, name: str) -> Any:
     """A second public AMI of the same owner, billed like RHEL (Red Hat Enterprise Linux,
     RunInstances:0010) so the product's handling of billing codes can be tried; it shares the base AMI's
     root snapshot (same root filesystem: only its billing metadata differs)."""
-    ami = _new_ami(
-        backend,
-        random_ami_id(),
-        copy.deepcopy(base.gs_mappings),
-        name=name,
-        owner_id=BASE_IMAGE_OWNER,
-        description="Red Hat Enterprise Linux 9 (sandbox) amd64: the Debian root filesystem, billed like RHEL",
-        public=True,
-        architecture="x86_64",
-        virtualization_type="hvm",
-        root_device_name=BASE_ROOT_DEVICE,
-        ena_support=True,
-        boot_mode="uefi-preferred",
-        hypervisor="xen",
-    )
+    ami = _public_image(backend, copy.deepcopy(base.gs_mappings), name,
+                        "Red Hat Enterprise Linux 9 (sandbox) amd64: the Debian root filesystem, billed like RHEL")
     moto_fixes_billing.set_billing(ami, moto_fixes_billing.RHEL)
-    backend.amis[ami.id] = ami
     return ami
 
 
