@@ -152,6 +152,9 @@ def subnet_vpc(ec2: EC2Client, subnet_id: str) -> str:
             raise
     if not subnets:
         raise PreflightError(f"Subnet {subnet_id} (build.subnet_id) does not exist in this region.")
+    if subnets[0].get("Ipv6Native"):
+        raise PreflightError(f"Subnet {subnet_id} (build.subnet_id) is IPv6-only; Goldsmith reaches instances "
+                             "over IPv4: pick a subnet with IPv4 addresses (a dual-stack one is fine).")
     return str(subnets[0]["VpcId"])
 
 

@@ -9,6 +9,7 @@ in publishing.py.
 
 from __future__ import annotations
 
+import ipaddress
 import warnings
 from typing import Annotated, Any, Literal
 
@@ -203,6 +204,10 @@ class Build(StrictModel):
     cloud-init cannot be baked this way)."""
     interface: Literal["public_ip", "private_ip", "public_dns", "private_dns"] = "public_ip"
     """Which address of the instance to connect to."""
+    ssh_cidr: str | None = None
+    """The address range SSH is opened to, instead of the detected one (this machine's public /32, or the
+    VPC's CIDR blocks for private interfaces and bastions): e.g. your NAT gateway's /32 when the address
+    checkip.amazonaws.com sees is not the one connecting. Never 0.0.0.0/0 or ::/0."""
     associate_public_ip: bool | None = None
     """Give the instance a public address; default: the subnet's setting."""
     bastion: Bastion | None = None
@@ -216,6 +221,21 @@ class Build(StrictModel):
     @classmethod
     def _type(cls, value: str) -> str:
         return formats.check(formats.INSTANCE_TYPE_RE, value, "instance type", "t3.micro")
+
+    @field_validator("ssh_cidr")
+    @classmethod
+    def _ssh_cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise formats.FieldProblem(f"{value!r} is not an address range (expected something like "
+                                       "'203.0.113.7/32')") from None
+        if network.prefixlen == 0:
+            raise formats.FieldProblem(f"{value} would open SSH to the whole internet: give your own address "
+                                       "range (e.g. '203.0.113.7/32')")
+        return str(network)
 
     @field_validator("subnet_id")
     @classmethod

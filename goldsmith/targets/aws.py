@@ -13,7 +13,7 @@ from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.errors import PreflightError, SshError
 
 if TYPE_CHECKING:
-    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, VpcTypeDef
 
     from goldsmith.recipe.model import Build
 
@@ -39,14 +39,30 @@ class AwsTarget:
         t = build.timeouts
         return Waits(delay=5.0, instance=600.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
 
-    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
-        """Our public address for public interfaces; the VPC's CIDR when we reach it privately."""
+    def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
+        """build.ssh_cidr; else, reached privately (or through a bastion), every IPv4 CIDR block of the VPC
+        (its secondary ones too); else this machine's public /32."""
+        if build.ssh_cidr:
+            return [build.ssh_cidr]
         if build.interface.startswith("private") or build.bastion is not None:
-            with aws_call("DescribeVpcs", vpc_id):
-                vpcs = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-            if not vpcs:
-                raise PreflightError(f"VPC {vpc_id} does not exist in this region: check build.vpc_id/subnet_id.")
-            return str(vpcs[0]["CidrBlock"])
+            vpc = self._vpc(aws, vpc_id)
+            blocks = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
+                      if a.get("CidrBlockState", {}).get("State") == "associated"]
+            return blocks or [str(vpc["CidrBlock"])]
+        return [self.builder_cidr(aws, vpc_id, build)]
+
+    @staticmethod
+    def _vpc(aws: Aws, vpc_id: str) -> VpcTypeDef:
+        with aws_call("DescribeVpcs", vpc_id):
+            vpcs = aws.ec2().describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+        if not vpcs:
+            raise PreflightError(f"VPC {vpc_id} does not exist in this region: check build.vpc_id/subnet_id.")
+        return vpcs[0]
+
+    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
+        """The primary range: our public address for public interfaces; the VPC's CIDR when we reach it privately."""
+        if build.interface.startswith("private") or build.bastion is not None:
+            return str(self._vpc(aws, vpc_id)["CidrBlock"])
         try:
             with urllib.request.urlopen(CHECKIP_URL, timeout=10) as resp:
                 address = resp.read().decode().strip()

@@ -27,8 +27,9 @@ class Target(Protocol):
         """Timeouts and poll interval for state changes."""
         ...
 
-    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
-        """The single address (a /32) SSH is opened to."""
+    def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
+        """The address ranges SSH is opened to: build.ssh_cidr, else this machine's /32 (or what reaches
+        the instance privately)."""
         ...
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:

@@ -49,8 +49,8 @@ class SandboxTarget:
         t = build.timeouts
         return Waits(delay=0.1, instance=120.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
 
-    def builder_cidr(self, aws: Aws, vpc_id: str, build: Build) -> str:
-        return "127.0.0.1/32"
+    def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
+        return [build.ssh_cidr or "127.0.0.1/32"]
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
         from goldsmith.sandbox.client import SandboxClient

@@ -13,6 +13,7 @@ BAD = Path(__file__).parents[1] / "fixtures" / "bad"
 
 # file -> "line:col: field: message-part" (the text after "<file>:" in one reported problem)
 EXPECTED = {
+    "ssh_cidr_everyone.yaml": "5:13: build.ssh_cidr: 0.0.0.0/0 would open SSH to the whole internet",
     "bastion_host_key_truncated.yaml": "10:15: build.bastion.host_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv9' is "
     "neither a host key",
     "absurd_size.yaml": "9:13: volumes.data[0].size: size 100000 GiB is larger than EBS allows (16384 GiB)",

@@ -22,7 +22,7 @@ class CreateSecurityGroup:
         build = self.spec.build
         assert state.vpc_id is not None
         machine = state.instances[self.spec.role]
-        cidr = ctx.target.builder_cidr(ctx.aws, state.vpc_id, build)
+        cidrs = ctx.target.builder_cidrs(ctx.aws, state.vpc_id, build)
         name = self.spec.resource_name(state.build_id)
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("security-group", state.region, name)
@@ -30,8 +30,9 @@ class CreateSecurityGroup:
             group_id = ec2ops.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags)
             machine.security_group_id = group_id
             ctx.journal.created(entry, group_id)
-        ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags, waits=ctx.waits)
-        ctx.events.info(f"security group {group_id} allows SSH from {cidr} only")
+        for cidr in cidrs:
+            ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags, waits=ctx.waits)
+        ctx.events.info(f"security group {group_id} allows SSH from {', '.join(cidrs)} only")
 
     def cleanup(self, state: BuildState, ctx: MachineContext) -> None:
         if not kept_on_error(state, ctx):
