@@ -142,7 +142,9 @@ class Validate(StrictModel):
     """Testinfra suites run against an instance launched from the new image, before it is shared."""
 
     suites: list[str] = []
-    """Test files or directories relative to the project root (tests/images/...)."""
+    """Test files or directories relative to the project root (tests/images/...). They run in a pytest of
+    their own with testinfra's plugin and Goldsmith's only: other pytest plugins installed beside Goldsmith
+    are not loaded."""
     instance_type: str | None = None
     """Instance type for the test instance; default: build.instance_type."""
     timeout: Positive = 1800
