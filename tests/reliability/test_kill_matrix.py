@@ -8,11 +8,10 @@ up, so there `invoke clean --build-id ID --yes` (journal + tags) must leave noth
 The recipe (tests/reliability/recipes/fast.yaml) makes every step do real work: validation on the
 build instance and on an instance from the AMI, a copy to us-west-2, sharing, deprecation.
 
-Cost: 64 cells, about 3 minutes of bakes on a 2-core Xeon and 5 on a slower 2-core AMD EPYC (a full bake
-of the recipe is ~6 s there, a cell stops half way on average). It is marked `slow`: `invoke test` (and CI)
-runs it, `invoke test --quick` leaves it out. The
-whole of tests/reliability takes about 6.5 minutes on the Xeon (throttled bakes ~1.5 min) and 10 on the
-EPYC (throttled bakes ~2.5 min).
+Cost: 85 cells here and 28 in test_kill_matrix_validate.py: 834 s of bakes in the CI run of 2026-12-03 on a
+2-core Xeon (a full bake of the recipe is ~5 s; each cell also lists the account twice, which grows slower
+as moto accumulates terminated instances). It is marked `slow`: `invoke test` (and CI) runs it,
+`invoke test --quick` leaves it out.
 """
 
 from __future__ import annotations
