@@ -20,6 +20,7 @@ class Settings:
     profile: str | None = None
     sandbox_dir: Path | None = None
     plain: bool | None = None
+    cache: bool = True  # reuse an image baked from the same inputs (the build cache); False: always bake
 
 
 def load(recipe: str, var: Sequence[str]) -> object:
@@ -43,8 +44,9 @@ def check(recipe: str, var: Sequence[str]) -> str:
 
 
 def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str | None = None,
-         keep_on_error: bool = False) -> tuple[str, Path]:
-    """Bake a recipe; returns (summary, manifest path). Errors are GoldsmithErrors with exit codes."""
+         keep_on_error: bool = False, force: bool = False) -> tuple[str, Path]:
+    """Bake a recipe, or reuse the image an earlier bake made from the same inputs (unless `force` or the
+    cache setting is off); returns (summary, manifest path). Errors are GoldsmithErrors with exit codes."""
     from goldsmith.bake.api import bake as run_bake
     from goldsmith.bake.context import BakeOptions
     from goldsmith.recipe.loader import LoadedRecipe
@@ -56,10 +58,14 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     options = BakeOptions(keep_on_error=keep_on_error, work_dir=settings.work_dir,
-                          manifest_path=Path(manifest) if manifest else None)
+                          manifest_path=Path(manifest) if manifest else None, use_cache=settings.cache and not force)
     result = run_bake(loaded, target, options, display=make_display(settings.plain))
     state = result.state
     amis = ", ".join(f"{r}:{a.image_id}" for r, a in state.artifacts.items())
+    if state.reused_from:
+        return (f"reused {state.image_name} -> {amis}: baked by build {state.reused_from} from the same inputs "
+                f"(fingerprint {state.fingerprint[:12]}); nothing baked, --force bakes anyway (run {state.build_id})",
+                result.manifest_path)
     return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path
 
 

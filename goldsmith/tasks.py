@@ -39,6 +39,7 @@ DEFAULTS: MappingProxyType[str, Any] = MappingProxyType({
     "work_dir": ".goldsmith",  # journals, logs, manifests, keys
     "sandbox_dir": None,       # None: GOLDSMITH_SANDBOX_DIR, else /var/lib/goldsmith/sandbox
     "plain": None,             # None: rich progress on a terminal, plain lines otherwise
+    "cache": None,             # None/true: reuse an image baked from the same inputs; false: always bake
 })
 """The `goldsmith` config section's defaults. Every key is listed (even those that default to None):
 invoke maps INVOKE_GOLDSMITH_<KEY> only onto keys that exist."""
@@ -98,6 +99,7 @@ def _settings(c: Context, target: str | None = None, region: str | None = None,
         work_dir=Path(_cfg(c, "work_dir")),
         sandbox_dir=Path(sandbox_dir) if sandbox_dir else None,
         plain=_flag(_cfg(c, "plain")),
+        cache=_flag(_cfg(c, "cache")) is not False,
     )
 
 
@@ -130,20 +132,21 @@ TARGET_HELP = (f"where to bake: sandbox (this machine, no account) or aws (defau
         "var": "set a recipe variable, name=value (repeatable)",
         "manifest": "write the manifest here (default .goldsmith/manifests/BUILD_ID.json)",
         "keep_on_error": "on failure, leave the build instance running and print how to reach it",
+        "force": "bake even when an image baked from the same inputs exists (the build cache would reuse it)",
         "region": "AWS region (default: config goldsmith.region, else AWS_REGION / profile)",
         "profile": "AWS profile (default: config goldsmith.profile, else AWS_PROFILE)",
     },
     iterable=["var"],
 )
 def bake(c: Context, recipe: str, target: str | None = None, var: list[str] | None = None,
-         manifest: str | None = None, keep_on_error: bool = False, region: str | None = None,
+         manifest: str | None = None, keep_on_error: bool = False, force: bool = False, region: str | None = None,
          profile: str | None = None) -> None:
     """Bake a recipe into an AMI: launch, provision, snapshot, register, validate, share."""
     from goldsmith import commands
 
     with _errors():
         summary, path = commands.bake(recipe, var or [], _settings(c, target, region, profile),
-                                      manifest=manifest, keep_on_error=keep_on_error)
+                                      manifest=manifest, keep_on_error=keep_on_error, force=force)
     _say(summary)
     _say(f"manifest: {path}")
 

@@ -123,7 +123,7 @@ def bake(
     if steps is None:  # bad input (a bastion key file that does not load) fails here, before any AWS call
         features = sequences.Features.of(loaded, region, options.extra_suites)
         steps = sequences.bake(loaded, features, work_dir=options.work_dir, extra_suites=options.extra_suites,
-                               key=sequences.bastion_key(loaded)).steps
+                               key=sequences.bastion_key(loaded), cache=options.use_cache).steps
     state = initial_state(loaded, region, build_id)
     redactor = Redactor(loaded.secrets)
     run = _Run.open(options.work_dir, build_id, loaded.recipe.name, target, redactor, display)

@@ -23,6 +23,9 @@ class BakeOptions:
     work_dir: Path = Path(".goldsmith")
     manifest_path: Path | None = None
     extra_suites: tuple[str, ...] = field(default_factory=tuple)
+    # Reuse an image an earlier bake made from the same inputs (the build cache; `invoke bake` turns it on
+    # unless --force). Off by default for callers of the API, who ask for it.
+    use_cache: bool = False
 
 
 @dataclass

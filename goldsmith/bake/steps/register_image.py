@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.tags import tag_specs
+from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.bake.billing import check_image_billing
 from goldsmith.bake.mappings import image_mappings
 from goldsmith.bake.state import Artifact
 from goldsmith.engine.signals import create_then_record
+from goldsmith.validate.plan import suites_of
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef, RegisterImageRequestTypeDef
@@ -20,9 +21,14 @@ if TYPE_CHECKING:
 
 
 def image_tags(state: BuildState, ctx: BakeContext) -> dict[str, str]:
-    """The recipe's tags (rendered) plus Goldsmith's own."""
+    """The recipe's tags (rendered) plus Goldsmith's own. An image no suite will validate says so from
+    creation (goldsmith:validation=none), so the build cache can tell it from one whose bake stopped
+    before its validation recorded a result (no tag: never reused)."""
     rendered = {k: ctx.loaded.render(v, **state.facts) for k, v in ctx.loaded.recipe.image.tags.items()}
-    return {**rendered, **state.tags}
+    tags = {**rendered, **state.tags}
+    if not suites_of(ctx.loaded, ctx.options.extra_suites):
+        tags[VALIDATION_TAG] = "none"
+    return tags
 
 
 UEFI_BOOT_MODES = ("uefi", "uefi-preferred")
