@@ -44,9 +44,10 @@ class CheckCache:
             return
         self._reuse(state, ctx, hit)
         where = ", ".join(f"{a.region}:{a.image_id}" for a in hit.artifacts.values())
+        validated = "validation passed" if hit.validation == "passed" else "the recipe has no suites"
         ctx.events.info(f"build cache: reusing {where} '{hit.name}' made by build {hit.build_id}: same input "
                         f"fingerprint {short} (recipe, variables, files, source {state.facts['source_ami']}), "
-                        f"validation {hit.validation}; nothing baked (--force bakes anyway)")
+                        f"{validated}; nothing baked (--force bakes anyway)")
         state.done = True
 
     @staticmethod
