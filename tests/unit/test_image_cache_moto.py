@@ -62,9 +62,11 @@ def test_only_validated_available_images_with_all_their_copies_are_reused(aws: A
     register(aws, away, "f-uncopied", "another build")  # a copy of another build does not count
     gone = register(aws, home, "f-gone", "b9")
     aws.ec2(home).deregister_image(ImageId=gone)
+    disabled = register(aws, home, "f-disabled", "b10")
+    aws.ec2(home).disable_image(ImageId=disabled)
 
     fps = ["f-passed", "f-failed", "f-unvalidated", "f-none", "f-two", "f-copied", "f-uncopied", "f-gone",
-           "f-never-baked"]
+           "f-disabled", "f-never-baked"]
     found = lookup(aws, home, fps, {"f-copied": [away], "f-uncopied": [away]})
 
     assert {fp: hit.image_id for fp, hit in found.hits.items()} == {
@@ -75,6 +77,7 @@ def test_only_validated_available_images_with_all_their_copies_are_reused(aws: A
     assert "no validation result" in found.why_not("f-unvalidated")
     assert f"no usable copy in {away}" in found.why_not("f-uncopied")
     assert found.why_not("f-gone") == found.why_not("f-never-baked") == "no image has this fingerprint"
+    assert "f-disabled" not in found.hits  # DescribeImages leaves it out, or shows it disabled
     # One DescribeImages in the build region for every fingerprint, one in the copy region.
     assert calls == {home: 1, away: 1}
 

@@ -141,6 +141,21 @@ def test_recipes_without_secrets_need_no_key(project: Path) -> None:
     assert fingerprint(minimal, AMI) == fingerprint(minimal, AMI, secret_key=KEY)
 
 
+@pytest.mark.parametrize("old, new", [
+    ('accounts: ["111122223333"]', 'accounts: ["111122223333", "444455556666"]'),  # who may launch it
+    ("regions: [eu-west-1, us-west-2]", "regions: [eu-west-1]"),  # where it is copied
+    ("deprecate_after: 90", "deprecate_after: 30"),
+])
+def test_publishing_settings_are_inputs(project: Path, old: str, new: str) -> None:
+    """A reused image is shared, copied and deprecated as the recipe says: other settings, other images."""
+    before = fp(project)
+    recipe = project / "good" / "full.yaml"
+    text = recipe.read_text()
+    assert old in text
+    recipe.write_text(text.replace(old, new))
+    assert fp(project) != before
+
+
 def test_unrelated_file_does_not_change_it(project: Path) -> None:
     before = fp(project)
     (project / "files" / "unused.txt").write_text("not referenced\n")
