@@ -111,7 +111,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [MountVolumes()] if features.mount_volumes else []
     steps += [Provision(build)]
     steps += [ValidateBuild(build)] if features.validate_build else []  # fail fast, before the stop
-    steps += [StopInstance(), SnapshotVolumes(), RegisterImage()]
+    steps += [StopInstance(), SnapshotVolumes(), RegisterImage(validated=features.validate_image)]
     if features.validate_image:  # an instance FROM the new AMI; nothing is shared before it passes
         steps += [*instance_steps(validation),
                   ValidateImage(validation, image_plan, on_failure=recipe.validate_.on_failure),

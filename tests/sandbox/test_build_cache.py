@@ -179,3 +179,22 @@ def test_an_image_that_failed_validation_or_was_deregistered_is_not_reused(
     assert "no usable copy in us-west-2" in output
     reused, made, _ = bake()
     assert "RunInstances" not in made and amis(reused) == amis(fourth)
+
+
+def test_an_image_of_a_recipe_without_suites_is_reused(
+    sandbox: Any, sandbox_client: Any, project: Path, tmp_path: Path
+) -> None:
+    """Tagged goldsmith:validation=none at registration (nothing will validate it), so it is reusable, unlike
+    an image whose bake stopped before validating (no tag at all)."""
+    recipe = project / "recipe.yaml"
+    text = recipe.read_text()
+    recipe.write_text(text[:text.index("validate:")])
+    bake = Baker(recipe, tmp_path, sandbox_client)
+    first, made, _ = bake()
+    assert made.get("RunInstances", 0) == 1 and first["reused"] is False  # no validation instance
+    for region, ami in amis(first).items():
+        tags = ec2_in(sandbox, region).describe_images(ImageIds=[ami])["Images"][0]["Tags"]
+        assert {"Key": "goldsmith:validation", "Value": "none"} in tags, region
+    again, made, output = bake()
+    assert "RunInstances" not in made and again["reused"] is True and amis(again) == amis(first)
+    assert "the recipe has no suites" in output
