@@ -115,6 +115,18 @@ def _errors() -> Iterator[None]:
         raise Exit("interrupted", code=130) from exc
 
 
+def _whole_number(flag: str, value: object) -> int | None:
+    """An optional numeric flag (invoke passes those without a default as text)."""
+    from goldsmith.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise InputError(f"{flag} {value}: give a whole number") from None
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -300,10 +312,12 @@ def bench(c: Context, quick: bool = False) -> None:
 
 @task
 def docs(c: Context) -> None:
-    """Regenerate the recipe reference (docs/recipe-reference.md) and JSON Schema from the model."""
+    """Regenerate the recipe and pipeline references (docs/) and JSON Schemas (schema/) from the models."""
     with c.cd(_checkout()):
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --json > schema/recipe.schema.json")
+        c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --markdown > docs/pipeline-reference.md")
+        c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --json > schema/pipeline.schema.json")
 
 
 def _sandbox_dir(c: Context) -> Path:
@@ -391,8 +405,10 @@ def pipeline_run(c: Context, pipeline: str, only: list[str] | None = None, concu
     """Bake a pipeline's recipes, independent ones at the same time, each on the images this run made."""
     from goldsmith import commands
 
+    with _errors():
+        limit = _whole_number("--concurrency", concurrency)
     request = commands.PipelineRequest(path=pipeline, var=tuple(var or ()), only=tuple(only or ()),
-                                       concurrency=concurrency, plan=plan, resume=resume, force=force,
+                                       concurrency=limit, plan=plan, resume=resume, force=force,
                                        manifest=manifest)
     with _errors():
         code = commands.pipeline(request, _settings(c, target, region, profile), report=_say)

@@ -77,15 +77,21 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
         line, column = document.position(())
         raise RecipeError([Problem(label, line, column, "", "a pipeline must be a mapping of fields (name, "
                                    f"recipes, ...), got {show(document.data)}")])
+    pipeline: Pipeline | None = None
     try:
         pipeline = Pipeline.model_validate(document.data)
+        entries: list[PipelineRecipe | None] = list(pipeline.recipes)
     except ValidationError as exc:
-        raise RecipeError(problems + problems_from(exc, document, Pipeline)) from None
+        problems.extend(problems_from(exc, document, Pipeline))
+        entries = _valid_entries(document.data.get("recipes"))  # their recipes' mistakes are shown too
+    shared = pipeline.variables if pipeline is not None else _valid_variables(document.data.get("variables"))
     root = find_root(path)
     members: dict[str, tuple[int, LoadedRecipe]] = {}
     used_vars: set[str] = set()
-    for index, entry in enumerate(pipeline.recipes):
-        loaded = _load_member(document, index, entry, pipeline, root, cli_vars, environ, problems, used_vars)
+    for index, entry in enumerate(entries):
+        if entry is None:
+            continue
+        loaded = _load_member(document, index, entry, shared, root, cli_vars, environ, problems, used_vars)
         if loaded is None:
             continue
         name = loaded.recipe.name
@@ -96,8 +102,10 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
             continue
         members[name] = (index, loaded)
     for name in cli_vars:
-        if name not in used_vars:
+        if name not in used_vars and members:
             problems.append(Problem("--var", 0, 0, name, "no recipe of the pipeline declares this variable"))
+    if pipeline is None or problems:  # the graph needs every recipe
+        raise RecipeError(problems)
     graph = _graph(document, pipeline, members, problems)
     if problems:
         raise RecipeError(problems)
@@ -112,6 +120,26 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
     return LoadedPipeline(pipeline, path, root, loaded_members)
 
 
+def _valid_entries(raw: Any) -> list[PipelineRecipe | None]:
+    """Each `recipes` entry as a model where it is valid on its own, else None (already reported)."""
+    if not isinstance(raw, list):
+        return []
+    entries: list[PipelineRecipe | None] = []
+    for item in raw:
+        try:
+            entries.append(PipelineRecipe.model_validate(item))
+        except ValidationError:
+            entries.append(None)
+    return entries
+
+
+def _valid_variables(raw: Any) -> dict[str, str]:
+    try:
+        return Pipeline.model_validate({"name": "x", "recipes": [{"recipe": "x"}], "variables": raw}).variables
+    except ValidationError:
+        return {}
+
+
 def _recipe_path(root: Path, reference: str) -> Path:
     """A `recipe:` entry: a name as source.recipe resolves it, else a path relative to the project root."""
     if "/" in reference or reference.endswith((".yaml", ".yml")):
@@ -122,7 +150,7 @@ def _recipe_path(root: Path, reference: str) -> Path:
     return source_recipe_path(root, reference)
 
 
-def _load_member(document: YamlDocument, index: int, entry: PipelineRecipe, pipeline: Pipeline, root: Path,
+def _load_member(document: YamlDocument, index: int, entry: PipelineRecipe, shared: Mapping[str, str], root: Path,
                  cli_vars: Mapping[str, str], environ: Mapping[str, str], problems: list[Problem],
                  used_vars: set[str]) -> LoadedRecipe | None:
     """One recipe with the pipeline's values and overrides, or None (its problems added)."""
@@ -138,7 +166,7 @@ def _load_member(document: YamlDocument, index: int, entry: PipelineRecipe, pipe
             hint = did_you_mean(name, declared) or (f" (declared: {', '.join(sorted(declared))})" if declared else "")
             problems.append(document.problem((*where, "variables", name),
                                              f"recipe {entry.recipe} declares no variable '{name}'{hint}", key=True))
-    values = {k: v for k, v in pipeline.variables.items() if k in declared}
+    values = {k: v for k, v in shared.items() if k in declared}
     values.update({k: v for k, v in entry.variables.items() if k in declared})
     values.update({k: v for k, v in cli_vars.items() if k in declared})
     used_vars.update(k for k in cli_vars if k in declared)
@@ -227,7 +255,8 @@ def _order(graph: dict[str, tuple[str, ...]], document: YamlDocument, members: d
             cycle = [*trail[trail.index(name):], name]
             index = members[name][0]
             problems.append(document.problem(("recipes", index, "recipe"),
-                                             f"dependency cycle: {' -> '.join(cycle)}"))
+                                             f"dependency cycle: {' -> '.join(cycle)} (each waits for the "
+                                             "next, through source.recipe or after); break it"))
             return
         state[name] = "visiting"
         for other in graph[name]:
