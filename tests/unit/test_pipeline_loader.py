@@ -110,7 +110,7 @@ def test_only_takes_what_the_recipe_builds_on_and_plan_says_why(project: Path, t
     path.write_text(path.read_text() + "  - recipe: side\n")
     loaded = load_pipeline(path, environ={})
     assert selection(loaded, ("mid",)) == {"root", "mid"}
-    with pytest.raises(InputError, match="--only lef: no recipe 'lef' in pipeline .*did you mean 'leaf'"):
+    with pytest.raises(InputError, match=r"--only lef: no recipe 'lef' in pipeline .*did you mean 'leaf'"):
         selection(loaded, ("lef",))
     record = new_record(loaded, PipelineOptions(work_dir=tmp_path / "work", only=("mid",)))
     table = plan_table(plan(loaded, record))
@@ -134,7 +134,7 @@ def test_resume_reuses_what_the_run_baked(project: Path, tmp_path: Path) -> None
     lines = plan(loaded, record)
     assert [(line.action, line.image_id) for line in lines] == [("reuse", "ami-1"), ("bake", ""), ("bake", "")]
     assert "baked by this run (root-1)" in lines[0].reason
-    with pytest.raises(InputError, match="--resume family-2: no such pipeline run .* runs recorded here: family-1"):
+    with pytest.raises(InputError, match=r"--resume family-2: no such pipeline run .* runs recorded here: family-1"):
         new_record(loaded, PipelineOptions(work_dir=work, resume="family-2"))
 
 
