@@ -131,3 +131,24 @@ def test_ctrl_c_cancels_every_running_bake_and_each_cleans_up(sandbox: Any, sand
     for build_id in build_ids(work):
         assert leftovers(ec2, build_id) == {}
         assert manifest_of(work, build_id)["outcome"] == "interrupted"
+
+
+def test_a_bake_failing_after_its_image_was_used_cancels_the_bakes_built_on_it(
+        sandbox: Any, sandbox_dir: Path, ec2: Any, tmp_path: Path) -> None:
+    """root's image is announced after validate-image, so mid starts on it; then root fails (its next step)
+    and removes that image: mid is cancelled and cleans up, and nothing of either is left."""
+    project = make_project(tmp_path / "project")
+    pipeline = project / "pipelines" / "family.yaml"
+    work = tmp_path / "work"
+    env = {**_env(sandbox_dir), "GOLDSMITH_FAULT": "root/validation:release-instance:error"}
+    proc = run_invoke(["pipeline", str(pipeline)], work_dir=work, env=env)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-4000:]
+    (run_id,) = run_ids(work)
+    recipes = run_manifest(work, run_id)["recipes"]
+    assert recipes["root"]["status"] == "failed" and "injected fault" in recipes["root"]["reason"]
+    assert recipes["mid"]["status"] == "cancelled", recipes["mid"]
+    assert "root failed, and mid builds on its image" in recipes["mid"]["reason"]
+    assert recipes["leaf"]["status"] == "skipped"
+    for name in ("root", "mid"):
+        assert leftovers(ec2, recipes[name]["build_id"]) == {}
