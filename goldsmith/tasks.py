@@ -300,10 +300,12 @@ def bench(c: Context, quick: bool = False) -> None:
 
 @task
 def docs(c: Context) -> None:
-    """Regenerate the recipe reference (docs/recipe-reference.md) and JSON Schema from the model."""
+    """Regenerate the recipe reference, JSON Schema and IAM policies (docs/iam-policy*.json) from the code."""
     with c.cd(_checkout()):
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --json > schema/recipe.schema.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions > docs/iam-policy.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions --sharing > docs/iam-policy-sharing.json")
 
 
 def _sandbox_dir(c: Context) -> Path:
