@@ -56,8 +56,9 @@ def check_name_free(ec2: EC2Client, name: str, region: str) -> None:
     """AMI names are unique per account and region; a taken one fails RegisterImage or CopyImage."""
     taken = ec2ops.images_named(ec2, name)
     if taken:
+        disabled = " (disabled, which still holds its name)" if taken[0].get("State") == "disabled" else ""
         raise PreflightError(
-            f"An AMI named '{name}' already exists ({taken[0]['ImageId']}) in {region}: "
+            f"An AMI named '{name}' already exists ({taken[0]['ImageId']}{disabled}) in {region}: "
             "change image.name (add {{ timestamp }} or bump the version) or deregister the old one."
         )
 
