@@ -237,13 +237,14 @@ def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organiz
                          sandbox_dir=settings.sandbox_dir)
     aws = Aws(target.aws_settings())
     result = share_image(aws, aws.region, image_id, spec, remove=remove)
+    warned = "".join(f"\nwarning: {w}" for w in result.warnings)
     if not result.changed:
-        return f"{image_id} ({result.region}): nothing to change"
+        return f"{image_id} ({result.region}): nothing to change{warned}"
     verb = "removed" if remove else "granted"
     who = ", ".join(grantee(e) for e in result.launch_changed) or "none"
     changed = ", ".join(result.snapshots_changed)
     snaps = f"; snapshot permissions {verb} on {changed}" if changed else ""
-    return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}"
+    return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}{warned}"
 
 
 def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys: Sequence[str],

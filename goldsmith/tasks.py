@@ -312,12 +312,15 @@ def bench(c: Context, quick: bool = False) -> None:
 
 @task
 def docs(c: Context) -> None:
-    """Regenerate the recipe and pipeline references (docs/) and JSON Schemas (schema/) from the models."""
+    """Regenerate the recipe and pipeline references (docs/), JSON Schemas (schema/) and IAM policies
+    (docs/iam-policy*.json) from the code."""
     with c.cd(_checkout()):
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --json > schema/recipe.schema.json")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --markdown > docs/pipeline-reference.md")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --json > schema/pipeline.schema.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions > docs/iam-policy.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions --sharing > docs/iam-policy-sharing.json")
 
 
 def _sandbox_dir(c: Context) -> Path:

@@ -20,9 +20,12 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
+
+    from goldsmith.aws.iam import Identity
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Aws:
     _ssm: dict[str, SSMClient] = field(init=False, default_factory=dict)
     _kms: dict[str, KMSClient] = field(init=False, default_factory=dict)
     _sts: dict[str, STSClient] = field(init=False, default_factory=dict)
+    _iam: dict[str, IAMClient] = field(init=False, default_factory=dict)
+    _identity: Identity | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -128,3 +133,16 @@ class Aws:
     def sts(self, region: str | None = None) -> STSClient:
         return self._cached(self._sts, region, lambda r: self._session.client(
             "sts", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+
+    def iam(self) -> IAMClient:
+        """IAM is global: one client, signed for the default region."""
+        return self._cached(self._iam, None, lambda r: self._session.client(
+            "iam", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+
+    def identity(self) -> Identity:
+        """Who these credentials are (GetCallerIdentity, asked once per Aws)."""
+        from goldsmith.aws.iam import caller_identity
+
+        if self._identity is None:
+            self._identity = caller_identity(self.sts())
+        return self._identity

@@ -103,7 +103,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
         return plan_for(loaded, facts={**state.facts, "image_id": state.image["ImageId"]},
                         extra_suites=extra_suites, junit_path=work_dir / "reports" / f"{state.build_id}-image.xml")
 
-    steps: list[Step[BuildState, Any]] = [ResolveSource(), Preflight(), *instance_steps(build)]
+    steps: list[Step[BuildState, Any]] = [ResolveSource(), Preflight(features), *instance_steps(build)]
     steps += [MountVolumes()] if features.mount_volumes else []
     steps += [Provision(build)]
     steps += [ValidateBuild(build)] if features.validate_build else []  # fail fast, before the stop
