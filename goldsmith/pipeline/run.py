@@ -130,16 +130,13 @@ class PipelineRunner:
     def run(self) -> PipelineResult:
         self._save()
         with CancelScope() as scope:
-            while True:
-                if not scope.root.cancelled:
-                    self._start_ready(scope)
-                if not self.running:
-                    break
-                try:
-                    kind, name, payload = self.events.get(timeout=0.25)
-                except queue.Empty:
-                    continue
-                self._handle(kind, name, payload)
+            try:
+                self._schedule(scope)
+            except BaseException:  # a bug here must not leave bakes running without their cleanup
+                scope.cancel("the pipeline's scheduler failed")
+                for running in self.running.values():
+                    running.thread.join()
+                raise
         interrupted = scope.signal_name is not None
         for run in self.record.recipes.values():
             if run.status == "pending":
@@ -153,6 +150,19 @@ class PipelineRunner:
         return PipelineResult(self.record, self.manifest_path, interrupted)
 
     # -- scheduling (main thread) --------------------------------------------------------------------
+
+    def _schedule(self, scope: CancelScope) -> None:
+        """Start what can start, then handle the bakes' events, until nothing runs."""
+        while True:
+            if not scope.root.cancelled:
+                self._start_ready(scope)
+            if not self.running:
+                return
+            try:
+                kind, name, payload = self.events.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            self._handle(kind, name, payload)
 
     def _start_ready(self, scope: CancelScope) -> None:
         for name, member in self.loaded.members.items():
