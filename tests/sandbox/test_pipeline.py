@@ -45,6 +45,11 @@ def test_release_pipeline_bakes_each_image_on_the_one_before(sandbox: Any, sandb
     for build in builds.values():
         assert manifest_of(tmp_path, build["build_id"])["artifact_id"] == build["artifact_id"]
         assert set(leftovers(ec2, build["build_id"])) <= {"images", "snapshots"}
+    # web does not list base's /dev/sdf: the image inherits it, and every snapshot taken is in the image.
+    image = ec2.describe_images(ImageIds=[web])["Images"][0]
+    mapped = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]}
+    assert set(mapped) == {"/dev/xvda", "/dev/sdf"}
+    assert sorted(mapped.values()) == sorted(leftovers(ec2, builds["web"]["build_id"])["snapshots"])
     # web was validated on top of hardened: its suite checks the image it was built on.
     assert builds["web"]["validation"]["failed"] == 0 and builds["web"]["validation"]["passed"] >= 4
     assert f"run {run_id}: succeeded" in output
