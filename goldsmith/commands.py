@@ -6,8 +6,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from goldsmith.errors import InputError
+
+if TYPE_CHECKING:
+    from goldsmith.recipe.pipeline_loader import LoadedPipeline
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,13 @@ def load(recipe: str, var: Sequence[str]) -> object:
 
 
 def check(recipe: str, var: Sequence[str]) -> str:
+    """Check a recipe, or a pipeline (a file with a top-level `recipes:` list) and every recipe it names."""
     from goldsmith.recipe.loader import LoadedRecipe
 
+    if _is_pipeline(Path(recipe)):
+        loaded_pipeline = load_pipeline_file(recipe, var)
+        names = ", ".join(loaded_pipeline.members)
+        return f"{recipe}: ok — pipeline {loaded_pipeline.pipeline.name}: {names}"
     loaded = load(recipe, var)
     assert isinstance(loaded, LoadedRecipe)
     r = loaded.recipe
@@ -67,6 +76,75 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
                 f"(fingerprint {state.fingerprint[:12]}); nothing baked, --force bakes anyway (run {state.build_id})",
                 result.manifest_path)
     return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path
+
+
+def _is_pipeline(path: Path) -> bool:
+    """A pipeline file: under pipelines/, or any YAML whose top level has `recipes:` (a recipe never does)."""
+    if path.parent.name == "pipelines":
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    return any(line.startswith("recipes:") for line in head.splitlines())
+
+
+def load_pipeline_file(path: str, var: Sequence[str]) -> LoadedPipeline:
+    """Load and check a pipeline and its recipes; every problem at once (RecipeError, exit 2), no AWS call."""
+    from goldsmith.recipe.loader import parse_var_args
+    from goldsmith.recipe.pipeline_loader import load_pipeline
+
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such pipeline file")
+    return load_pipeline(Path(path), parse_var_args(var), os.environ)
+
+
+@dataclass(frozen=True)
+class PipelineRequest:
+    """`invoke pipeline`'s arguments, after parsing."""
+
+    path: str
+    var: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    concurrency: int | None = None
+    plan: bool = False
+    resume: str | None = None
+    force: bool = False
+    manifest: str | None = None
+
+
+def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[str], None]) -> int:
+    """Run (or --plan) a pipeline; returns the exit code (0 all done, 1 a recipe failed, 130 interrupted)."""
+    from goldsmith.pipeline.plan import plan, plan_table
+    from goldsmith.pipeline.run import PipelineOptions, PipelineRunner, new_record
+    from goldsmith.pipeline.summary import summary_table
+    from goldsmith.report.pipeline_view import make_pipeline_view
+    from goldsmith.targets import make_target
+
+    if request.concurrency is not None and request.concurrency < 1:
+        raise InputError(f"--concurrency {request.concurrency}: give at least 1")
+    loaded = load_pipeline_file(request.path, request.var)
+    manifest_path = Path(request.manifest) if request.manifest else None
+    if manifest_path is not None and manifest_path.is_dir():
+        raise InputError(f"--manifest {manifest_path}: this is a directory; give a file name")
+    options = PipelineOptions(work_dir=settings.work_dir, concurrency=request.concurrency, only=request.only,
+                              resume=request.resume, force=request.force, manifest_path=manifest_path)
+    record = new_record(loaded, options)
+    if request.plan:
+        report(plan_table(plan(loaded, record, force=request.force)))
+        return 0
+
+    target = make_target(settings.target, region=settings.region, profile=settings.profile,
+                         sandbox_dir=settings.sandbox_dir)
+    target.aws_settings()  # once, in this thread: the sandbox comes up (or credentials fail) before any bake
+    report(f"pipeline {loaded.pipeline.name}: run {record.run_id}")
+    view = make_pipeline_view(loaded.names, settings.plain)
+    result = PipelineRunner(loaded, target, options, view, record).run()
+    report(summary_table(result.record))
+    report(f"manifest: {result.manifest_path}")
+    if result.exit_code == 1:
+        report(f"resume with: invoke pipeline {request.path} --resume {record.run_id}")
+    return result.exit_code
 
 
 def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bool,
@@ -165,13 +243,14 @@ def share(settings: Settings, image_id: str, *, accounts: Sequence[str], organiz
                          sandbox_dir=settings.sandbox_dir)
     aws = Aws(target.aws_settings())
     result = share_image(aws, aws.region, image_id, spec, remove=remove)
+    warned = "".join(f"\nwarning: {w}" for w in result.warnings)
     if not result.changed:
-        return f"{image_id} ({result.region}): nothing to change"
+        return f"{image_id} ({result.region}): nothing to change{warned}"
     verb = "removed" if remove else "granted"
     who = ", ".join(grantee(e) for e in result.launch_changed) or "none"
     changed = ", ".join(result.snapshots_changed)
     snaps = f"; snapshot permissions {verb} on {changed}" if changed else ""
-    return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}"
+    return f"{image_id} ({result.region}): launch permissions {verb}: {who}{snaps}{warned}"
 
 
 def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys: Sequence[str],

@@ -10,7 +10,8 @@ paramiko, pydantic, yaml) are translated at the boundary with ``raise ... from e
     ├── EnvironmentProblem              exit_code 2: the machine lacks something (root, debootstrap, ...)
     ├── BakeError                       exit_code 1: the bake failed after it started (cleaned up)
     │   ├── AwsError                    an AWS call failed (operation, resource, code)
-    │   │   └── WaitTimeout             a resource stayed in a state too long
+    │   │   ├── WaitTimeout             a resource stayed in a state too long
+    │   │   └── PermissionDenied        IAM refused the call (names the action and the policy to attach)
     │   ├── SshError                    could not reach or talk to an instance
     │   ├── ProvisionError              a provisioner failed on the instance
     │   └── ValidationFailed            the image did not pass its suites
@@ -85,6 +86,10 @@ class AwsError(BakeError):
 
 class WaitTimeout(AwsError):
     """A resource did not reach the wanted state in time."""
+
+
+class PermissionDenied(AwsError):
+    """The credentials may not make this call (UnauthorizedOperation, AccessDenied, AccessDeniedException)."""
 
 
 class SshError(BakeError):

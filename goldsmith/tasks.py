@@ -117,6 +117,18 @@ def _errors() -> Iterator[None]:
         raise Exit("interrupted", code=130) from exc
 
 
+def _whole_number(flag: str, value: object) -> int | None:
+    """An optional numeric flag (invoke passes those without a default as text)."""
+    from goldsmith.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise InputError(f"{flag} {value}: give a whole number") from None
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -175,10 +187,10 @@ def validate(c: Context, image_or_recipe: str, suite: list[str] | None = None, t
                                user=user, instance_type=instance_type))
 
 
-@task(help={"recipe": "recipe file to check", "var": "set a recipe variable, name=value (repeatable)"},
+@task(help={"recipe": "recipe (or pipeline) file to check", "var": "set a recipe variable, name=value (repeatable)"},
       iterable=["var"])
 def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
-    """Check a recipe without touching AWS: every mistake at once, with file:line:column."""
+    """Check a recipe or a pipeline without touching AWS: every mistake at once, with file:line:column."""
     from goldsmith import commands
 
     with _errors():
@@ -303,10 +315,15 @@ def bench(c: Context, quick: bool = False) -> None:
 
 @task
 def docs(c: Context) -> None:
-    """Regenerate the recipe reference (docs/recipe-reference.md) and JSON Schema from the model."""
+    """Regenerate the recipe and pipeline references (docs/), JSON Schemas (schema/) and IAM policies
+    (docs/iam-policy*.json) from the code."""
     with c.cd(_checkout()):
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md")
         c.run(f"{sys.executable} -m goldsmith.recipe.schema --json > schema/recipe.schema.json")
+        c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --markdown > docs/pipeline-reference.md")
+        c.run(f"{sys.executable} -m goldsmith.recipe.schema --pipeline --json > schema/pipeline.schema.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions > docs/iam-policy.json")
+        c.run(f"{sys.executable} -m goldsmith.aws.permissions --sharing > docs/iam-policy-sharing.json")
 
 
 def _sandbox_dir(c: Context) -> Path:
@@ -369,6 +386,45 @@ def sandbox_endpoint(c: Context, instance_id: str) -> None:
     _say(f"{host} {port}")
 
 
+@task(
+    name="run",
+    default=True,
+    help={
+        "pipeline": "pipeline file, e.g. pipelines/release.yaml",
+        "only": "bake only this recipe and those it builds on (repeatable)",
+        "concurrency": "how many bakes at once (default: the pipeline's `concurrency`)",
+        "plan": "print what would be baked, reused or skipped, and why; change nothing",
+        "resume": "continue run RUN_ID: reuse what it baked, bake what failed or did not run",
+        "force": "bake every selected recipe, even those an existing image could stand for",
+        "manifest": "write the run's manifest here (default .goldsmith/manifests/RUN_ID.json)",
+        "var": "set a variable of every recipe that declares it, name=value (repeatable)",
+        "target": TARGET_HELP,
+        "region": "AWS region of the bakes (default: config goldsmith.region, else AWS_REGION / profile)",
+        "profile": "AWS profile (default: config goldsmith.profile, else AWS_PROFILE)",
+    },
+    iterable=["only", "var"],
+)
+def pipeline_run(c: Context, pipeline: str, only: list[str] | None = None, concurrency: int | None = None,
+                 plan: bool = False, resume: str | None = None, force: bool = False, manifest: str | None = None,
+                 var: list[str] | None = None, target: str | None = None, region: str | None = None,
+                 profile: str | None = None) -> None:
+    """Bake a pipeline's recipes, independent ones at the same time, each on the images this run made."""
+    from goldsmith import commands
+
+    with _errors():
+        limit = _whole_number("--concurrency", concurrency)
+    request = commands.PipelineRequest(path=pipeline, var=tuple(var or ()), only=tuple(only or ()),
+                                       concurrency=limit, plan=plan, resume=resume, force=force,
+                                       manifest=manifest)
+    with _errors():
+        code = commands.pipeline(request, _settings(c, target, region, profile), report=_say)
+    if code:
+        raise Exit(code=code)
+
+
+pipeline = Collection("pipeline")
+pipeline.add_task(pipeline_run)
+
 sandbox = Collection("sandbox")
 sandbox.add_task(sandbox_up)
 sandbox.add_task(sandbox_down)
@@ -376,5 +432,5 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-ns = Collection(bake, check, clean, share, copy, validate, lint, test, bench, docs, sandbox)
+ns = Collection(bake, check, clean, share, copy, validate, lint, test, bench, docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

@@ -9,18 +9,24 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from goldsmith.aws.permissions import action_named, advice_for
 from goldsmith.aws.waiters import custom_waiter
 from goldsmith.engine.cancel import NEVER, CancelToken
-from goldsmith.errors import AwsError, WaitTimeout
+from goldsmith.errors import AwsError, PermissionDenied, WaitTimeout
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from botocore.waiter import SingleWaiterConfig, Waiter
 
 
+# What AWS answers when IAM (or a key policy) refuses a call: EC2, IAM/STS, and JSON services such as KMS.
+DENIED_CODES = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+
+
 @contextmanager
 def aws_call(operation: str, resource: str = "") -> Iterator[None]:
-    """Run boto3 calls; a failure becomes an AwsError saying what was being done to what."""
+    """Run boto3 calls; a failure becomes an AwsError saying what was being done to what, and a refusal
+    a PermissionDenied naming the action and the policy statement that grants it."""
     try:
         yield
     except ClientError as exc:
@@ -28,12 +34,22 @@ def aws_call(operation: str, resource: str = "") -> Iterator[None]:
         code = str(err.get("Code", "Unknown"))
         message = str(err.get("Message", exc))
         target = f" {resource}" if resource else ""
+        if code in DENIED_CODES:
+            raise _denied(operation, target, code, message, resource) from exc
         raise AwsError(
             f"{operation}{target} failed: {code}: {message}", operation=operation, code=code, resource=resource
         ) from exc
     except BotoCoreError as exc:
         target = f" {resource}" if resource else ""
         raise AwsError(f"{operation}{target} failed: {exc}", operation=operation, resource=resource) from exc
+
+
+def _denied(operation: str, target: str, code: str, message: str, resource: str) -> PermissionDenied:
+    action = action_named(operation) or operation
+    return PermissionDenied(
+        f"{operation}{target} was refused ({code}): these credentials may not call {action}; "
+        f"{advice_for([action])}. AWS said: {message}",
+        operation=operation, code=code, resource=resource)
 
 
 def error_code(exc: BaseException) -> str:

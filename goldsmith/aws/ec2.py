@@ -61,10 +61,11 @@ def retry_not_found(attempt: Callable[[], T], codes: Collection[str], waits: Wai
 
 
 def find_image(ec2: EC2Client, image_id: str) -> ImageTypeDef | None:
-    """The image's description, or None when it does not exist (any more) or is not visible to us."""
+    """The image's description, or None when it does not exist (any more) or is not visible to us. A disabled
+    image is found too: DescribeImages leaves disabled AMIs out unless IncludeDisabled."""
     try:
         with aws_call("DescribeImages", image_id):
-            images = ec2.describe_images(ImageIds=[image_id])["Images"]
+            images = ec2.describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
     except AwsError as exc:
         # Real EC2 answers a missing or malformed id with an error, not an empty list.
         if exc.code in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"):
@@ -74,10 +75,14 @@ def find_image(ec2: EC2Client, image_id: str) -> ImageTypeDef | None:
 
 
 def describe_image(ec2: EC2Client, image_id: str) -> ImageTypeDef:
-    """The image's description; a missing image is bad input (PreflightError)."""
+    """The image's description, to use it (launch, share, copy); a missing or disabled image is bad input
+    (PreflightError)."""
     image = find_image(ec2, image_id)
     if image is None:
         raise PreflightError(f"AMI {image_id} does not exist or is not visible to this account.")
+    if image.get("State") == "disabled":
+        raise PreflightError(f"AMI {image_id} is disabled, so it cannot be launched, shared or copied: enable it "
+                             f"first (aws ec2 enable-image --image-id {image_id}).")
     return image
 
 
@@ -116,8 +121,10 @@ def snapshot_size(ec2: EC2Client, snapshot_id: str) -> int | None:
 
 
 def images_named(ec2: EC2Client, name: str) -> list[ImageTypeDef]:
+    """This account's images of that name, disabled ones included: a disabled AMI keeps its name taken."""
     with aws_call("DescribeImages", name):
-        return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+        return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}],
+                                   IncludeDisabled=True)["Images"]
 
 
 def create_key_pair(ec2: EC2Client, name: str, tags: Mapping[str, str]) -> tuple[str, str]:

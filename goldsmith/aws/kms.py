@@ -7,7 +7,7 @@ these checks run before anything is launched.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kms.type_defs import GrantListEntryTypeDef, ListGrantsRequestTypeDef
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:(key|alias)/")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:(\d{12}):")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ class KeyInfo:
     def aws_managed(self) -> bool:
         """AWS managed keys (aws/ebs and friends) cannot be used by other accounts."""
         return self.manager == "AWS" or self.given.startswith("alias/aws/") or ":alias/aws/" in self.given
+
+
+def key_account(info: KeyInfo) -> str | None:
+    """The account that owns the key (from its ARN)."""
+    found = _ARN_ACCOUNT.match(info.arn)
+    return found.group(1) if found else None
 
 
 def arn_region(key: str) -> str | None:
@@ -114,7 +121,7 @@ def key_grants(kms: KMSClient, info: KeyInfo) -> list[GrantListEntryTypeDef]:
     grants: list[GrantListEntryTypeDef] = []
     marker: str | None = None
     while True:
-        params: ListGrantsRequestTypeDef = {"KeyId": info.key_id}
+        params: ListGrantsRequestTypeDef = {"KeyId": info.arn}  # the ARN: another account's key needs it
         if marker:
             params["Marker"] = marker
         with aws_call("ListGrants", info.arn):
@@ -126,17 +133,22 @@ def key_grants(kms: KMSClient, info: KeyInfo) -> list[GrantListEntryTypeDef]:
 
 
 def check_consumers(kms: KMSClient, info: KeyInfo, *, accounts: Sequence[str], organizations: Sequence[str] = (),
-                    ous: Sequence[str] = (), field: str) -> None:
-    """Other accounts can launch an AMI encrypted with this key only if the key lets them use it."""
+                    ous: Sequence[str] = (), field: str, caller_account: Callable[[], str] | None = None) -> list[str]:
+    """Other accounts can launch an AMI encrypted with this key only if the key lets them use it. Returns
+    warnings for what could not be checked: the key policy of a key another account owns (`caller_account`
+    tells whose credentials these are; GetKeyPolicy does not work across accounts)."""
     consumers = [*accounts, *organizations, *ous]
     if not consumers:
-        return
+        return []
     if info.aws_managed:
         raise PreflightError(
             f"{field}: KMS key {info.label} is an AWS managed key (like aws/ebs), which cannot be shared, "
             f"so {', '.join(consumers)} could not launch the AMI: use a customer managed key whose policy "
             "allows them kms:Decrypt, kms:CreateGrant and kms:DescribeKey."
         )
+    owner = key_account(info)
+    if caller_account is not None and owner is not None and owner != caller_account():
+        return _check_other_accounts_key(kms, info, owner, accounts, [*organizations, *ous], field)
     policy = key_policy(kms, info)
     grants = key_grants(kms, info) if accounts else []
     lacking: list[str] = []
@@ -155,3 +167,23 @@ def check_consumers(kms: KMSClient, info: KeyInfo, *, accounts: Sequence[str], o
             "each account (arn:aws:iam::ACCOUNT:root), or create grants; for organizations and OUs, allow "
             f"{', '.join(ORG_CONSUMER_ACTIONS)} to '*' with aws:PrincipalOrgID / aws:PrincipalOrgPaths."
         )
+    return []
+
+
+def _check_other_accounts_key(kms: KMSClient, info: KeyInfo, owner: str, accounts: Sequence[str],
+                              orgs: Sequence[str], field: str) -> list[str]:
+    """A key of another account: DescribeKey already answered; its grants can be listed (ListGrants works across
+    accounts), its key policy cannot be read. Consumers no grant covers are a warning, not an error: the policy
+    may well let them."""
+    try:
+        grants = key_grants(kms, info) if accounts else []
+    except AwsError as exc:
+        return [f"{field}: could not list the grants of KMS key {info.label}, which account {owner} owns "
+                f"({exc.code or exc}); check yourself that {', '.join([*accounts, *orgs])} may use it."]
+    unsure = [a for a in accounts if missing_for_account(None, grants, a)] + list(orgs)
+    if not unsure:
+        return []
+    return [f"{field}: KMS key {info.label} belongs to account {owner}, whose key policy cannot be read from this "
+            f"account (GetKeyPolicy does not work across accounts), and no grant covers {', '.join(unsure)}: make "
+            f"sure its policy allows them {', '.join(CONSUMER_ACTIONS)} (organizations and OUs: "
+            f"{', '.join(ORG_CONSUMER_ACTIONS)}), or they cannot launch the AMI."]

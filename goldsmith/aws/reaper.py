@@ -87,7 +87,9 @@ def find_tagged(ec2: EC2Client, region: str, build_id: str | None) -> Found:
     found.resources["instances"] = [
         (i["InstanceId"], bid(i.get("Tags"))) for r in reservations for i in r["Instances"]
     ]
-    images: list[ImageTypeDef] = pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt)
+    # disabled images too: DescribeImages leaves them out unless IncludeDisabled
+    images: list[ImageTypeDef] = pages(ec2, "DescribeImages", "Images", Owners=["self"], Filters=flt,
+                                       IncludeDisabled=True)
     found.resources["images"] = [(i["ImageId"], bid(i.get("Tags"))) for i in images]
     found.tags.update({i["ImageId"]: tags_dict(i.get("Tags")) for i in images})
     found.image_snapshots.update({i["ImageId"]: list(ec2ops.snapshots_by_device(i).values()) for i in images})

@@ -13,14 +13,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
+
+    from goldsmith.aws.iam import Identity
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,19 @@ class AwsSettings:
 
 _Client = TypeVar("_Client", bound="BaseClient")
 
+_LOADER: botocore.loaders.Loader | None = None
+_LOADER_LOCK = threading.Lock()
+
+
+def shared_loader() -> botocore.loaders.Loader:
+    """One botocore data loader for the process: it caches the service models it parses, so the bakes of
+    a pipeline (each with its own session) parse EC2's large model once, not once each (~25 MB apiece)."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader()
+        return _LOADER
+
 
 @dataclass
 class Aws:
@@ -53,16 +71,24 @@ class Aws:
     _ssm: dict[str, SSMClient] = field(init=False, default_factory=dict)
     _kms: dict[str, KMSClient] = field(init=False, default_factory=dict)
     _sts: dict[str, STSClient] = field(init=False, default_factory=dict)
+    _iam: dict[str, IAMClient] = field(init=False, default_factory=dict)
+    _identity: Identity | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         s = self.settings
+        core = botocore.session.get_session()
+        core.register_component("data_loader", shared_loader())
         self._session = boto3.Session(
+            botocore_session=core,
             profile_name=s.profile,
             region_name=s.region,
             aws_access_key_id=s.access_key_id,
             aws_secret_access_key=s.secret_access_key,
         )
+        with _LOADER_LOCK:  # boto3 appends its data path to the loader's search paths once per session
+            paths = core.get_component("data_loader").search_paths
+            paths[:] = list(dict.fromkeys(paths))
 
     @property
     def region(self) -> str:
@@ -107,3 +133,16 @@ class Aws:
     def sts(self, region: str | None = None) -> STSClient:
         return self._cached(self._sts, region, lambda r: self._session.client(
             "sts", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+
+    def iam(self) -> IAMClient:
+        """IAM is global: one client, signed for the default region."""
+        return self._cached(self._iam, None, lambda r: self._session.client(
+            "iam", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+
+    def identity(self) -> Identity:
+        """Who these credentials are (GetCallerIdentity, asked once per Aws)."""
+        from goldsmith.aws.iam import caller_identity
+
+        if self._identity is None:
+            self._identity = caller_identity(self.sts())
+        return self._identity

@@ -9,7 +9,7 @@ import json
 import secrets
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +31,41 @@ from goldsmith.report.redact import Redactor
 from goldsmith.targets.base import Target
 from goldsmith.validate import SuiteResult
 from goldsmith.validate.plan import SuitePlan, plan_for
+
+
+class AnnounceImage:
+    """Wraps the step after which the build region's image is usable (validate-image, else register-image)
+    and reports it through BakeOptions.on_image_ready; same name, run and cleanup as the step it wraps."""
+
+    def __init__(self, step: Step[BuildState, BakeContext], announce: Callable[[str, str], None]) -> None:
+        self.step = step
+        self.name = step.name
+        self._announce = announce
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        self.step.run(state, ctx)
+        if state.image_id:
+            self._announce(state.region, state.image_id)
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        self.step.cleanup(state, ctx)
+
+
+def announce_image(steps: list[Step[BuildState, BakeContext]],
+                   announce: Callable[[str, str], None]) -> list[Step[BuildState, BakeContext]]:
+    """The steps with the last of validate-image / register-image wrapped in AnnounceImage, and check-cache
+    too: a build cache hit has its image ready at once (a miss leaves no image id, so announces nothing)."""
+    names = [step.name for step in steps]
+    wrapped = list(steps)
+    for name in ("validate-image", "register-image"):
+        if name in names:
+            at = names.index(name)
+            wrapped[at] = AnnounceImage(steps[at], announce)
+            break
+    if "check-cache" in names:
+        at = names.index("check-cache")
+        wrapped[at] = AnnounceImage(steps[at], announce)
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -124,6 +159,8 @@ def bake(
         features = sequences.Features.of(loaded, region, options.extra_suites)
         steps = sequences.bake(loaded, features, work_dir=options.work_dir, extra_suites=options.extra_suites,
                                key=sequences.bastion_key(loaded), cache=options.use_cache).steps
+    if options.on_image_ready is not None:
+        steps = announce_image(list(steps), options.on_image_ready)
     state = initial_state(loaded, region, build_id)
     redactor = Redactor(loaded.secrets)
     run = _Run.open(options.work_dir, build_id, loaded.recipe.name, target, redactor, display)

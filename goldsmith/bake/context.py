@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,11 @@ class BakeOptions:
     work_dir: Path = Path(".goldsmith")
     manifest_path: Path | None = None
     extra_suites: tuple[str, ...] = field(default_factory=tuple)
+    source_image_id: str | None = None
+    """Build on this AMI instead of resolving the recipe's source (a pipeline's upstream image of this run)."""
+    on_image_ready: Callable[[str, str], None] | None = None
+    """Called with (region, AMI id) once the image is registered and has passed validation in the build
+    region, before copies and sharing: a pipeline starts the recipes built on it then."""
     # Reuse an image an earlier bake made from the same inputs (the build cache; `invoke bake` turns it on
     # unless --force). Off by default for callers of the API, who ask for it.
     use_cache: bool = False

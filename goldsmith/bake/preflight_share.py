@@ -16,6 +16,7 @@ each region's key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 
 # deprecation_time and target_regions live with the recipe's rules; imported from here by the bake's steps.
 __all__ = ["check_publishing", "check_static", "deprecation_time", "region_keys", "target_regions"]
+
+
+def _account(ctx: BakeContext) -> Callable[[], str]:
+    """This identity's account, asked (GetCallerIdentity) only when a key's owner must be compared with it."""
+    return lambda: ctx.aws.identity().account
 
 
 def region_keys(image: Image, build_region: str) -> dict[str, str]:
@@ -79,11 +85,13 @@ def check_publishing(state: BuildState, ctx: BakeContext) -> None:
         client = ctx.aws.kms(region)
         try:
             info = kms.describe_key(client, key, region, field=field)
-            kms.check_consumers(client, info, accounts=share.accounts, organizations=share.organizations,
-                                ous=share.ous, field=field)
+            warnings = kms.check_consumers(client, info, accounts=share.accounts, organizations=share.organizations,
+                                           ous=share.ous, field=field, caller_account=_account(ctx))
         except PreflightError as exc:
             problems.append(str(exc))
             continue
+        for warning in warnings:
+            ctx.events.warn(warning)
         state.kms_keys[region] = info.arn
     if image.encrypt is None:
         problems += _implicit_encryption(state, ctx)
@@ -129,10 +137,13 @@ def _implicit_encryption(state: BuildState, ctx: BakeContext) -> list[str]:
             field = f"{why} with KMS key {key}"
             try:
                 info = kms.describe_key(client, key, region, field=field)
-                kms.check_consumers(client, info, accounts=share.accounts, organizations=share.organizations,
-                                    ous=share.ous, field=field)
+                warnings = kms.check_consumers(client, info, accounts=share.accounts,
+                                               organizations=share.organizations, ous=share.ous, field=field,
+                                               caller_account=_account(ctx))
             except PreflightError as exc:
                 problems.append(f"{exc} Or set image.encrypt.kms_key (and image.encrypt.regions) to keys they may use.")
                 continue
+            for warning in warnings:
+                ctx.events.warn(warning)
             state.kms_keys.setdefault(region, info.arn)
     return problems

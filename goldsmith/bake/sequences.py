@@ -106,7 +106,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
         return plan_for(loaded, facts={**state.facts, "image_id": state.image["ImageId"]},
                         extra_suites=extra_suites, junit_path=work_dir / "reports" / f"{state.build_id}-image.xml")
 
-    steps: list[Step[BuildState, Any]] = [ResolveSource(), *([CheckCache()] if cache else []), Preflight(),
+    steps: list[Step[BuildState, Any]] = [ResolveSource(), *([CheckCache()] if cache else []), Preflight(features),
                                           *instance_steps(build)]
     steps += [MountVolumes()] if features.mount_volumes else []
     steps += [Provision(build)]

@@ -73,6 +73,10 @@ class BuildState(RunState):
 
     snapshots: dict[str, str] = field(default_factory=dict)  # device -> snapshot id
     image_id: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.build_id
     image_name: str | None = None
     image: ImageTypeDef = field(default_factory=_no_image)  # DescribeImages of image_id once available
     artifacts: dict[str, Artifact] = field(default_factory=dict)  # region -> artifact

@@ -47,6 +47,11 @@ class RunState:
     # are not run, and the run succeeds.
     done: bool = field(default=False, kw_only=True)
 
+    @property
+    def run_id(self) -> str:
+        """The run's id, for messages and for scoping test faults (a sequence's state says what it is)."""
+        return ""
+
 
 class StepEvents(Protocol):
     def step_started(self, name: str) -> None: ...
@@ -91,13 +96,18 @@ class Sequence(Generic[S, C]):
         return tuple(step.name for step in self.steps)
 
 
-def inject_fault(step_name: str) -> None:
-    """Test hook for the reliability suite: GOLDSMITH_FAULT=<step>:<error|SIGINT|SIGTERM|SIGKILL>.
+def inject_fault(step_name: str, run_id: str = "") -> None:
+    """Test hook for the reliability suite: GOLDSMITH_FAULT=[<run>/]<step>:<error|SIGINT|SIGTERM|SIGKILL>.
 
     The fault fires at the end of the named step's run, when it has created what it creates: the
     moment that is hardest to clean up after. Step names may contain ':' (e.g. `validation:launch-instance`).
+    With `<run>/`, only in runs whose id starts with `<run>-` (a pipeline's bakes share one process and
+    environment: `hardened/provision:error` fails hardened's bake only).
     """
     spec = os.environ.get(FAULT_ENV, "")
+    scope, slash, spec = spec.rpartition("/")
+    if slash and not run_id.startswith(f"{scope}-"):
+        return
     name, sep, fault = spec.rpartition(":")
     if not sep or name != step_name:
         return
@@ -152,7 +162,7 @@ def _run_one(step: Step[S, C], state: S, ctx: C) -> None:
     ctx.events.step_started(step.name)
     t0 = time.monotonic()
     step.run(state, ctx)
-    inject_fault(step.name)
+    inject_fault(step.name, state.run_id)
     record.duration = time.monotonic() - t0
     record.status = "ok"
     ctx.events.step_finished(step.name, "ok", record.duration)

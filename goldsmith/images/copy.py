@@ -213,7 +213,7 @@ def copy_image_to_regions(aws: Aws, *, source_region: str, image_id: str, region
             report(f"{region}: {found[0]['ImageId']} is already named {name}; left alone")
     todo = [r for r in regions if r not in result.existing]
     plan = published_state(aws, source_region, source)
-    keys = {r: check_key(aws, r, kms_keys[r], plan.accounts) for r in todo if r in kms_keys}
+    keys = {r: check_key(aws, r, kms_keys[r], plan.accounts, report) for r in todo if r in kms_keys}
     tags = {k: v for k, v in tags_dict(source.get("Tags")).items() if not k.startswith("aws:")}
     requests = [CopyRequest(r, name, str(source.get("Description", "")), tags, keys.get(r)) for r in todo]
     if not requests:
@@ -309,8 +309,12 @@ def published_state(aws: Aws, region: str, source: ImageTypeDef) -> Published:
     return state
 
 
-def check_key(aws: Aws, region: str, key: str, accounts: Sequence[str]) -> str:
-    """The key's ARN, once it is known to exist, be enabled, be in the region and serve the accounts."""
+def check_key(aws: Aws, region: str, key: str, accounts: Sequence[str],
+              report: Callable[[str], None] = lambda line: None) -> str:
+    """The key's ARN, once it is known to exist, be enabled, be in the region and serve the accounts (as far as
+    can be checked: another account's key policy cannot be read, which `report` warns about)."""
     info = kms.describe_key(aws.kms(region), key, region, field=f"--kms-key for {region}")
-    kms.check_consumers(aws.kms(region), info, accounts=accounts, field=f"--kms-key for {region}")
+    for warning in kms.check_consumers(aws.kms(region), info, accounts=accounts, field=f"--kms-key for {region}",
+                                       caller_account=lambda: aws.identity().account):
+        report(f"warning: {warning}")
     return info.arn

@@ -75,6 +75,7 @@ class ShareResult:
     region: str
     launch_changed: list[LaunchPermissionTypeDef] = field(default_factory=list)
     snapshots_changed: dict[str, list[str]] = field(default_factory=dict)  # snapshot -> accounts/'all'
+    warnings: list[str] = field(default_factory=list)  # what could not be checked (another account's key)
 
     @property
     def changed(self) -> bool:
@@ -94,17 +95,20 @@ def share_image(aws: Aws, region: str, image_id: str, spec: ShareSpec, *, remove
     """Add (or remove) exactly the asked permissions that are missing (or present)."""
     ec2 = aws.ec2(region)
     image = ec2ops.describe_image(ec2, image_id)
+    warnings: list[str] = []
     if not remove:
         consumers = [*spec.accounts, *spec.organizations, *spec.ous]
         if spec.public and images.image_keys(ec2, image):
             raise InputError(f"{image_id} is encrypted, and encrypted AMIs cannot be made public.")
         for key in sorted(images.image_keys(ec2, image)) if consumers else []:
             info = kms.describe_key(aws.kms(region), key, region, field=f"{image_id} snapshot key")
-            kms.check_consumers(aws.kms(region), info, accounts=spec.accounts, organizations=spec.organizations,
-                                ous=spec.ous, field=f"{image_id} snapshot key")
+            warnings += kms.check_consumers(aws.kms(region), info, accounts=spec.accounts,
+                                            organizations=spec.organizations, ous=spec.ous,
+                                            field=f"{image_id} snapshot key",
+                                            caller_account=lambda: aws.identity().account)
     current = sharing.launch_permissions(ec2, image_id)
     change = [e for e in spec.launch_entries() if (e in current) == remove]
-    result = ShareResult(image_id, region)
+    result = ShareResult(image_id, region, warnings=warnings)
     if change:
         if remove:
             sharing.remove_launch_permissions(ec2, image_id, change)

@@ -2,6 +2,8 @@
 
     python -m goldsmith.recipe.schema --json     > schema/recipe.schema.json
     python -m goldsmith.recipe.schema --markdown > docs/recipe-reference.md
+    python -m goldsmith.recipe.schema --pipeline --json     > schema/pipeline.schema.json
+    python -m goldsmith.recipe.schema --pipeline --markdown > docs/pipeline-reference.md
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from goldsmith.recipe.model import Recipe
+from goldsmith.recipe.pipeline_model import Pipeline
 from goldsmith.recipe.templating import BUILD_FACTS
 from goldsmith.recipe.variables import ENV_PREFIX
 
 SCHEMA_ID = "https://goldsmith.invalid/schema/recipe.schema.json"
+PIPELINE_SCHEMA_ID = "https://goldsmith.invalid/schema/pipeline.schema.json"
 
 
 def json_schema() -> dict[str, Any]:
@@ -32,6 +36,12 @@ def json_schema() -> dict[str, Any]:
         "anyOf": [{"type": ["string", "number", "boolean", "null"]}, variables["additionalProperties"]]
     }
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def pipeline_json_schema() -> dict[str, Any]:
+    """The pipeline's JSON Schema (draft 2020-12)."""
+    schema = Pipeline.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": PIPELINE_SCHEMA_ID, **schema}
 
 
 def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
@@ -154,13 +164,52 @@ def markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_PIPELINE_INTRO = """# Pipeline reference
+
+<!-- Generated from goldsmith/recipe/pipeline_model.py by `python -m goldsmith.recipe.schema --pipeline --markdown`.
+     Do not edit by hand: change the model's docstrings and regenerate (`invoke docs`). -->
+
+A pipeline is a YAML file (usually `pipelines/<name>.yaml`) naming recipes that bake together:
+`invoke pipeline pipelines/<name>.yaml`. `invoke check` and `invoke pipeline --plan` report every mistake
+of the pipeline and of its recipes at once, as `file:line:column: field: message`, before any AWS call.
+A JSON Schema for editors is in `schema/pipeline.schema.json`.
+
+A recipe waits for the recipe its `source.recipe` names, which must be in the pipeline, and builds on the
+image this run baked from it (once that image passed validation in the build region; its copies and
+sharing go on meanwhile). `after` adds orderings without a source relation. A cycle is an error.
+
+```yaml
+name: release
+concurrency: 4
+recipes:
+  - recipe: base
+  - recipe: hardened            # source: {recipe: base} in recipes/hardened.yaml
+    regions: [us-west-2]        # replaces the recipe's image.regions
+  - recipe: web
+    variables: {port: "8080"}
+```
+"""
+
+
+def pipeline_markdown() -> str:
+    """The field reference for the pipeline's models."""
+    lines = [_PIPELINE_INTRO]
+    for model in _models(Pipeline):
+        lines.extend(_table(model))
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the recipe JSON Schema or Markdown reference.")
+    parser = argparse.ArgumentParser(description="Print the recipe (or pipeline) JSON Schema or Markdown reference.")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--json", action="store_true", help="JSON Schema (schema/recipe.schema.json)")
     group.add_argument("--markdown", action="store_true", help="field reference (docs/recipe-reference.md)")
+    parser.add_argument("--pipeline", action="store_true", help="the pipeline's instead of the recipe's")
     args = parser.parse_args(argv)
-    text = json.dumps(json_schema(), indent=2) + "\n" if args.json else markdown()
+    if args.pipeline:
+        text = json.dumps(pipeline_json_schema(), indent=2) + "\n" if args.json else pipeline_markdown()
+    else:
+        text = json.dumps(json_schema(), indent=2) + "\n" if args.json else markdown()
     sys.stdout.write(text)
     return 0
 

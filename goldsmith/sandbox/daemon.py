@@ -4,7 +4,8 @@
 moment it holds an flock on D/daemon.lock (and writes its pid to D/daemon.pid), so a second daemon on the
 same state dir refuses to start and manage can find a daemon that has not written sandbox.json yet (still
 building the base image). It writes D/sandbox.json (pid, gateway_url, moto_pid, moto_port, region,
-started_at) once it serves, and on SIGTERM/SIGINT stops the gateway, shuts the runtime down
+started_at, iam) once it serves (and, when moto enforces IAM, its administrator key in D/credentials.json,
+mode 0600), and on SIGTERM/SIGINT stops the gateway, shuts the runtime down
 (instances, mounts), stops moto and removes sandbox.json.
 """
 
@@ -25,6 +26,7 @@ from types import FrameType
 
 from goldsmith.engine.files import write_json_atomic
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import credentials
 from goldsmith.sandbox.moto_server import MotoProcess
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class DaemonSettings:
     port: int = 0
     regions: Sequence[str] = DEFAULT_REGIONS
     image_cache: Path | None = None
+    iam: bool = False  # moto enforces IAM (goldsmith.sandbox.credentials)
 
     @property
     def cache_dir(self) -> Path:
@@ -93,18 +96,22 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
     check_prerequisites()
     rootfs = ensure_base_image(settings.cache_dir, progress)
     progress("starting the control plane (moto)")
+    (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)
     moto = MotoProcess.start(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
-                             die_with_parent=True)
+                             die_with_parent=True, iam=settings.iam)
     runtime = gateway = None
     try:
+        if settings.iam:
+            credentials.write(state_dir, moto.credentials)
         runtime = InstanceRuntime(state_dir / "runtime", rootfs)
-        gateway = Gateway(moto.url, runtime, port=settings.port)
+        gateway = Gateway(moto.url, runtime, port=settings.port, credentials=moto.credentials)
         for region in settings.regions:
             gateway.machines.prepare_region(region)
         gateway.start()
         write_json_atomic(state_dir / INFO_FILE, {
             "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid, "moto_port": moto.port,
-            "region": settings.regions[0], "regions": list(settings.regions), "started_at": time.time()})
+            "region": settings.regions[0], "regions": list(settings.regions), "started_at": time.time(),
+            "iam": settings.iam})
         progress(f"sandbox serving at {gateway.url}")
         _SERVING.set()
         while not stop.wait(1.0):
@@ -142,6 +149,8 @@ def _shutdown(state_dir: Path, moto: MotoProcess, runtime: object | None, gatewa
         steps.append(("shut the instance runtime down", runtime.shutdown))
     steps.append(("stop moto", moto.stop))
     steps.append(("remove sandbox.json", lambda: (state_dir / INFO_FILE).unlink(missing_ok=True)))
+    steps.append(("remove credentials.json",
+                  lambda: (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)))
     for what, step in steps:
         try:
             step()

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from goldsmith.sandbox.credentials import UNCHECKED, Credentials
 from goldsmith.sandbox.faults import Fault, FaultInjector
 from goldsmith.sandbox.gateway_machines import Machines, RuntimeLike
 from goldsmith.sandbox.latency import LatencyModel
@@ -128,13 +129,14 @@ def fault_response(call: Call, fault: Fault) -> tuple[int, dict[str, str], bytes
 class Gateway:
     """The proxy server; ``start`` serves on a background thread, ``stop`` shuts it down."""
 
-    def __init__(self, moto_url: str, runtime: RuntimeLike, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, moto_url: str, runtime: RuntimeLike, *, host: str = "127.0.0.1", port: int = 0,
+                 credentials: Credentials = UNCHECKED) -> None:
         parts = urlsplit(moto_url)
         self.moto_host, self.moto_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.faults = FaultInjector()
         self.latency = LatencyModel()
         self.stats = RequestStats()
-        self.machines = Machines(runtime, moto_url, self.latency)
+        self.machines = Machines(runtime, moto_url, self.latency, credentials)
         self.server = ThreadingHTTPServer((host, port), _handler_class(self))
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+from goldsmith.sandbox.credentials import UNCHECKED, Credentials
 from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 
@@ -106,9 +107,11 @@ def indexed(params: Params, prefix: str) -> list[str]:
 class Machines:
     """Drives the runtime around moto; thread-safe (the runtime is too, so calls to it run in parallel)."""
 
-    def __init__(self, runtime: RuntimeLike, moto_url: str, latency: LatencyModel) -> None:
+    def __init__(self, runtime: RuntimeLike, moto_url: str, latency: LatencyModel,
+                 credentials: Credentials = UNCHECKED) -> None:
         self.runtime = runtime
         self.moto_url = moto_url
+        self.credentials = credentials  # the sandbox's administrator key when moto enforces IAM
         self.latency = latency
         self._lock = threading.RLock()
         self._clients: dict[str, Any] = {}
@@ -126,12 +129,14 @@ class Machines:
         }
 
     def ec2(self, region: str) -> Any:
-        """An uncounted boto3 client straight to moto."""
+        """An uncounted boto3 client straight to moto, signed with the sandbox's own key."""
         with self._lock:
             if region not in self._clients:
                 self._clients[region] = boto3.client(
-                    "ec2", endpoint_url=self.moto_url, region_name=region, aws_access_key_id="testing",
-                    aws_secret_access_key="testing", config=Config(retries={"max_attempts": 3}))
+                    "ec2", endpoint_url=self.moto_url, region_name=region,
+                    aws_access_key_id=self.credentials.access_key_id,
+                    aws_secret_access_key=self.credentials.secret_access_key,
+                    config=Config(retries={"max_attempts": 3}))
             return self._clients[region]
 
     def prepare_region(self, region: str) -> list[str]:

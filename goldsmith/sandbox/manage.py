@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import credentials
 from goldsmith.sandbox.client import SandboxClient
+from goldsmith.sandbox.credentials import UNCHECKED, Credentials
 from goldsmith.sandbox.daemon import INFO_FILE, LOCK_FILE, PID_FILE
 
 DEFAULT_STATE_DIR = "/var/lib/goldsmith/sandbox"
@@ -42,6 +44,8 @@ class SandboxInfo:
     moto_port: int
     region: str
     started_at: float
+    iam: bool = False  # its moto enforces IAM: requests must be signed with a key of its IAM
+    credentials: Credentials = UNCHECKED  # the sandbox's administrator key (testing/testing without IAM)
 
 
 def default_state_dir() -> Path:
@@ -98,8 +102,10 @@ def read_info(state_dir: Path) -> SandboxInfo | None:
     """What sandbox.json says, or None if there is none (or it is unreadable)."""
     try:
         data = json.loads((state_dir / INFO_FILE).read_text())
+        iam = bool(data.get("iam", False))
         return SandboxInfo(state_dir, int(data["pid"]), str(data["gateway_url"]), int(data["moto_pid"]),
-                           int(data["moto_port"]), str(data["region"]), float(data["started_at"]))
+                           int(data["moto_port"]), str(data["region"]), float(data["started_at"]), iam,
+                           credentials.read(state_dir) if iam else UNCHECKED)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -125,15 +131,20 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
         yield
 
 
-def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> SandboxInfo:
-    """Return the running sandbox, starting it (detached) if needed."""
+def up(state_dir: Path, progress: Callable[[str], None] | None = None, *, iam: bool | None = None) -> SandboxInfo:
+    """Return the running sandbox, starting it (detached) if needed; `iam` True starts it with IAM enforced
+    (None: whatever runs, else not enforced), and refuses a running sandbox of the other kind."""
     state_dir = state_dir.resolve()
     running = status(state_dir)
-    if running is not None:
-        return running
-    with _exclusive(state_dir):
-        say = progress or (lambda _line: None)
-        return status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say)
+    if running is None:
+        with _exclusive(state_dir):
+            say = progress or (lambda _line: None)
+            running = status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say, bool(iam))
+    if iam is not None and running.iam != iam:
+        raise EnvironmentProblem(
+            f"the sandbox in {state_dir} runs {'with' if running.iam else 'without'} IAM enforcement; stop it "
+            f"(`invoke sandbox.down`) to start it {'with' if iam else 'without'}")
+    return running
 
 
 def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo | None:
@@ -155,13 +166,14 @@ def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo 
     return None  # it died while starting: start a new one
 
 
-def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
+def _start(state_dir: Path, say: Callable[[str], None], iam: bool = False) -> SandboxInfo:
     _clean_leftovers(state_dir)
     say(f"starting the sandbox in {state_dir} (the first start builds the base image, about a minute)")
     log_path = state_dir / "daemon.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir),
+             *(["--iam"] if iam else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children[proc.pid] = proc
     deadline = time.monotonic() + UP_TIMEOUT
@@ -204,6 +216,7 @@ def _clean_leftovers(state_dir: Path) -> None:
     with contextlib.suppress(OSError):  # only if empty: anything left inside is a bug to see
         (state_dir / "runtime").rmdir()
     (state_dir / INFO_FILE).unlink(missing_ok=True)
+    (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)
 
 
 def _stop_pid(pid: int, timeout: float) -> None:
@@ -236,7 +249,8 @@ def _tail(path: Path, lines: int = 25) -> str:
 def env_lines(info: SandboxInfo) -> list[str]:
     """Shell lines to point AWS tools at the sandbox: eval "$(python -m goldsmith.sandbox env)"."""
     values = {"AWS_ENDPOINT_URL": info.gateway_url, "AWS_DEFAULT_REGION": info.region, "AWS_REGION": info.region,
-              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+              "AWS_ACCESS_KEY_ID": info.credentials.access_key_id,
+              "AWS_SECRET_ACCESS_KEY": info.credentials.secret_access_key,
               "GOLDSMITH_SANDBOX_DIR": str(info.state_dir)}
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 

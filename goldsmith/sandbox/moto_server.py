@@ -1,8 +1,9 @@
 """moto's server as its own process, with Goldsmith's fixes applied before the first request.
 
-Run as ``python -m goldsmith.sandbox.moto_server --port N [--base-image-name NAME]``. moto's own AMI list
+Run as ``python -m goldsmith.sandbox.moto_server --port N [--base-image-name NAME] [--iam]``. moto's own AMI list
 is not loaded: the sandbox world holds only the base AMIs (per region: Debian's, and one billed like RHEL
 that shares its root snapshot), so every snapshot an instance boots from is one the instance runtime knows.
+With ``--iam`` moto enforces IAM after the sandbox's own setup requests (goldsmith.sandbox.credentials).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.credentials import ADMIN_SETUP_CALLS, UNCHECKED, Credentials, create_admin
 
 BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
 
@@ -64,6 +66,8 @@ class MotoProcess:
 
     proc: subprocess.Popen[bytes]
     port: int
+    credentials: Credentials = UNCHECKED  # the administrator key when IAM is enforced
+    iam: bool = False
 
     @property
     def url(self) -> str:
@@ -77,12 +81,16 @@ class MotoProcess:
         log: Path | None = None,
         timeout: float = 30.0,
         die_with_parent: bool = False,
+        iam: bool = False,
     ) -> MotoProcess:
-        """Spawn the server and wait until it listens; with die_with_parent it gets SIGTERM if we die."""
+        """Spawn the server and wait until it listens; with die_with_parent it gets SIGTERM if we die. With
+        iam, moto enforces IAM once this has created the administrator key (`credentials`)."""
         port = port or free_port()
         cmd = [sys.executable, "-m", "goldsmith.sandbox.moto_server", "--port", str(port)]
         if base_image_name:
             cmd += ["--base-image-name", base_image_name]
+        if iam:
+            cmd += ["--iam"]
         out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         try:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -90,9 +98,11 @@ class MotoProcess:
         finally:
             if not isinstance(out, int):
                 out.close()
-        moto = cls(proc, port)
+        moto = cls(proc, port, iam=iam)
         try:
             wait_for_port(port, proc, timeout, "the moto server")
+            if iam:
+                moto.credentials = create_admin(moto.url)
         except BaseException:
             moto.stop()
             raise
@@ -120,7 +130,13 @@ def main(argv: list[str] | None = None) -> None:
         help="name of the public base AMI created in every region (default: dated)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request (werkzeug)")
+    parser.add_argument("--iam", action="store_true",
+                        help=f"enforce IAM after the first {ADMIN_SETUP_CALLS} requests (the sandbox's setup)")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.iam:  # moto reads it when its settings module is imported, below
+        os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(ADMIN_SETUP_CALLS)
+    else:
+        os.environ.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
     from moto import server

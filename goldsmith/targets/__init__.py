@@ -21,7 +21,7 @@ def make_target(name: str, *, region: str | None = None, profile: str | None = N
     if name == "sandbox":
         from goldsmith.targets.sandbox import SandboxTarget
 
-        return SandboxTarget(state_dir=sandbox_dir, region=region)
+        return SandboxTarget(state_dir=sandbox_dir, region=region, profile=profile)
     if name == "aws":
         from goldsmith.targets.aws import AwsTarget
 

@@ -31,6 +31,7 @@ class AwsTarget:
     region: str | None = None
     profile: str | None = None
     name: str = "aws"
+    checks_permissions: bool = True
 
     def aws_settings(self) -> AwsSettings:
         return AwsSettings(region=self.region, profile=self.profile)

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 class Target(Protocol):
     name: str
 
+    @property
+    def checks_permissions(self) -> bool:
+        """Whether the bake asks IAM before launching if these credentials may make its calls (real AWS
+        always; the sandbox when it enforces IAM)."""
+        ...
+
     def aws_settings(self) -> AwsSettings:
         """How to reach the EC2 API (endpoint, credentials, region, retry and polling)."""
         ...

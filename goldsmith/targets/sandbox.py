@@ -23,6 +23,7 @@ DEFAULT_REGION = "us-east-1"
 class SandboxTarget:
     state_dir: Path | None = None
     region: str | None = None
+    profile: str | None = None  # another identity of the sandbox's IAM (a profile holding one of its keys)
     name: str = "sandbox"
     _info: SandboxInfo | None = field(default=None, repr=False)
 
@@ -36,14 +37,22 @@ class SandboxTarget:
         return self._info
 
     def aws_settings(self) -> AwsSettings:
+        """The sandbox's own key, or with --profile the profile's (e.g. a user made with a policy to try)."""
+        own = self.info.credentials if self.profile is None else None
         return AwsSettings(
             region=self.region or os.environ.get("AWS_REGION") or DEFAULT_REGION,
+            profile=self.profile,
             endpoint_url=self.info.gateway_url,
-            access_key_id="testing",
-            secret_access_key="testing",
+            access_key_id=own.access_key_id if own else None,
+            secret_access_key=own.secret_access_key if own else None,
             retry_mode="standard",
             max_attempts=10,
         )
+
+    @property
+    def checks_permissions(self) -> bool:
+        """As on AWS when the sandbox's moto enforces IAM; otherwise every call is allowed anyway."""
+        return self.info.iam
 
     def waits(self, build: Build) -> Waits:
         t = build.timeouts

@@ -8,7 +8,6 @@ as the bake's matrix, as `validate/<step>`.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from goldsmith.bake import sequences
 from goldsmith.engine.runner import FAULT_ENV
 from goldsmith.recipe.model import Build
 from tests.reliability.conftest import Cell, Matrix
-from tests.reliability.helpers import FAST, bake, clean, inventory, tagged_leftovers
+from tests.reliability.helpers import FAST, bake, run_cells, tagged_leftovers
 from tests.sandbox.helpers import REPO, build_ids, run_invoke
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -43,29 +42,26 @@ def test_the_sequence_is_what_the_matrix_covers() -> None:
     assert STEPS[0] == "find-image" and "validate-image" in STEPS and len(STEPS) == len(set(STEPS)) == 7
 
 
-@pytest.mark.parametrize("fault", tuple(EXIT))
 @pytest.mark.parametrize("step", STEPS)
-def test_fault_in_invoke_validate_leaves_nothing(step: str, fault: str, image_id: str, sandbox: Any,
-                                                 sandbox_dir: Path, tmp_path: Path, kill_matrix: Matrix) -> None:
-    url = sandbox.gateway_url
-    before = inventory(url)
-    env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir), FAULT_ENV: f"{step}:{fault}"}
-    t0 = time.monotonic()
-    run = run_invoke(["validate", image_id, "--suite", str(SUITE)], work_dir=tmp_path, env=env, timeout=300)
-    output = run.stdout + run.stderr
-    (build_id,) = build_ids(tmp_path)
-    assert build_id.startswith("validate-")
-    left_before_clean = 0
-    if fault == "SIGKILL":
-        left_before_clean = len(tagged_leftovers(url, build_id))
-        cleaned = clean(build_id, tmp_path, sandbox_dir)
-        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    tagged = [f"{kind}/{rid}" for kind, ids in tagged_leftovers(url, build_id).items() for rid in ids]
-    leaks = sorted(set(tagged) | (inventory(url) - before))
-    ok = run.returncode == EXIT[fault] and not leaks
-    kill_matrix.add(Cell(f"validate/{step}", fault, run.returncode, len(leaks), round(time.monotonic() - t0, 2), ok,
-                         left_before_clean))
-    assert run.returncode == EXIT[fault], output[-3000:]
-    assert leaks == [], f"{step}:{fault} left {leaks}\n{output[-3000:]}"
-    if fault != "SIGKILL":
-        assert f"injected fault in step {step}" in output or "Interrupted by" in output, output[-2000:]
+def test_fault_in_invoke_validate_leaves_nothing(step: str, image_id: str, sandbox: Any, sandbox_dir: Path,
+                                                 tmp_path: Path, kill_matrix: Matrix) -> None:
+    """The step's four cells run at the same time (see helpers.run_cells)."""
+
+    def run(fault: str, work: Path) -> tuple[int, str, str]:
+        env = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir), FAULT_ENV: f"{step}:{fault}"}
+        done = run_invoke(["validate", image_id, "--suite", str(SUITE)], work_dir=work, env=env, timeout=300)
+        ids = build_ids(work)
+        return done.returncode, done.stdout + done.stderr, ids[-1] if ids else ""
+
+    outcomes = run_cells(EXIT, run, tmp_path, sandbox_dir, sandbox.gateway_url)
+    for o in outcomes:
+        ok = o.returncode == EXIT[o.fault] and not o.leaks and not o.clean_error
+        kill_matrix.add(Cell(f"validate/{step}", o.fault, o.returncode, len(o.leaks), o.seconds, ok,
+                             o.left_before_clean))
+    for o in outcomes:
+        assert o.build_id.startswith("validate-"), o.output[-3000:]
+        assert o.returncode == EXIT[o.fault], f"{step}:{o.fault}\n{o.output[-3000:]}"
+        assert not o.clean_error, f"{step}:{o.fault}: invoke clean failed\n{o.clean_error}"
+        assert o.leaks == [], f"{step}:{o.fault} left {o.leaks}\n{o.output[-3000:]}"
+        if o.fault != "SIGKILL":
+            assert f"injected fault in step {step}" in o.output or "Interrupted by" in o.output, o.output[-2000:]

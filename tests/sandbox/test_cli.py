@@ -19,8 +19,8 @@ def test_check_accepts_the_examples_without_touching_the_sandbox(
     sandbox_client: Any, sandbox_dir: Path, tmp_path: Path
 ) -> None:
     before = sandbox_client.counts()
-    for recipe in ("base", "web"):
-        proc = run_invoke(["check", str(REPO / "recipes" / f"{recipe}.yaml")], work_dir=tmp_path)
+    for path in ("recipes/base.yaml", "recipes/web.yaml", "pipelines/release.yaml"):
+        proc = run_invoke(["check", str(REPO / path)], work_dir=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert "ok" in proc.stdout
     assert sandbox_client.counts() == before

@@ -145,3 +145,17 @@ def test_ctrl_c_cancels_every_run_in_worker_threads_and_each_cleans_up(tmp_path:
     for name, state in states.items():
         assert isinstance(results[name], Interrupted), results[name]
         assert state.calls == ["run launch", "run provision", "clean provision", "clean launch"]
+
+
+def test_a_scoped_test_fault_fires_only_in_runs_of_that_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldsmith.engine.runner import FAULT_ENV, inject_fault
+    from goldsmith.errors import BakeError
+
+    monkeypatch.setenv(FAULT_ENV, "hardened/validation:launch-instance:error")
+    inject_fault("validation:launch-instance", "base-20261203-1")  # another run: nothing
+    inject_fault("provision", "hardened-20261203-1")  # another step: nothing
+    with pytest.raises(BakeError, match="injected fault in step validation:launch-instance"):
+        inject_fault("validation:launch-instance", "hardened-20261203-1")
+    monkeypatch.setenv(FAULT_ENV, "provision:error")  # unscoped: every run
+    with pytest.raises(BakeError):
+        inject_fault("provision", "")

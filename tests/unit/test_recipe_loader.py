@@ -28,7 +28,7 @@ def test_repo_example_recipes_load() -> None:
                        build_id="base-20250101-120000-3f9a")
     assert name == "base-1.0.0-20250101120000-3f9a"
     web = load_recipe(REPO / "recipes" / "web.yaml", environ={})
-    assert web.recipe.source.recipe == "base"
+    assert web.recipe.source.recipe == "hardened"
     assert web.variables == {"port": "8080", "server_name": "web.internal"}
 
 

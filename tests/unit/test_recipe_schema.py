@@ -53,3 +53,18 @@ def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["title"] == "Recipe"
     assert schema.main(["--markdown"]) == 0
     assert capsys.readouterr().out.startswith("# Recipe reference")
+
+
+def test_pipeline_reference_and_schema_are_up_to_date_and_accept_the_example() -> None:
+    assert (REPO / "docs" / "pipeline-reference.md").read_text() == schema.pipeline_markdown(), REGENERATE
+    committed = (REPO / "schema" / "pipeline.schema.json").read_text()
+    assert committed == json.dumps(schema.pipeline_json_schema(), indent=2) + "\n", REGENERATE
+    example = yaml.safe_load((REPO / "pipelines" / "release.yaml").read_text())
+    jsonschema.validate(example, schema.pipeline_json_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**example, "concurency": 2}, schema.pipeline_json_schema())
+    from goldsmith.recipe.pipeline_model import Pipeline
+
+    for model in schema._models(Pipeline):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no docstring"

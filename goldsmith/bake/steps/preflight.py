@@ -1,6 +1,6 @@
-"""Fail before spending money: the source has no billing code RegisterImage would drop, the recipe's volumes
-are not smaller than the source image's snapshots, the AMI name is free in every region, the subnet and regions
-are usable."""
+"""Fail before spending money: these credentials may make the bake's calls, the source has no billing code
+RegisterImage would drop, the recipe's volumes are not smaller than the source image's snapshots, the AMI name
+is free in every region, the subnet and regions are usable."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
 from goldsmith.bake.billing import check_source_billing
 from goldsmith.bake.network import build_vpc
+from goldsmith.bake.preflight_iam import check_bake_permissions, check_implicit_encryption
 from goldsmith.bake.preflight_share import check_publishing
 from goldsmith.errors import PreflightError
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef
 
     from goldsmith.bake.context import BakeContext
+    from goldsmith.bake.sequences import Features
     from goldsmith.bake.state import BuildState
     from goldsmith.recipe.model import Volumes
 
@@ -25,9 +27,13 @@ if TYPE_CHECKING:
 class Preflight:
     name = "preflight"
 
+    def __init__(self, features: Features) -> None:
+        self.features = features
+
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         recipe = ctx.loaded.recipe
         assert state.source_image is not None  # resolved by resolve-source
+        checked = check_bake_permissions(state, ctx, self.features)
         check_source_billing(state.source_image)
         ec2 = ctx.aws.ec2(state.region)
         state.image_name = ctx.loaded.render(recipe.image.name, **state.facts)
@@ -40,6 +46,7 @@ class Preflight:
             for region in wanted:  # CopyImage would fail on a taken name after the whole bake
                 check_name_free(ctx.aws.ec2(region), state.image_name, region)
         check_publishing(state, ctx)  # sharing, public access, KMS keys of every region, deprecation
+        check_implicit_encryption(state, ctx, self.features, checked)
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None
@@ -49,8 +56,9 @@ def check_name_free(ec2: EC2Client, name: str, region: str) -> None:
     """AMI names are unique per account and region; a taken one fails RegisterImage or CopyImage."""
     taken = ec2ops.images_named(ec2, name)
     if taken:
+        disabled = " (disabled, which still holds its name)" if taken[0].get("State") == "disabled" else ""
         raise PreflightError(
-            f"An AMI named '{name}' already exists ({taken[0]['ImageId']}) in {region}: "
+            f"An AMI named '{name}' already exists ({taken[0]['ImageId']}{disabled}) in {region}: "
             "change image.name (add {{ timestamp }} or bump the version) or deregister the old one."
         )
 

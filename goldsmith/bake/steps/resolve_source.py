@@ -1,4 +1,5 @@
-"""Resolve the source AMI: an id, a filter (newest wins), or the newest image of another recipe.
+"""Resolve the source AMI: an id, a filter (newest wins), or the newest image of another recipe; or the AMI a
+pipeline pinned (its upstream recipe's image of the same run).
 
 Once the source is known, so is the bake's input fingerprint (it hashes the source AMI id): every
 resource, the AMI included, is tagged goldsmith:fingerprint from creation, so the build cache finds it.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import FINGERPRINT_TAG, SOURCE_AMI_TAG
 from goldsmith.bake.sources import source_image
 from goldsmith.images.cache import recipe_fingerprint
@@ -21,7 +23,9 @@ class ResolveSource:
     name = "resolve-source"
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
-        image = source_image(ctx.aws.ec2(state.region), ctx.loaded)
+        ec2 = ctx.aws.ec2(state.region)
+        pinned = ctx.options.source_image_id
+        image = ec2ops.describe_image(ec2, pinned) if pinned else source_image(ec2, ctx.loaded)
         state.source_image = image
         state.facts["source_ami"] = image["ImageId"]
         state.facts["source_ami_name"] = image.get("Name", "")
