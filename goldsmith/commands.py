@@ -115,7 +115,8 @@ class PipelineRequest:
 
 def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[str], None]) -> int:
     """Run (or --plan) a pipeline; returns the exit code (0 all done, 1 a recipe failed, 130 interrupted)."""
-    from goldsmith.pipeline.plan import plan, plan_table
+    from goldsmith.aws.session import Aws
+    from goldsmith.pipeline.plan import CacheAccess, plan, plan_table
     from goldsmith.pipeline.run import PipelineOptions, PipelineRunner, new_record
     from goldsmith.pipeline.summary import summary_table
     from goldsmith.report.pipeline_view import make_pipeline_view
@@ -127,15 +128,16 @@ def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[
     manifest_path = Path(request.manifest) if request.manifest else None
     if manifest_path is not None and manifest_path.is_dir():
         raise InputError(f"--manifest {manifest_path}: this is a directory; give a file name")
+    use_cache = settings.cache and not request.force
     options = PipelineOptions(work_dir=settings.work_dir, concurrency=request.concurrency, only=request.only,
-                              resume=request.resume, force=request.force, manifest_path=manifest_path)
+                              resume=request.resume, use_cache=use_cache, manifest_path=manifest_path)
     record = new_record(loaded, options)
-    if request.plan:
-        report(plan_table(plan(loaded, record, force=request.force)))
-        return 0
-
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
+    if request.plan:
+        cache = CacheAccess(Aws(target.aws_settings()), settings.work_dir) if use_cache else None
+        report(plan_table(plan(loaded, record, force=request.force, cache=cache)))
+        return 0
     target.aws_settings()  # once, in this thread: the sandbox comes up (or credentials fail) before any bake
     report(f"pipeline {loaded.pipeline.name}: run {record.run_id}")
     view = make_pipeline_view(loaded.names, settings.plain)
