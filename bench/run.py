@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("bench_sftp.py", [], ["--quick"]),  # figure 4
     ("bench_runtime.py", [], ["--quick"]),  # figure 7
     ("bench_pipeline.py", [], ["--quick"]),  # figure 5
+    ("bench_plan.py", [], ["--quick"]),  # figure 5: how --plan grows
 ]
 NOT_BUILT: list[Figure] = []  # every figure is measured now (figure 6: bench_bake.py's cache hits)
 
