@@ -24,7 +24,7 @@ from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_ami_id, random_snapshot_id
 
-from goldsmith.sandbox import moto_fixes_billing, moto_fixes_ebs
+from goldsmith.sandbox import moto_fixes_billing, moto_fixes_ebs, moto_fixes_launched, moto_fixes_ssm
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
     Mapping,
@@ -435,3 +435,5 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
     moto_fixes_ebs.install()
     moto_fixes_billing.install()
+    moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
+    moto_fixes_ssm.install()
