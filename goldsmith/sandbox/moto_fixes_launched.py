@@ -29,7 +29,8 @@ def _run_instances(self: Any, image_id: str, count: int, user_data: Any, securit
 def _describe_image_attribute(self: AmisResponse) -> ActionResult:
     """AWS answers lastLaunchedTime as LastLaunchedTime {Value} (moto: HTTP 500)."""
     if self._get_param("Attribute") != "lastLaunchedTime":
-        return _orig_describe_image_attribute(self)
+        answer: ActionResult = _orig_describe_image_attribute(self)
+        return answer
     image_id = self._get_param("ImageId")
     ami = self.ec2_backend.describe_images(ami_ids=[image_id])[0]
     when = getattr(ami, "gs_last_launched", None)

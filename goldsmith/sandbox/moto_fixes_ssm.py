@@ -17,7 +17,6 @@ GetParameterHistory and labels work in moto as on AWS and are left alone.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
@@ -59,13 +58,13 @@ def _put_parameter(self: SimpleSystemManagerBackend, name: str, description: str
                    allowed_pattern: str, keyid: str, overwrite: bool, tags: list[dict[str, str]], data_type: str,
                    tier: str | None, policies: str | None) -> Parameter:
     if data_type != IMAGE_DATA_TYPE and not _versions(self, name):
-        return _orig_put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid,
-                                   overwrite, tags, data_type, tier, policies)
+        return _orig(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags,
+                     data_type, tier, policies)
     check_image_type(self, name, parameter_type, data_type)
     if data_type == IMAGE_DATA_TYPE and not image_available(self.account_id, self.region_name, value or ""):
         return _unstored(self, name, value, parameter_type, overwrite, data_type, tier)
-    return _orig_put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid,
-                               overwrite, tags, data_type, tier, policies)
+    return _orig(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type,
+                 tier, policies)
 
 
 def _unstored(backend: SimpleSystemManagerBackend, name: str, value: str, parameter_type: str, overwrite: bool,
@@ -78,15 +77,16 @@ def _unstored(backend: SimpleSystemManagerBackend, name: str, value: str, parame
     versions = _versions(backend, name)
     if versions and not overwrite:
         raise ParameterAlreadyExists
-    return Parameter(account_id=backend.account_id, name=name, value=value, parameter_type=parameter_type or "String",
-                     description=None, allowed_pattern=None, keyid=None, last_modified_date=utcnow(),
-                     version=(versions[-1].version + 1) if versions else 1, data_type=data_type,
-                     tier=tier or backend.default_parameter_tier)
+    return Parameter(  # type: ignore[abstract]
+        account_id=backend.account_id, name=name, value=value, parameter_type=parameter_type or "String",
+        description=None, allowed_pattern=None, keyid=None, last_modified_date=utcnow(),
+        version=(versions[-1].version + 1) if versions else 1, data_type=data_type,
+        tier=tier or backend.default_parameter_tier)
 
 
-_orig_put_parameter: Any = SimpleSystemManagerBackend.put_parameter
+_orig = SimpleSystemManagerBackend.put_parameter
 
 
 def install() -> None:
     """Patch moto's Parameter Store (called once by moto_fixes.apply_all)."""
-    SimpleSystemManagerBackend.put_parameter = _put_parameter  # type: ignore[method-assign,assignment]
+    SimpleSystemManagerBackend.put_parameter = _put_parameter  # type: ignore[method-assign]
