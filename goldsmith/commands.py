@@ -24,6 +24,7 @@ class Settings:
     profile: str | None = None
     sandbox_dir: Path | None = None
     plain: bool | None = None
+    channel_prefix: str = "/goldsmith"  # channels are SSM parameters PREFIX/<recipe>/<channel>
 
 
 def load(recipe: str, var: Sequence[str]) -> object:

@@ -39,6 +39,7 @@ DEFAULTS: MappingProxyType[str, Any] = MappingProxyType({
     "work_dir": ".goldsmith",  # journals, logs, manifests, keys
     "sandbox_dir": None,       # None: GOLDSMITH_SANDBOX_DIR, else /var/lib/goldsmith/sandbox
     "plain": None,             # None: rich progress on a terminal, plain lines otherwise
+    "channel_prefix": "/goldsmith",  # channels are SSM parameters <channel_prefix>/<recipe>/<channel>
 })
 """The `goldsmith` config section's defaults. Every key is listed (even those that default to None):
 invoke maps INVOKE_GOLDSMITH_<KEY> only onto keys that exist."""
@@ -98,6 +99,7 @@ def _settings(c: Context, target: str | None = None, region: str | None = None,
         work_dir=Path(_cfg(c, "work_dir")),
         sandbox_dir=Path(sandbox_dir) if sandbox_dir else None,
         plain=_flag(_cfg(c, "plain")),
+        channel_prefix=str(_cfg(c, "channel_prefix")),
     )
 
 
@@ -426,5 +428,8 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-ns = Collection(bake, check, clean, share, copy, validate, lint, test, bench, docs, pipeline, sandbox)
+from goldsmith.tasks_lifecycle import promote, rollback  # noqa: E402  (it imports nothing from here at load)
+
+ns = Collection(bake, check, clean, share, copy, validate, promote, rollback, lint, test, bench, docs, pipeline,
+                sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})
