@@ -66,7 +66,7 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     options = BakeOptions(keep_on_error=keep_on_error, work_dir=settings.work_dir,
-                          manifest_path=Path(manifest) if manifest else None)
+                          manifest_path=Path(manifest) if manifest else None, channel_prefix=settings.channel_prefix)
     result = run_bake(loaded, target, options, display=make_display(settings.plain))
     state = result.state
     amis = ", ".join(f"{r}:{a.image_id}" for r, a in state.artifacts.items())

@@ -96,8 +96,7 @@ def promote(settings: Settings, recipe: str, reference: str, *, channel: str, re
     ref = recipe_ref(recipe)
     aws = connect(settings)
     changes = run_promote(aws, recipe=ref.name, reference=reference, channel=channel,
-                          regions=recipe_regions(aws, ref, explicit), where=options, only_regions=bool(explicit),
-                          report=report)
+                          regions=recipe_regions(aws, ref, []), where=options, only_regions=explicit, report=report)
     moved = ", ".join(f"{c.region}:{c.image_id}" for c in changes) or "nothing to change"
     return f"{ref.name}/{channel}: {moved}"
 

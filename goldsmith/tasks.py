@@ -27,6 +27,8 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 from invoke.tasks import task
 
+from goldsmith.tasks_lifecycle import lifecycle_tasks
+
 if TYPE_CHECKING:
     from goldsmith.commands import Settings
 
@@ -428,8 +430,6 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-from goldsmith.tasks_lifecycle import promote, rollback  # noqa: E402  (it imports nothing from here at load)
-
-ns = Collection(bake, check, clean, share, copy, validate, promote, rollback, lint, test, bench, docs, pipeline,
-                sandbox)
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle_tasks(_settings, _errors, _say), lint, test,
+                bench, docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

@@ -29,6 +29,8 @@ class BakeOptions:
     on_image_ready: Callable[[str, str], None] | None = None
     """Called with (region, AMI id) once the image is registered and has passed validation in the build
     region, before copies and sharing: a pipeline starts the recipes built on it then."""
+    channel_prefix: str = "/goldsmith"
+    """Channels (image.channel, source.channel) are the SSM parameters <channel_prefix>/<recipe>/<channel>."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from goldsmith.bake.steps.find_image import FindImage
 from goldsmith.bake.steps.launch_instance import LaunchInstance
 from goldsmith.bake.steps.mount_volumes import MountVolumes
 from goldsmith.bake.steps.preflight import Preflight
+from goldsmith.bake.steps.promote_channel import PromoteChannel
 from goldsmith.bake.steps.provision import Provision
 from goldsmith.bake.steps.register_image import RegisterImage
 from goldsmith.bake.steps.release_instance import ReleaseInstance
@@ -56,6 +57,7 @@ class Features:
     copy_regions: tuple[str, ...] = ()  # the recipe's regions but the build's
     share: bool = True
     deprecate: bool = True
+    channel: str | None = None  # image.channel: promote after a successful bake
 
     @classmethod
     def of(cls, loaded: LoadedRecipe, build_region: str, extra_suites: tuple[str, ...]) -> Features:
@@ -74,6 +76,7 @@ class Features:
             copy_regions=tuple(target_regions(image, build_region)[1:]),
             share=bool(launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)),
             deprecate=image.deprecate_at is not None or image.deprecate_after is not None,
+            channel=image.channel,
         )
 
 
@@ -116,6 +119,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [CopyRegions(features.copy_regions)] if features.copy_regions else []
     steps += [ShareImage()] if features.share else []
     steps += [DeprecateImage()] if features.deprecate else []
+    steps += [PromoteChannel(features.channel)] if features.channel else []
     return Sequence(BAKE, tuple(steps))
 
 

@@ -18,12 +18,12 @@ from goldsmith.aws.calls import aws_call
 from goldsmith.aws.tags import RECIPE_TAG
 from goldsmith.errors import AwsError, GoldsmithError, InputError
 from goldsmith.images.builds import Build, find_builds, pick_build
+from goldsmith.recipe import formats
 
 if TYPE_CHECKING:
     from goldsmith.aws.session import Aws
 
 DEFAULT_PREFIX = "/goldsmith"
-CHANNEL_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CHANNEL_TAG = "goldsmith:channel"
 
 
@@ -41,7 +41,7 @@ def parameter_name(prefix: str, recipe: str, channel: str) -> str:
 
 
 def check_channel(channel: str) -> str:
-    if not CHANNEL_RE.fullmatch(channel):
+    if not formats.CHANNEL_RE.fullmatch(channel):
         raise InputError(f"channel {channel!r}: use 1-64 letters, digits, '.', '-' or '_' (like stable, candidate)")
     return channel
 
@@ -106,22 +106,22 @@ class Change:
 
 
 def promote(aws: Aws, *, recipe: str, reference: str, channel: str, regions: list[str], where: Where,
-            only_regions: bool, report: Callable[[str], None]) -> list[Change]:
-    """Point the channel at the build `reference` names (AMI id or version) in every region with a copy of it.
-
-    With `only_regions` (--region given), exactly those regions, each of which must have a copy.
-    """
+            only_regions: list[str], report: Callable[[str], None]) -> list[Change]:
+    """Point the channel at the build `reference` names (AMI id or version) in every region of `regions` with a
+    copy of it; with `only_regions` (--region given), in exactly those, each of which must have a copy."""
     check_channel(channel)
-    everything = find_builds(aws, regions, None if reference.startswith("ami-") else recipe)
-    build = pick_build(everything, recipe, reference, regions)
+    searched = list(dict.fromkeys([*regions, *only_regions]))
+    everything = find_builds(aws, searched, None if reference.startswith("ami-") else recipe)
+    build = pick_build(everything, recipe, reference, searched)
     problem = promotable(build, recipe)
     if problem:
         raise InputError(f"cannot promote to {channel}: {problem}")
-    missing = [r for r in regions if r not in build.images]
-    if only_regions and missing:
+    missing = [r for r in only_regions if r not in build.images]
+    if missing:
         raise InputError(f"build {build.build_id} has no copy in {', '.join(missing)}; promote it where it has "
                          f"one ({', '.join(sorted(build.images))})")
-    targets = {r: i["ImageId"] for r, i in sorted(build.images.items()) if r in regions}
+    wanted = only_regions or regions
+    targets = {r: i["ImageId"] for r, i in sorted(build.images.items()) if r in wanted}
     return set_all(aws, recipe=recipe, channel=channel, targets=targets, where=where,
                    note=f"{recipe} {build.version} (build {build.build_id})", report=report)
 

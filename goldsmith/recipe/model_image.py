@@ -107,12 +107,21 @@ class Image(StrictModel):
     deprecate_at: datetime | None = None
     """Moment the image is marked deprecated (UTC when no zone is given): in the future, at most 3650 days
     ahead (730 for a public image), as AWS allows."""
+    channel: str | None = None
+    """After a successful bake, promote the image to this channel (like `invoke promote`): the SSM parameter
+    <channel_prefix>/<recipe>/<channel> (data type aws:ec2:image) names it in the build region and every region
+    it was copied to, all or none. Needs validate.suites: only validated images are promoted."""
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
         formats.regions(value)
         return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.CHANNEL_RE, value, "channel name", "candidate")
 
     @field_validator("deprecate_at", mode="before")
     @classmethod
