@@ -430,6 +430,6 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-ns = Collection(bake, check, clean, share, copy, validate, *lifecycle_tasks(_settings, _errors, _say), lint, test,
-                bench, docs, pipeline, sandbox)
+lifecycle = lifecycle_tasks(_settings, _errors, _say, _whole_number)  # promote, rollback, images, prune
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, lint, test, bench, docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

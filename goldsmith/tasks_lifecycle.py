@@ -24,7 +24,7 @@ SettingsOf = Callable[[Context, "str | None", "str | None", "str | None"], "Sett
 
 
 def lifecycle_tasks(_settings: SettingsOf, _errors: Callable[[], AbstractContextManager[None]],
-                    _say: Callable[[str], None]) -> list[Task[Any]]:
+                    _say: Callable[[str], None], _whole_number: Callable[[str, object], int | None]) -> list[Task[Any]]:
     """promote, rollback, images and prune, using goldsmith.tasks' helpers."""
 
     @task(
@@ -68,4 +68,59 @@ def lifecycle_tasks(_settings: SettingsOf, _errors: Callable[[], AbstractContext
             _say(commands_lifecycle.rollback(_settings(c, target, None, profile), recipe, channel=channel, to=to,
                                              regions=region or [], report=_say))
 
-    return [promote, rollback]
+    @task(
+        help={
+            "recipe": "only this recipe's builds (name or file); default every recipe's",
+            "region": "region to list (repeatable; default every region enabled for the account)",
+            "json": "print JSON for scripts instead of a table",
+            "enable": "turn a disabled AMI back on (EnableImage) in --region (default the current one)",
+            "target": TARGET,
+            "profile": PROFILE,
+        },
+        iterable=["region"],
+        positional=[],  # invoke's positional arguments are required: an optional RECIPE is a flag, --recipe
+    )
+    def images(c: Context, recipe: str | None = None, region: list[str] | None = None, json: bool = False,
+               enable: str | None = None, target: str | None = None, profile: str | None = None) -> None:
+        """List every AMI Goldsmith made: versions, regions, validation, channels, sharing, use (or --enable one)."""
+        from goldsmith import commands_lifecycle
+
+        with _errors():
+            _say(commands_lifecycle.images(_settings(c, target, None, profile), recipe, regions=region or [],
+                                           as_json=json, enable=enable))
+
+    @task(
+        help={
+            "recipe": "only this recipe's builds (name or file); default every recipe's",
+            "keep": "how many of each recipe's newest builds to keep (at least 1)",
+            "older_than": "retire only builds older than DAYS",
+            "disable": "retire by disabling the AMIs (the default; reversible with `images --enable`)",
+            "deregister": "retire by deregistering the AMIs and deleting their snapshots",
+            "yes": "really retire (without it, only print the plan)",
+            "channel_history": "a channel's last N values protect their builds (default 1: its current value)",
+            "launched_within": "keep builds launched within DAYS (lastLaunchedTime; default 0: rule off)",
+            "region": "region (repeatable; default every region enabled for the account)",
+            "target": TARGET,
+            "profile": PROFILE,
+        },
+        iterable=["region"],
+        positional=[],  # invoke's positional arguments are required: an optional RECIPE is a flag, --recipe
+    )
+    def prune(c: Context, recipe: str | None = None, keep: str | None = None, older_than: str | None = None,
+              disable: bool = False, deregister: bool = False, yes: bool = False, channel_history: str | None = None,
+              launched_within: str | None = None, region: list[str] | None = None, target: str | None = None,
+              profile: str | None = None) -> None:
+        """Retire old builds (disable, or deregister with snapshots), never one in use; prints the plan first."""
+        from goldsmith import commands_lifecycle
+
+        with _errors():
+            history = _whole_number("--channel-history", channel_history)
+            within = _whole_number("--launched-within", launched_within)
+            request = commands_lifecycle.PruneRequest(
+                recipe=recipe, keep=_whole_number("--keep", keep), older_than=_whole_number("--older-than", older_than),
+                disable=disable, deregister=deregister, yes=yes, regions=tuple(region or ()),
+                channel_history=1 if history is None else history, launched_within=0 if within is None else within)
+            count = commands_lifecycle.prune(_settings(c, target, None, profile), request, report=_say)
+        _say(f"{'retired' if yes else 'would retire'} {count} builds")
+
+    return [promote, rollback, images, prune]

@@ -7,6 +7,7 @@ because v1 was deregistered come last.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,6 +165,13 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
         (["promote", recipe, "1.0.0", "--channel", "stable", "--region", "us-east-9"], "unknown region 'us-east-9'"),
         (["rollback", recipe, "--channel", "nope"], "has no channel 'nope'"),
         (["rollback", recipe, "--channel", "candidate", "--to", other], "baked from recipe 'other'"),
+        (["prune", "--recipe", "lc", "--keep", "0"], "keep at least the newest build"),
+        (["prune", "--recipe", "lc"], "--keep N"),
+        (["prune", "--recipe", "lc", "--keep", "1", "--disable", "--deregister"], "exclude each other"),
+        (["prune", "--recipe", "lc", "--keep", "two"], "give a whole number"),
+        (["prune", "--recipe", "no-such-recipe", "--keep", "1", "--region", "us-east-1"],
+         "recipe 'no-such-recipe' has no AMI"),
+        (["images", "--enable", "ami-nope"], "is not an AMI id"),
     ]
     since = mark(sandbox_client)
     for args, message in cases:
@@ -171,3 +179,65 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert message in run.stderr, (args, run.stderr)
     assert changes_since(sandbox_client, since) == []
+
+
+def test_the_inventory_lists_every_build_with_its_regions_channels_and_use(sandbox: Any, lab: Lab) -> None:
+    run = lab.invoke("images", "--recipe", "lc", "--region", "us-east-1", "--region", "us-west-2", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {r["version"]: r for r in json.loads(run.stdout)}
+    assert set(rows) == set(VERSIONS)
+    for version, row in rows.items():
+        assert row["images"] == lab.amis[version]
+        assert (row["recipe"], row["build_id"], row["validation"]) == ("lc", lab.builds[version], "passed")
+        assert row["snapshot_gib"] >= 16 and row["disabled"] == [] and row["last_launched"]  # validation launched it
+    assert {"lc/stable (us-east-1)", "lc/stable (us-west-2)"} <= set(rows["1.0.0"]["channels"])
+    assert "lc/candidate (us-east-1)" in rows["4.0.0"]["channels"]
+    text = lab.invoke("images", "--recipe", "lc", "--region", "us-east-1")
+    assert text.returncode == 0 and lab.builds["4.0.0"] in text.stdout and "lc/candidate" in text.stdout
+
+
+def test_prune_keeps_what_is_in_use_and_retires_the_rest_in_every_region(
+    sandbox: Any, sandbox_client: Any, lab: Lab
+) -> None:
+    """--keep 1: v4 is the newest, stable names v1, an instance runs v2; v3 goes, AMI and snapshots, in both
+    regions. Without --yes exactly that plan is printed and nothing changes."""
+    ec2 = client(sandbox, "ec2")
+    instance = ec2.run_instances(ImageId=lab.amis["2.0.0"]["us-east-1"], MinCount=1, MaxCount=1,
+                                 InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    args = ["prune", "--recipe", "lc", "--keep", "1", "--deregister", "--region", "us-east-1", "--region",
+            "us-west-2"]
+    try:
+        since = mark(sandbox_client)
+        plan = lab.invoke(*args)
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        assert changes_since(sandbox_client, since) == []
+        lines = {line.split()[2]: line for line in plan.stdout.splitlines() if line.startswith(("keep", "RETIRE"))}
+        assert set(lines) == set(VERSIONS)
+        assert lines["3.0.0"].startswith("RETIRE") and "not among the 1 newest" in lines["3.0.0"]
+        assert lines["4.0.0"].startswith("keep") and "among the 1 newest" in lines["4.0.0"]
+        assert lines["1.0.0"].startswith("keep") and "channel lc/" in lines["1.0.0"]
+        assert lines["2.0.0"].startswith("keep") and f"instance {instance}" in lines["2.0.0"]
+        assert "1 builds would be retired" in plan.stdout
+        done = lab.invoke(*args, "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance])
+    for region in REGIONS:
+        ec2 = client(sandbox, "ec2", region)
+        mine = {i["ImageId"]: i for i in ec2.describe_images(Owners=["self"])["Images"]}
+        assert lab.amis["3.0.0"][region] not in mine
+        assert all(lab.amis[v][region] in mine for v in ("1.0.0", "2.0.0", "4.0.0"))
+        snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+            {"Name": "tag:goldsmith:build-id", "Values": [lab.builds["3.0.0"]]}])["Snapshots"]
+        assert snaps == []
+
+
+def test_rollback_to_a_deregistered_image_is_refused_and_changes_nothing(sandbox: Any, lab: Lab) -> None:
+    assert lab.invoke("promote", str(lab.recipe), "1.0.0", "--channel", "old").returncode == 0
+    assert lab.invoke("promote", str(lab.recipe), "2.0.0", "--channel", "old").returncode == 0
+    client(sandbox, "ec2").deregister_image(ImageId=lab.amis["1.0.0"]["us-east-1"])
+    run = lab.invoke("rollback", str(lab.recipe), "--channel", "old")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"{lab.amis['1.0.0']['us-east-1']} (us-east-1) has been deregistered" in run.stderr
+    assert "nothing was changed" in run.stderr
+    assert {r: channel(sandbox, "old", r) for r in REGIONS} == lab.amis["2.0.0"]
