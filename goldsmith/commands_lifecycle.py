@@ -132,6 +132,7 @@ def images(settings: Settings, recipe: str | None, *, regions: Sequence[str], as
     """The inventory of the recipe's (or every recipe's) builds, a table or JSON; or --enable a disabled AMI."""
     import json
 
+    from goldsmith.aws.account import enabled_regions
     from goldsmith.images.channels import check_prefix
     from goldsmith.images.inventory import as_json as rows_json
     from goldsmith.images.inventory import rows, table
@@ -142,7 +143,7 @@ def images(settings: Settings, recipe: str | None, *, regions: Sequence[str], as
         return _enable(settings, enable, explicit)
     ref = recipe_ref(recipe) if recipe else None
     aws = connect(settings)
-    found = rows(aws, explicit or account_regions(aws), ref.name if ref else None, prefix)
+    found = rows(aws, explicit or enabled_regions(aws), ref.name if ref else None, prefix)
     if as_json:
         return json.dumps(rows_json(found), indent=2)
     return table(found) if found else f"no AMI of {f'recipe {ref.name}' if ref else 'any recipe'} found"
@@ -181,6 +182,7 @@ def prune(settings: Settings, request: PruneRequest, *, report: Callable[[str], 
     """Print the plan (keep or retire each build, and why); with yes, retire; returns how many are retired."""
     from datetime import UTC, datetime
 
+    from goldsmith.aws.account import enabled_regions
     from goldsmith.errors import CleanupError
     from goldsmith.images.builds import find_builds
     from goldsmith.images.channels import check_prefix
@@ -204,7 +206,7 @@ def prune(settings: Settings, request: PruneRequest, *, report: Callable[[str], 
     prefix = check_prefix(settings.channel_prefix)
     ref = recipe_ref(request.recipe) if request.recipe else None
     aws = connect(settings)
-    regions = explicit or account_regions(aws)
+    regions = explicit or enabled_regions(aws)
     builds = find_builds(aws, regions, ref.name if ref else None)
     if ref is not None and not builds:
         raise InputError(f"recipe '{ref.name}' has no AMI in {', '.join(regions)}: check the name")

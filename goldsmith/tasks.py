@@ -131,6 +131,21 @@ def _whole_number(flag: str, value: object) -> int | None:
         raise InputError(f"{flag} {value}: give a whole number") from None
 
 
+def _hours(flag: str, value: object) -> float | None:
+    """An optional number of hours (a whole or decimal number, 0 or more)."""
+    from goldsmith.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        hours = float(str(value))
+    except ValueError:
+        raise InputError(f"{flag} {value}: give a number of hours") from None
+    if not hours >= 0:
+        raise InputError(f"{flag} {value}: give 0 or more hours")
+    return hours
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -203,15 +218,18 @@ def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
         "build_id": "remove what this build left (also its image kept by validate.on_failure: keep)",
         "all": "remove what any killed or failed Goldsmith build left; never a succeeded build's AMI",
         "images": "also remove images/snapshots of builds with no journal in this work dir (baked elsewhere)",
+        "older_than": "the reaper: also builds with no journal here once older than HOURS (safe from cron: running "
+                      "bakes are never touched); searches every region of the account",
         "yes": "really remove (without it, only list what would go)",
         "target": TARGET_HELP,
-        "region": "region to search (repeatable; default the current one)",
+        "region": "region to search (repeatable; default the current one, with --older-than every enabled one)",
         "profile": "AWS profile",
     },
     iterable=["region"],
 )
 def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False, images: bool = False,
-          target: str | None = None, region: list[str] | None = None, profile: str | None = None) -> None:
+          older_than: str | None = None, target: str | None = None, region: list[str] | None = None,
+          profile: str | None = None) -> None:
     """Remove resources left by killed or failed bakes; the AMIs of succeeded builds always stay.
 
     Instances, volumes, key pairs and security groups tagged goldsmith:build-id are always removed
@@ -223,8 +241,9 @@ def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool 
     from goldsmith import commands
 
     with _errors():
+        hours = _hours("--older-than", older_than)
         count = commands.clean(_settings(c, target, None, profile), build_id=build_id, everything=all,
-                               yes=yes, regions=region or [], report=_say, images=images)
+                               yes=yes, regions=region or [], report=_say, images=images, older_than=hours)
     _say(f"{'removed' if yes else 'found'} {count} resources")
 
 
