@@ -32,6 +32,7 @@ class Version:
     version: int
     value: str
     modified: datetime | None = None
+    description: str = ""
 
 
 def current(ssm: SSMClient, name: str) -> Version | None:
@@ -57,8 +58,8 @@ def history(ssm: SSMClient, name: str) -> list[Version]:
         if exc.code == "ParameterNotFound":
             return []
         raise
-    versions = [Version(int(e.get("Version", 0)), str(e.get("Value", "")), e.get("LastModifiedDate"))
-                for e in entries]
+    versions = [Version(int(e.get("Version", 0)), str(e.get("Value", "")), e.get("LastModifiedDate"),
+                        str(e.get("Description", ""))) for e in entries]
     return sorted(versions, key=lambda v: v.version)
 
 

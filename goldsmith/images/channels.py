@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PREFIX = "/goldsmith"
 CHANNEL_TAG = "goldsmith:channel"
+PUT_BACK = "put back after a failed change"  # the description of a write that undid a failed one
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,12 @@ def promote_images(aws: Aws, *, recipe: str, channel: str, images: dict[str, str
 
 
 def previous_value(versions: list[parameters.Version]) -> str:
-    """The value the channel had before its current one ('' if none): consecutive repeats count once, so a
-    write put back after a failed promote does not count as a step."""
+    """The value the channel had before its current one ('' if none). Consecutive repeats count once, and a
+    write undone by a put-back (its description says so) never happened: a failed promote is no step back."""
     values: list[str] = []
     for v in versions:
+        if v.description.startswith(PUT_BACK) and values:
+            values.pop()
         if not values or values[-1] != v.value:
             values.append(v.value)
     return values[-2] if len(values) >= 2 else ""
@@ -214,8 +217,8 @@ def _put_back(aws: Aws, name: str, changes: list[Change], before: dict[str, para
             if old is None:
                 parameters.delete(aws.ssm(change.region), name)
             else:
-                parameters.put_image(aws.ssm(change.region), name, old.value, description="put back after a failed "
-                                     "change", tags={}, exists=True, timeout=where.timeout, delay=where.delay)
+                parameters.put_image(aws.ssm(change.region), name, old.value, description=PUT_BACK, tags={},
+                                     exists=True, timeout=where.timeout, delay=where.delay)
             undone.append(change.region)
         except GoldsmithError as exc:
             failed.append(f"{name} in {change.region} should be {old.value if old else '(deleted)'}: {exc}")
