@@ -236,7 +236,8 @@ def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool 
     (unless that bake is still running). Images and snapshots are removed only for builds whose
     journal (work dir builds/ID.json) says they did not succeed; images tagged
     goldsmith:validation=failed only with --build-id; those of builds with no journal here only
-    with --images.
+    with --images. As the reaper (--older-than HOURS, safe from cron), also builds with no journal here
+    once older than HOURS, in every enabled region; a running bake is never touched.
     """
     from goldsmith import commands
 
