@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.bake.machines import InstanceSpec
 from goldsmith.bake.state import BUILD, VALIDATION
+from goldsmith.bake.steps.apply_retention import ApplyRetention
 from goldsmith.bake.steps.copy_regions import CopyRegions
 from goldsmith.bake.steps.create_key_pair import CreateKeyPair
 from goldsmith.bake.steps.create_security_group import CreateSecurityGroup
@@ -58,6 +59,7 @@ class Features:
     share: bool = True
     deprecate: bool = True
     channel: str | None = None  # image.channel: promote after a successful bake
+    retention: bool = False  # image.retention: retire old builds after a successful bake
 
     @classmethod
     def of(cls, loaded: LoadedRecipe, build_region: str, extra_suites: tuple[str, ...]) -> Features:
@@ -77,6 +79,7 @@ class Features:
             share=bool(launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)),
             deprecate=image.deprecate_at is not None or image.deprecate_after is not None,
             channel=image.channel,
+            retention=image.retention is not None,
         )
 
 
@@ -120,6 +123,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [ShareImage()] if features.share else []
     steps += [DeprecateImage()] if features.deprecate else []
     steps += [PromoteChannel(features.channel)] if features.channel else []
+    steps += [ApplyRetention()] if features.retention else []  # after promoting: the channel protects the new image
     return Sequence(BAKE, tuple(steps))
 
 

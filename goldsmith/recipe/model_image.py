@@ -85,6 +85,20 @@ class Encryption(StrictModel):
         return value
 
 
+class Retention(StrictModel):
+    """Retire old builds of this recipe after each successful bake, as `invoke prune` does: never one a channel
+    names, an instance was launched from, the latest version of a launch template names, or tagged
+    goldsmith:keep=true."""
+
+    keep: Positive
+    """How many of the newest builds to keep (the new one is the newest)."""
+    older_than_days: Annotated[int, Field(ge=0)] = 0
+    """Retire only builds older than this many days (0: any age)."""
+    action: Literal["disable", "deregister"] = "disable"
+    """disable (no new launches; `invoke images --enable AMI` undoes it) or deregister (the snapshots are deleted
+    too)."""
+
+
 class Image(StrictModel):
     """The AMI to register."""
 
@@ -111,6 +125,8 @@ class Image(StrictModel):
     """After a successful bake, promote the image to this channel (like `invoke promote`): the SSM parameter
     <channel_prefix>/<recipe>/<channel> (data type aws:ec2:image) names it in the build region and every region
     it was copied to, all or none. Needs validate.suites: only validated images are promoted."""
+    retention: Retention | None = None
+    """Retire old builds of this recipe after each successful bake (see Retention)."""
 
     @field_validator("regions")
     @classmethod

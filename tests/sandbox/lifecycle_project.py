@@ -40,6 +40,22 @@ image:
   name: "lc-top-{{ timestamp }}-{{ build_id[-4:] }}"
 """
 
+KEEP = """\
+name: lc-keep
+version: "1.0.0"
+source:
+  filter:
+    name: debian-12-sandbox-amd64-*
+    owners: ["136693071363"]
+build:
+  instance_type: t3.micro
+  ssh_username: admin
+  timeouts: {ssh: 60}
+image:
+  name: "lc-keep-{{ timestamp }}-{{ build_id[-4:] }}"
+  retention: {keep: 1, action: deregister}
+"""
+
 SUITE = '''"""The image says its version (no test_ prefix: not collected by the project's pytest)."""
 
 
@@ -54,6 +70,7 @@ def make_project(root: Path) -> Path:
     (root / "invoke.yaml").write_text("goldsmith: {}\n")
     (root / "tests" / "images" / "version.py").write_text(SUITE)
     (root / "recipes" / "lc-top.yaml").write_text(TOP)
+    (root / "recipes" / "lc-keep.yaml").write_text(KEEP)
     set_version(root, "1.0.0")
     return root
 

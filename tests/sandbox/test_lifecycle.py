@@ -138,6 +138,21 @@ def test_a_recipe_builds_on_what_its_source_channel_names(sandbox: Any, lab: Lab
     assert tags["goldsmith:source-ami"] == lab.amis["1.0.0"]["us-east-1"]
 
 
+def test_a_recipe_with_retention_retires_its_older_builds_after_each_bake(sandbox: Any, lab: Lab) -> None:
+    """image.retention {keep: 1, action: deregister}: the second bake deregisters the first build's AMI."""
+    made = []
+    for _ in range(2):
+        before = set(build_ids(lab.work))
+        run = lab.invoke("bake", str(lab.root / "recipes" / "lc-keep.yaml"))
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        (build,) = set(build_ids(lab.work)) - before
+        made.append(manifest_of(lab.work, build))
+    assert made[1]["steps"][-1]["name"] == "apply-retention"
+    mine = {i["ImageId"] for i in client(sandbox, "ec2").describe_images(Owners=["self"])["Images"]}
+    first, second = (m["artifacts"]["us-east-1"]["ami_id"] for m in made)
+    assert first not in mine and second in mine
+
+
 def _other_recipes_ami(sandbox: Any) -> str:
     """An AMI another recipe made (registered and tagged as a bake tags it)."""
     ec2 = client(sandbox, "ec2")
