@@ -26,6 +26,7 @@ class Settings:
     sandbox_dir: Path | None = None
     plain: bool | None = None
     cache: bool = True  # reuse an image baked from the same inputs (the build cache); False: always bake
+    channel_prefix: str = "/goldsmith"  # channels are SSM parameters PREFIX/<recipe>/<channel>
 
 
 def load(recipe: str, var: Sequence[str]) -> object:
@@ -74,7 +75,7 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
                          sandbox_dir=settings.sandbox_dir)
     options = BakeOptions(keep_on_error=keep_on_error, work_dir=settings.work_dir,
                           manifest_path=Path(manifest) if manifest else None, use_cache=settings.cache and not force,
-                          source_image_id=source_ami)
+                          source_image_id=source_ami, channel_prefix=settings.channel_prefix)
     result = run_bake(loaded, target, options, display=make_display(settings.plain))
     state = result.state
     amis = ", ".join(f"{r}:{a.image_id}" for r, a in state.artifacts.items())
@@ -138,13 +139,15 @@ def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[
         raise InputError(f"--manifest {manifest_path}: this is a directory; give a file name")
     use_cache = settings.cache and not request.force
     options = PipelineOptions(work_dir=settings.work_dir, concurrency=request.concurrency, only=request.only,
-                              resume=request.resume, use_cache=use_cache, manifest_path=manifest_path)
+                              resume=request.resume, use_cache=use_cache, manifest_path=manifest_path,
+                              channel_prefix=settings.channel_prefix)
     record = new_record(loaded, options)
     _pin(record, loaded, request, settings)
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     if request.plan:
-        cache = CacheAccess(Aws(target.aws_settings()), settings.work_dir) if use_cache else None
+        cache = (CacheAccess(Aws(target.aws_settings()), settings.work_dir, settings.channel_prefix)
+                 if use_cache else None)
         report(plan_table(plan(loaded, record, force=request.force, cache=cache)))
         return 0
     target.aws_settings()  # once, in this thread: the sandbox comes up (or credentials fail) before any bake
@@ -190,11 +193,16 @@ def export_pipeline(path: str, fmt: str, settings: Settings, *, output: str | No
 
 
 def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bool,
-          regions: Sequence[str], report: Callable[[str], None], images: bool = False) -> int:
-    """Remove leftovers of one build (--build-id) or of all builds (--all); returns how many.
+          regions: Sequence[str], report: Callable[[str], None], images: bool = False,
+          older_than: float | None = None) -> int:
+    """Remove leftovers of one build (--build-id), of all builds (--all), or, as the reaper (--older-than HOURS),
+    of every build not running, in every region of the account; returns how many.
 
     Never the AMIs of succeeded builds; images of builds with no local journal only with `images`
     (the rule is in goldsmith.images.clean)."""
+    from datetime import timedelta
+
+    from goldsmith.aws.account import enabled_regions
     from goldsmith.aws.session import Aws
     from goldsmith.images.clean import clean as run_clean
     from goldsmith.recipe.hints import did_you_mean
@@ -202,19 +210,22 @@ def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bo
     from goldsmith.recipe.regions import REGIONS
     from goldsmith.targets import make_target
 
-    if not build_id and not everything:
-        raise InputError("clean: say which build (--build-id ID) or --all")
-    if build_id and everything:
-        raise InputError("clean: --build-id and --all exclude each other")
+    if not build_id and not everything and older_than is None:
+        raise InputError("clean: say which build (--build-id ID), --all, or --older-than HOURS")
+    if build_id and (everything or older_than is not None):
+        raise InputError("clean: --build-id excludes --all and --older-than")
+    if older_than is not None and not (0 <= older_than < 1e6):
+        raise InputError(f"clean --older-than {older_than:g}: give 0 or more hours")
     for region in regions:  # a typo must not reach AWS (nor exit 1 from there)
         if region not in REGIONS:
             raise InputError(f"clean --region: unknown region {region!r}{did_you_mean(region, REGIONS)}")
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     aws = Aws(target.aws_settings())
-    result = run_clean(aws, regions=list(regions) or [aws.region], work_dir=settings.work_dir,
+    default = enabled_regions(aws) if older_than is not None else [aws.region]
+    result = run_clean(aws, regions=list(regions) or default, work_dir=settings.work_dir,
                        build_id=build_id, waits=target.waits(Build()), dry_run=not yes, report=report,
-                       images=images)
+                       images=images, older_than=timedelta(hours=older_than) if older_than is not None else None)
     if result.failures:
         from goldsmith.errors import CleanupError
 

@@ -27,6 +27,8 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 from invoke.tasks import task
 
+from goldsmith.tasks_lifecycle import lifecycle_tasks
+
 if TYPE_CHECKING:
     from goldsmith.commands import Settings
 
@@ -40,6 +42,7 @@ DEFAULTS: MappingProxyType[str, Any] = MappingProxyType({
     "sandbox_dir": None,       # None: GOLDSMITH_SANDBOX_DIR, else /var/lib/goldsmith/sandbox
     "plain": None,             # None: rich progress on a terminal, plain lines otherwise
     "cache": None,             # None/true: reuse an image baked from the same inputs; false: always bake
+    "channel_prefix": "/goldsmith",  # channels are SSM parameters <channel_prefix>/<recipe>/<channel>
 })
 """The `goldsmith` config section's defaults. Every key is listed (even those that default to None):
 invoke maps INVOKE_GOLDSMITH_<KEY> only onto keys that exist."""
@@ -100,6 +103,7 @@ def _settings(c: Context, target: str | None = None, region: str | None = None,
         sandbox_dir=Path(sandbox_dir) if sandbox_dir else None,
         plain=_flag(_cfg(c, "plain")),
         cache=_flag(_cfg(c, "cache")) is not False,
+        channel_prefix=str(_cfg(c, "channel_prefix")),
     )
 
 
@@ -127,6 +131,21 @@ def _whole_number(flag: str, value: object) -> int | None:
         return int(str(value))
     except ValueError:
         raise InputError(f"{flag} {value}: give a whole number") from None
+
+
+def _hours(flag: str, value: object) -> float | None:
+    """An optional number of hours (a whole or decimal number, 0 or more)."""
+    from goldsmith.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        hours = float(str(value))
+    except ValueError:
+        raise InputError(f"{flag} {value}: give a number of hours") from None
+    if not hours >= 0:
+        raise InputError(f"{flag} {value}: give 0 or more hours")
+    return hours
 
 
 def _say(text: str) -> None:
@@ -204,28 +223,33 @@ def check(c: Context, recipe: str, var: list[str] | None = None) -> None:
         "build_id": "remove what this build left (also its image kept by validate.on_failure: keep)",
         "all": "remove what any killed or failed Goldsmith build left; never a succeeded build's AMI",
         "images": "also remove images/snapshots of builds with no journal in this work dir (baked elsewhere)",
+        "older_than": "the reaper: also builds with no journal here once older than HOURS (safe from cron: running "
+                      "bakes are never touched); searches every region of the account",
         "yes": "really remove (without it, only list what would go)",
         "target": TARGET_HELP,
-        "region": "region to search (repeatable; default the current one)",
+        "region": "region to search (repeatable; default the current one, with --older-than every enabled one)",
         "profile": "AWS profile",
     },
     iterable=["region"],
 )
 def clean(c: Context, build_id: str | None = None, all: bool = False, yes: bool = False, images: bool = False,
-          target: str | None = None, region: list[str] | None = None, profile: str | None = None) -> None:
+          older_than: str | None = None, target: str | None = None, region: list[str] | None = None,
+          profile: str | None = None) -> None:
     """Remove resources left by killed or failed bakes; the AMIs of succeeded builds always stay.
 
     Instances, volumes, key pairs and security groups tagged goldsmith:build-id are always removed
     (unless that bake is still running). Images and snapshots are removed only for builds whose
     journal (work dir builds/ID.json) says they did not succeed; images tagged
     goldsmith:validation=failed only with --build-id; those of builds with no journal here only
-    with --images.
+    with --images. As the reaper (--older-than HOURS, safe from cron), also builds with no journal here
+    once older than HOURS, in every enabled region; a running bake is never touched.
     """
     from goldsmith import commands
 
     with _errors():
+        hours = _hours("--older-than", older_than)
         count = commands.clean(_settings(c, target, None, profile), build_id=build_id, everything=all,
-                               yes=yes, regions=region or [], report=_say, images=images)
+                               yes=yes, regions=region or [], report=_say, images=images, older_than=hours)
     _say(f"{'removed' if yes else 'found'} {count} resources")
 
 
@@ -463,5 +487,6 @@ sandbox.add_task(sandbox_status)
 sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
-ns = Collection(bake, check, clean, share, copy, validate, lint, test, bench, docs, pipeline, sandbox)
+lifecycle = lifecycle_tasks(_settings, _errors, _say, _whole_number)  # promote, rollback, images, prune
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, lint, test, bench, docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

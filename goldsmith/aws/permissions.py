@@ -68,6 +68,13 @@ STATEMENTS: tuple[Statement, ...] = (
         "kms:ReEncryptTo"), condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}),
     Statement("PassBuildInstanceProfileRole", ("iam:PassRole",),
               condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+    # channels (image.channel, source.channel, `invoke promote` / `rollback`): SSM parameters of type aws:ec2:image
+    Statement("Channels", (
+        "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParametersByPath", "ssm:PutParameter",
+        "ssm:DeleteParameter")),
+    # retention (image.retention, `invoke prune`, `invoke images --enable`): disable, re-enable, and see which
+    # images launch templates still name
+    Statement("RetireImages", ("ec2:DisableImage", "ec2:EnableImage", "ec2:DescribeLaunchTemplateVersions")),
     # sharing: launch permissions (accounts, organizations, OUs, public) and snapshot permissions
     Statement("ShareImagesAndSnapshots", (
         "ec2:ModifyImageAttribute", "ec2:DescribeImageAttribute", "ec2:ModifySnapshotAttribute",
@@ -109,6 +116,8 @@ class Needs:
     encrypted: bool = False  # explicit or by default: EC2 uses KMS for us
     consumer_keys: bool = False  # an encrypted image shared with others: their key access is checked
     instance_profile: bool = False
+    channels: bool = False  # image.channel or source.channel
+    retention: bool = False  # image.retention
 
 
 def needed_statements(needs: Needs) -> list[Statement]:
@@ -120,6 +129,8 @@ def needed_statements(needs: Needs) -> list[Statement]:
     wanted |= {"EncryptedVolumesThroughEc2"} if needs.encrypted else set()
     wanted |= {"CheckConsumerKeyAccess"} if needs.consumer_keys else set()
     wanted |= {"PassBuildInstanceProfileRole"} if needs.instance_profile else set()
+    wanted |= {"Channels"} if needs.channels else set()
+    wanted |= {"RetireImages"} if needs.retention else set()
     return [s for s in STATEMENTS if s.sid in wanted]
 
 

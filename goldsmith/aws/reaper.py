@@ -41,6 +41,7 @@ class Found:
     resources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # kind -> [(id, build id)]
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # image/snapshot id -> its tags
     image_snapshots: dict[str, list[str]] = field(default_factory=dict)  # image id -> its snapshot ids
+    newest: dict[str, str] = field(default_factory=dict)  # build id -> its newest resource's creation (ISO 8601)
 
     def count(self) -> int:
         return sum(len(v) for v in self.resources.values())
@@ -102,7 +103,25 @@ def find_tagged(ec2: EC2Client, region: str, build_id: str | None) -> Found:
     found.resources["security-groups"] = [(g["GroupId"], bid(g.get("Tags"))) for g in groups]
     key_pairs: list[KeyPairInfoTypeDef] = pages(ec2, "DescribeKeyPairs", "KeyPairs", Filters=flt)
     found.resources["key-pairs"] = [(k["KeyName"], bid(k.get("Tags"))) for k in key_pairs]
+    stamped: list[tuple[list[TagTypeDef] | None, object]] = [
+        *((i.get("Tags"), i.get("LaunchTime")) for r in reservations for i in r["Instances"]),
+        *((i.get("Tags"), i.get("CreationDate")) for i in images),
+        *((s.get("Tags"), s.get("StartTime")) for s in snaps),
+        *((v.get("Tags"), v.get("CreateTime")) for v in volumes),
+        *((k.get("Tags"), k.get("CreateTime")) for k in key_pairs),
+    ]  # security groups have no creation time
+    for tags, when in stamped:
+        _note_newest(found, bid(tags), when)
     return found
+
+
+def _note_newest(found: Found, build_id: str, when: object) -> None:
+    """Keep the latest creation time seen for the build (datetimes from botocore, strings for images)."""
+    if when is None or not build_id:
+        return
+    text = when.isoformat() if hasattr(when, "isoformat") else str(when)
+    text = text.replace("Z", "+00:00")
+    found.newest[build_id] = max(found.newest.get(build_id, ""), text)
 
 
 def remove(ec2: EC2Client, found: Found, waits: ec2ops.Waits, report: Callable[[str], None],

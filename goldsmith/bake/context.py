@@ -32,6 +32,8 @@ class BakeOptions:
     # Reuse an image an earlier bake made from the same inputs (the build cache; `invoke bake` turns it on
     # unless --force). Off by default for callers of the API, who ask for it.
     use_cache: bool = False
+    channel_prefix: str = "/goldsmith"
+    """Channels (image.channel, source.channel) are the SSM parameters <channel_prefix>/<recipe>/<channel>."""
 
 
 @dataclass

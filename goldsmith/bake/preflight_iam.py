@@ -30,7 +30,9 @@ def needs_of(features: Features, ctx: BakeContext, *, encrypted: bool) -> Needs:
     consumers = bool(share.accounts or share.organizations or share.ous)
     return Needs(copy_regions=bool(features.copy_regions), deprecate=features.deprecate, share=features.share,
                  encrypted=encrypted, consumer_keys=encrypted and consumers,
-                 instance_profile=recipe.build.iam_instance_profile is not None)
+                 instance_profile=recipe.build.iam_instance_profile is not None,
+                 channels=bool(recipe.image.channel or recipe.source.channel),
+                 retention=recipe.image.retention is not None)
 
 
 def check_permissions(state: BuildState, ctx: BakeContext, statements: list[Statement],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.bake.machines import InstanceSpec
 from goldsmith.bake.state import BUILD, VALIDATION
+from goldsmith.bake.steps.apply_retention import ApplyRetention
 from goldsmith.bake.steps.check_cache import CheckCache
 from goldsmith.bake.steps.copy_regions import CopyRegions
 from goldsmith.bake.steps.create_key_pair import CreateKeyPair
@@ -23,6 +24,7 @@ from goldsmith.bake.steps.find_image import FindImage
 from goldsmith.bake.steps.launch_instance import LaunchInstance
 from goldsmith.bake.steps.mount_volumes import MountVolumes
 from goldsmith.bake.steps.preflight import Preflight
+from goldsmith.bake.steps.promote_channel import PromoteChannel
 from goldsmith.bake.steps.provision import Provision
 from goldsmith.bake.steps.register_image import RegisterImage
 from goldsmith.bake.steps.release_instance import ReleaseInstance
@@ -57,6 +59,8 @@ class Features:
     copy_regions: tuple[str, ...] = ()  # the recipe's regions but the build's
     share: bool = True
     deprecate: bool = True
+    channel: str | None = None  # image.channel: promote after a successful bake
+    retention: bool = False  # image.retention: retire old builds after a successful bake
 
     @classmethod
     def of(cls, loaded: LoadedRecipe, build_region: str, extra_suites: tuple[str, ...]) -> Features:
@@ -75,6 +79,8 @@ class Features:
             copy_regions=tuple(target_regions(image, build_region)[1:]),
             share=bool(launch_permission_entries(share.accounts, share.organizations, share.ous, share.public)),
             deprecate=image.deprecate_at is not None or image.deprecate_after is not None,
+            channel=image.channel,
+            retention=image.retention is not None,
         )
 
 
@@ -120,6 +126,8 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [CopyRegions(features.copy_regions)] if features.copy_regions else []
     steps += [ShareImage()] if features.share else []
     steps += [DeprecateImage()] if features.deprecate else []
+    steps += [PromoteChannel(features.channel)] if features.channel else []
+    steps += [ApplyRetention()] if features.retention else []  # after promoting: the channel protects the new image
     return Sequence(BAKE, tuple(steps))
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import ImageTypeDef
 
+    from goldsmith.aws.session import Aws
     from goldsmith.recipe.loader import LoadedRecipe
     from goldsmith.recipe.model import Recipe
 
@@ -25,6 +26,24 @@ def newest_image_of(ec2: EC2Client, recipe: Recipe) -> ImageTypeDef:
     architecture = recipe.source.filter.architecture if recipe.source.filter else "x86_64"
     return newest_validated_image(ec2, name=name_pattern(recipe.image.name), owners=["self"],
                                   architecture=architecture, hint=": bake that recipe first")
+
+
+def channel_image(aws: Aws, region: str, loaded: LoadedRecipe, prefix: str) -> ImageTypeDef:
+    """The AMI `source: {recipe: R, channel: C}` names: the channel's value in the build region, which must be
+    available (a channel still naming a deregistered or disabled AMI fails the preflight)."""
+    from goldsmith.images.channels import Where, image_problem, resolve
+
+    source = loaded.recipe.source
+    assert source.recipe is not None and source.channel is not None
+    try:
+        image_id = resolve(aws, region, source.recipe, source.channel, Where(prefix=prefix))
+    except InputError as exc:
+        raise PreflightError(f"source.channel: {exc}") from exc
+    problem = image_problem(aws, region, image_id)
+    if problem:
+        raise PreflightError(f"source.channel: channel '{source.channel}' of recipe '{source.recipe}' names "
+                             f"{problem}; promote another image or roll the channel back")
+    return ec2ops.describe_image(aws.ec2(region), image_id)
 
 
 def source_image(ec2: EC2Client, loaded: LoadedRecipe) -> ImageTypeDef:

@@ -12,14 +12,21 @@ successful bake produces (provenance). So the tag alone cannot say what is a lef
   (validate.on_failure: keep): they go only when their build id is named with --build-id;
 - images and snapshots of builds with no local journal (baked on another machine) are listed as
   kept, and removed only with `images=True` (`--images`).
+
+The reaper (`older_than`, `invoke clean --older-than HOURS`) also takes builds with no local journal: one whose
+newest resource (or, failing any creation time, the time in its build id) is older than the threshold is not
+running, so its temporary resources go, and so do its snapshots that belong to no image of that build (a
+succeeded build always has its image); a younger one may be a bake running elsewhere and is left alone.
 A resource a not-succeeded journal lists is that build's, whatever its tag says (a copy carries its
 source's build id); the snapshots of an image that goes go with it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,16 +71,17 @@ class Policy:
     busy: set[str]
     build_id: str | None = None  # named with --build-id
     images: bool = False  # --images: also builds with no local journal
+    older_than: timedelta | None = None  # the reaper: builds with no journal older than this are not running
 
     def failed(self, build: str) -> bool:
         journal = self.journals.get(build)
         return journal is not None and build not in self.busy and journal.status != "succeeded"
 
-    def keep_reason(self, build: str, tags: dict[str, str]) -> str:
-        """Why an image/snapshot of `build` stays ('' if it may go)."""
+    def keep_reason(self, build: str, tags: dict[str, str], orphan: bool = False) -> str:
+        """Why an image/snapshot of `build` stays ('' if it may go); `orphan`: a snapshot of no image."""
         journal = self.journals.get(build)
         if journal is None:
-            if self.images:
+            if self.images or (orphan and self.older_than is not None):
                 return ""
             return f"no journal says build {build} failed; pass --images to remove them too"
         if journal.status == "succeeded":
@@ -115,7 +123,9 @@ def journal_resources(policy: Policy) -> dict[str, Found]:
 def merge(first: Found, second: Found) -> Found:
     """Both, once each; `first` says whose a resource is when both list it."""
     merged = Found(first.region, tags={**second.tags, **first.tags},
-                   image_snapshots={**second.image_snapshots, **first.image_snapshots})
+                   image_snapshots={**second.image_snapshots, **first.image_snapshots},
+                   newest={b: max(first.newest.get(b, ""), second.newest.get(b, ""))
+                           for b in {*first.newest, *second.newest}})
     for kind in KINDS:
         seen: dict[str, str] = {}
         for resource_id, build in [*first.resources.get(kind, []), *second.resources.get(kind, [])]:
@@ -148,17 +158,51 @@ def select(ec2: EC2Client, candidates: Found, policy: Policy) -> tuple[Found, di
             chosen.resources["images"].append((image_id, build))
     snapshots = dict(candidates.resources.get("snapshots", []))
     snapshots.update({s: b for s, (b, _) in snapshot_owner.items() if s not in snapshots})
+    with_images = {b for _, b in candidates.resources.get("images", [])}
     chosen.resources["snapshots"] = []
     for snapshot_id, build in snapshots.items():
         if build in policy.busy:
             continue
         owner_build, reason = snapshot_owner.get(snapshot_id) or (
-            build, policy.keep_reason(build, candidates.tags.get(snapshot_id, {})))
+            build, policy.keep_reason(build, candidates.tags.get(snapshot_id, {}), orphan=build not in with_images))
         if reason:
             kept.setdefault((owner_build, reason), []).append(f"snapshot {snapshot_id}")
         else:
             chosen.resources["snapshots"].append((snapshot_id, owner_build))
     return chosen, kept
+
+
+BUILD_TIME = re.compile(r"-(\d{8})-(\d{6})-[0-9a-f]{4}$")  # new_build_id: <prefix>-YYYYMMDD-HHMMSS-xxxx
+
+
+def build_started(build_id: str) -> str:
+    """When the build began, from its id ('' if the id does not say)."""
+    found = BUILD_TIME.search(build_id)
+    if not found:
+        return ""
+    try:
+        when = datetime.strptime(found.group(1) + found.group(2), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return ""
+    return when.isoformat()
+
+
+def young_builds(candidates: Found, policy: Policy, now: datetime) -> set[str]:
+    """Builds with no local journal that may still be running elsewhere: newer than the reaper's threshold (a
+    build whose age cannot be told at all counts as young)."""
+    assert policy.older_than is not None
+    builds = {b for items in candidates.resources.values() for _, b in items if b and b not in policy.journals}
+    young = set()
+    for build in builds:
+        newest = max(candidates.newest.get(build, ""), build_started(build))
+        try:
+            when = datetime.fromisoformat(newest)
+        except ValueError:
+            young.add(build)
+            continue
+        if now - (when if when.tzinfo else when.replace(tzinfo=UTC)) < policy.older_than:
+            young.add(build)
+    return young
 
 
 def clean(
@@ -171,11 +215,14 @@ def clean(
     dry_run: bool,
     report: Callable[[str], None],
     images: bool = False,
+    older_than: timedelta | None = None,
 ) -> CleanReport:
-    """Find (and unless dry_run, remove) what one build, or every not-succeeded build, left."""
+    """Find (and unless dry_run, remove) what one build, or every not-succeeded build, left; with `older_than`
+    (the reaper), also what builds with no local journal left, once they are older than that."""
     result = CleanReport()
     journals = load_journals(work_dir)
-    policy = Policy(journals, {j.build_id for j in journals.values() if j.still_running()}, build_id, images)
+    policy = Policy(journals, {j.build_id for j in journals.values() if j.still_running()}, build_id, images,
+                    older_than)
     if build_id and build_id in policy.busy:
         raise InputError(f"build {build_id} is still running; stop it (Ctrl-C cleans up) before cleaning it")
     from_journal = journal_resources(policy)
@@ -183,7 +230,16 @@ def clean(
     for region in sorted(set(regions) | set(from_journal)):
         ec2 = aws.ec2(region)
         candidates = merge(from_journal.get(region, Found(region)), find_tagged(ec2, region, build_id))
-        found, kept = select(ec2, candidates, policy)
+        region_policy = policy
+        if older_than is not None:
+            young = young_builds(candidates, policy, datetime.now(UTC))
+            for build in sorted(young):
+                line = (f"kept: build {build} has no journal here and is younger than {_hours(older_than)} h "
+                        f"({region}): it may be running elsewhere")
+                result.kept.append(line)
+                report(line)
+            region_policy = replace(policy, busy=policy.busy | young)
+        found, kept = select(ec2, candidates, region_policy)
         result.found.append(found)
         _report_kept(region, kept, policy, result, report)
         for kind in KINDS:
@@ -194,6 +250,10 @@ def clean(
     if not dry_run:
         _close_journals(policy, removed)
     return result
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
 
 
 def _report_kept(region: str, kept: dict[tuple[str, str], list[str]], policy: Policy, result: CleanReport,

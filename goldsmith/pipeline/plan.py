@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from goldsmith.bake.sources import source_image
+from goldsmith.bake.sources import channel_image, source_image
 from goldsmith.images.cache import lookup, recipe_fingerprint
 from goldsmith.pipeline.record import RunRecord
 from goldsmith.recipe.pipeline_loader import LoadedPipeline, Member
@@ -38,6 +38,7 @@ class CacheAccess:
 
     aws: Aws
     work_dir: Path
+    channel_prefix: str = "/goldsmith"
 
 
 def plan(loaded: LoadedPipeline, record: RunRecord, *, force: bool = False,
@@ -94,7 +95,10 @@ def _source_id(cache: CacheAccess, member: Member, sources: dict[str, str]) -> s
     """The AMI the recipe's own source resolves to now (one lookup per distinct source)."""
     key = json.dumps([str(member.loaded.root), member.loaded.recipe.source.model_dump(mode="json")], sort_keys=True)
     if key not in sources:
-        image = source_image(cache.aws.ec2(), member.loaded)
+        if member.loaded.recipe.source.channel:
+            image = channel_image(cache.aws, cache.aws.region, member.loaded, cache.channel_prefix)
+        else:
+            image = source_image(cache.aws.ec2(), member.loaded)
         sources[key] = image["ImageId"]
     return sources[key]
 

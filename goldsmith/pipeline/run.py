@@ -39,6 +39,7 @@ class PipelineOptions:
     only: tuple[str, ...] = ()
     resume: str | None = None  # a run id
     use_cache: bool = True  # reuse an image baked from the same inputs (False: --force, or cache off)
+    channel_prefix: str = "/goldsmith"
     manifest_path: Path | None = None
 
 
@@ -237,6 +238,7 @@ class PipelineRunner:
     def _bake(self, name: str, pin: str | None, build_id: str, token: CancelToken) -> None:
         member = self.loaded.members[name]
         options = BakeOptions(work_dir=self.options.work_dir, source_image_id=pin, use_cache=self.options.use_cache,
+                              channel_prefix=self.options.channel_prefix,
                               on_image_ready=lambda region, image_id: self.events.put(("ready", name,
                                                                                        (region, image_id))))
         try:

@@ -31,6 +31,7 @@ ORG_RE = re.compile(r"arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,3
 OU_RE = re.compile(r"arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 DEVICE_RE = re.compile(r"/dev/(sd|xvd)([f-p])")
 RECIPE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+CHANNEL_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # one segment of an SSM parameter path
 VARIABLE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 MODE_RE = re.compile(r"0?[0-7]{3}|[0-7]{4}")

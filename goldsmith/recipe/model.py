@@ -109,6 +109,10 @@ class Source(StrictModel):
     recipe: str | None = None
     """Name of another recipe, recipes/<name>.yaml (or .yml) under the project root: the newest image it produced
     in this account that did not fail validation."""
+    channel: str | None = None
+    """With recipe: start from the AMI that recipe's channel names in the build region (the SSM parameter
+    <channel_prefix>/<recipe>/<channel>, see `invoke promote`) instead of its newest image, so a layered image
+    builds on what was promoted."""
 
     @field_validator("id")
     @classmethod
@@ -120,12 +124,19 @@ class Source(StrictModel):
     def _recipe(cls, value: str | None) -> str | None:
         return value and formats.check(formats.RECIPE_NAME_RE, value, "recipe name", "base")
 
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.CHANNEL_RE, value, "channel name", "stable")
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
         given = [n for n in ("id", "filter", "recipe") if getattr(self, n) is not None]
         if len(given) != 1:
             detail = "none given" if not given else "got " + " and ".join(given)
             raise formats.FieldProblem(f"give exactly one of id, filter or recipe ({detail})")
+        if self.channel is not None and self.recipe is None:
+            raise formats.FieldProblem("a channel belongs to a recipe: give source.recipe with it", "channel")
         return self
 
 
@@ -377,3 +388,10 @@ class Recipe(StrictModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return formats.check(formats.RECIPE_NAME_RE, value, "recipe name", "web-server")
+
+    @model_validator(mode="after")
+    def _promoted_images_are_validated(self) -> Recipe:
+        if self.image.channel is not None and not self.validate_.suites:
+            raise formats.FieldProblem("a channel gets only images that passed validation: give validate.suites "
+                                       "too", "image", "channel")
+        return self

@@ -85,6 +85,20 @@ class Encryption(StrictModel):
         return value
 
 
+class Retention(StrictModel):
+    """Retire old builds of this recipe after each successful bake, as `invoke prune` does: never one a channel
+    names, an instance was launched from, the latest version of a launch template names, or tagged
+    goldsmith:keep=true."""
+
+    keep: Positive
+    """How many of the newest builds to keep (the new one is the newest)."""
+    older_than_days: Annotated[int, Field(ge=0)] = 0
+    """Retire only builds older than this many days (0: any age)."""
+    action: Literal["disable", "deregister"] = "disable"
+    """disable (no new launches; `invoke images --enable AMI` undoes it) or deregister (the snapshots are deleted
+    too)."""
+
+
 class Image(StrictModel):
     """The AMI to register."""
 
@@ -107,12 +121,23 @@ class Image(StrictModel):
     deprecate_at: datetime | None = None
     """Moment the image is marked deprecated (UTC when no zone is given): in the future, at most 3650 days
     ahead (730 for a public image), as AWS allows."""
+    channel: str | None = None
+    """After a successful bake, promote the image to this channel (like `invoke promote`): the SSM parameter
+    <channel_prefix>/<recipe>/<channel> (data type aws:ec2:image) names it in the build region and every region
+    it was copied to, all or none. Needs validate.suites: only validated images are promoted."""
+    retention: Retention | None = None
+    """Retire old builds of this recipe after each successful bake (see Retention)."""
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
         formats.regions(value)
         return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return value and formats.check(formats.CHANNEL_RE, value, "channel name", "candidate")
 
     @field_validator("deprecate_at", mode="before")
     @classmethod

@@ -115,7 +115,7 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
     loaded_members = {}
     for name in order:
         index, loaded = members[name]
-        source = loaded.recipe.source.recipe
+        source = None if loaded.recipe.source.channel else loaded.recipe.source.recipe
         loaded_members[name] = Member(name, loaded, graph[name], source)
     return LoadedPipeline(pipeline, path, root, loaded_members)
 
@@ -219,6 +219,8 @@ def _graph(document: YamlDocument, pipeline: Pipeline, members: dict[str, tuple[
     for name, (index, loaded) in members.items():
         needs: list[str] = []
         source = loaded.recipe.source.recipe
+        if loaded.recipe.source.channel:
+            source = None  # it builds on what the channel names, not on this run's image: no dependency
         if source is not None:
             if source in members:
                 needs.append(source)

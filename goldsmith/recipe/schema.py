@@ -176,7 +176,9 @@ A JSON Schema for editors is in `schema/pipeline.schema.json`.
 
 A recipe waits for the recipe its `source.recipe` names, which must be in the pipeline, and builds on the
 image this run baked from it (once that image passed validation in the build region; its copies and
-sharing go on meanwhile). `after` adds orderings without a source relation. A cycle is an error.
+sharing go on meanwhile). A source that names a channel (`source: {recipe: base, channel: stable}`) is no
+dependency: the recipe builds on what the channel names, baked by this run or not. `after` adds orderings
+without a source relation. A cycle is an error.
 
 ```yaml
 name: release

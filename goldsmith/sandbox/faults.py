@@ -4,7 +4,8 @@ Every rule names an action (``"*"`` means every EC2 action) and a ``kind``:
 
 - ``"error"`` (the default): an error (RequestLimitExceeded, InternalError, ServiceUnavailable,
   ResourceLimitExceeded) and either a ``rate`` in [0, 1] or an ``nth`` call (1-based, counted from when
-  the rules were set). Draws come from one ``random.Random(seed)`` so a run can be replayed.
+  the rules were set). Draws come from one ``random.Random(seed)`` so a run can be replayed. An optional
+  ``region`` limits the rule to calls to that region (the second region's write of a multi-region change).
 - ``"not_found_after_create"``: EC2 is eventually consistent ("Eventual consistency in the Amazon EC2
   API"): for a while after a create, calls that *reference* the new resource may answer that it does not
   exist. A call of that action that references (by id, or a key pair by name) an instance, security
@@ -37,6 +38,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "InternalError": (500, "An internal error has occurred.", "InternalServerError"),
     # Not retried by botocore: a request AWS refuses for good (e.g. too many concurrent AMI copies).
     "ResourceLimitExceeded": (400, "You have reached the limit for concurrent AMI copies.", "LimitExceededException"),
+    # Not retried either: the caller may not do this (an SCP or IAM policy denying it, e.g. in one region).
+    "AccessDenied": (400, "User is not authorized to perform this operation.", "AccessDeniedException"),
     "ServiceUnavailable": (
         503,
         "The service is unavailable. Please try again shortly.",
@@ -78,16 +81,17 @@ NAMING_KEYS = ("CreateKeyPair", "ImportKeyPair")  # their KeyName names the new 
 
 @dataclass(frozen=True)
 class FaultRule:
-    """An error rule; exactly one of rate and nth is used (nth wins when set)."""
+    """An error rule; exactly one of rate and nth is used (nth wins when set); `region` limits it to one region."""
 
     action: str
     error: str
     rate: float = 0.0
     nth: int | None = None
+    region: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
-        unknown = set(data) - {"kind", "action", "error", "rate", "nth"}
+        unknown = set(data) - {"kind", "action", "error", "rate", "nth", "region"}
         if unknown:
             raise InputError(f"unknown field(s) of an error fault rule: {', '.join(sorted(unknown))}")
         error = str(data.get("error", "RequestLimitExceeded"))
@@ -97,10 +101,13 @@ class FaultRule:
         if not 0.0 <= rate <= 1.0:
             raise InputError(f"fault rate must be between 0 and 1, got {rate}")
         nth = data.get("nth")
-        return cls(str(data.get("action", "*")), error, rate, int(nth) if nth is not None else None)
+        region = data.get("region")
+        return cls(str(data.get("action", "*")), error, rate, int(nth) if nth is not None else None,
+                   str(region) if region is not None else None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "error", "action": self.action, "error": self.error, "rate": self.rate, "nth": self.nth}
+        return {"kind": "error", "action": self.action, "error": self.error, "rate": self.rate, "nth": self.nth,
+                "region": self.region}
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,8 @@ class FaultInjector:
                     fault = self._not_yet_visible(rule, action, region, params or {}) if is_ec2 else None
                     if fault is not None:
                         return fault
+                    continue
+                if rule.region is not None and rule.region != region:
                     continue
                 fired = count == rule.nth if rule.nth is not None else self._random.random() < rule.rate
                 if fired:

@@ -30,6 +30,8 @@ from goldsmith.sandbox import (
     moto_fixes_ebs,
     moto_fixes_iam,
     moto_fixes_kms,
+    moto_fixes_launched,
+    moto_fixes_ssm,
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
@@ -444,3 +446,5 @@ def apply_all(base_image_name: str | None = None) -> None:
     moto_fixes_iam.install()
     moto_fixes_disabled.install()
     moto_fixes_kms.install()
+    moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
+    moto_fixes_ssm.install()

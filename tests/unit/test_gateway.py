@@ -276,6 +276,23 @@ def test_json_protocol_fault_is_a_throttling_exception(gateway: Gateway) -> None
     client.clear_faults()
 
 
+def test_a_fault_rule_can_be_limited_to_one_region(gateway: Gateway) -> None:
+    """The second region's write of a multi-region change fails, the first region's does not; AccessDenied is
+    answered at once (botocore does not retry it)."""
+    client = SandboxClient(gateway.url)
+    client.set_faults([{"action": "GetParameter", "error": "AccessDenied", "rate": 1.0, "region": "us-west-2"}])
+    client.reset_counts()
+    with pytest.raises(ClientError) as err:
+        ec2_client(gateway, service="ssm", region="us-west-2").get_parameter(Name="/nope")
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as err:
+        ec2_client(gateway, service="ssm").get_parameter(Name="/nope")
+    assert err.value.response["Error"]["Code"] == "ParameterNotFound"
+    assert client.counts() == {"GetParameter": 2}
+    assert gateway.faults.describe()["rules"][0]["region"] == "us-west-2"
+    client.clear_faults()
+
+
 def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
     ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
     client.set_latency("aws", scale=0.25)

@@ -99,7 +99,8 @@ def test_what_a_recipe_needs() -> None:
     assert "BuildAndValidationInstances" in plain and "ShareImagesAndSnapshots" not in plain
     assert "CheckOwnPermissions" not in plain  # the check's own permission is not a need of the bake
     full = {s.sid for s in needed_statements(Needs(copy_regions=True, share=True, encrypted=True,
-                                                   consumer_keys=True, instance_profile=True))}
+                                                   consumer_keys=True, instance_profile=True, channels=True,
+                                                   retention=True))}
     assert full == {s.sid for s in STATEMENTS} - {"CheckOwnPermissions"}
 
 

@@ -150,3 +150,14 @@ def test_invoke_pipeline_with_a_bad_file_exits_2_before_any_aws_call(project: Pa
         assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
     assert f"{path}:3:13: recipes[0].recipe: no recipe 'nosuch'" in proc.stderr or "concurrency" in proc.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_a_source_channel_is_no_dependency(project: Path) -> None:
+    """`source: {recipe: root, channel: stable}` builds on what the channel names: root need not be baked first,
+    nor be in the pipeline at all."""
+    leaf = project / "recipes" / "leaf.yaml"
+    leaf.write_text(leaf.read_text().replace("  recipe: mid\n", "  recipe: root\n  channel: stable\n"))
+    path = project / "pipelines" / "channel.yaml"
+    path.write_text("name: channel\nrecipes:\n  - recipe: leaf\n  - recipe: side\n")
+    loaded = load_pipeline(path, environ={})
+    assert loaded.members["leaf"].needs == () and loaded.members["leaf"].source is None
