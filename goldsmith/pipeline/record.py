@@ -33,6 +33,7 @@ class RecipeRun:
     seconds: float = 0.0
     step: str = ""  # the step running now (for the progress view)
     entry: dict[str, Any] = field(default_factory=dict)  # the bake's manifest entry
+    channels: list[str] = field(default_factory=list)  # the pipeline's channels now pointing at its images
 
     @property
     def image_id(self) -> str:

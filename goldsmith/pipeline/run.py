@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from goldsmith.aws.session import Aws
 from goldsmith.bake.api import bake, new_build_id
 from goldsmith.bake.context import BakeOptions
 from goldsmith.engine.cancel import CancelToken
 from goldsmith.engine.files import write_json_atomic
 from goldsmith.engine.signals import CancelScope
 from goldsmith.errors import GoldsmithError, InputError, Interrupted
+from goldsmith.images.channels import Where, promote_images
 from goldsmith.pipeline.record import DONE, RecipeRun, RunRecord, load_record
 from goldsmith.recipe.hints import did_you_mean
+from goldsmith.recipe.model import Build
 from goldsmith.recipe.pipeline_loader import LoadedPipeline
 from goldsmith.report.pipeline_view import PipelineView
 from goldsmith.targets.base import Target
@@ -144,6 +147,8 @@ class PipelineRunner:
                 reason = f"not started: interrupted by {scope.signal_name}" if interrupted else "not started"
                 self._set(run, "cancelled" if interrupted else "skipped", reason)
         failed = any(r.status not in DONE and r.reason != ONLY for r in self.record.recipes.values())
+        if not failed and not interrupted and self.loaded.pipeline.channels:
+            failed = not self._promote()
         self.record.outcome = "interrupted" if interrupted else ("failed" if failed else "succeeded")
         self.record.finished_at = time.time()
         self._save()
@@ -233,6 +238,28 @@ class PipelineRunner:
         self.view.status(run.name, status, reason)
         self._save()
 
+    def _promote(self) -> bool:
+        """Point the pipeline's channels at each recipe's images (every recipe has one); False if one failed
+        (that recipe's regions are put back by promote_images; those promoted before it stay)."""
+        aws = Aws(self.target.aws_settings())
+        where = Where(prefix=self.options.channel_prefix, delay=self.target.waits(Build()).delay)
+        for channel in self.loaded.pipeline.channels:
+            for name, run in self.record.recipes.items():
+                if run.status not in DONE or not run.images:
+                    continue
+                try:
+                    promote_images(aws, recipe=name, channel=channel, images=dict(run.images),
+                                   note=f"{name} (pipeline run {self.record.run_id})", where=where,
+                                   report=self.view.line)
+                except GoldsmithError as exc:
+                    self.view.line(f"{name}: promoting to {channel} failed: {exc}")
+                    run.reason = f"not promoted to {channel}: {_first_line(exc)}"
+                    return False
+                if channel not in run.channels:
+                    run.channels.append(channel)
+        self.view.line(f"promoted to {', '.join(self.loaded.pipeline.channels)}")
+        return True
+
     # -- one bake (worker thread) --------------------------------------------------------------------
 
     def _bake(self, name: str, pin: str | None, build_id: str, token: CancelToken) -> None:
@@ -285,7 +312,7 @@ def run_manifest(record: RunRecord) -> dict[str, Any]:
         "builds": builds,
         "last_run_uuid": record.run_id,
         "recipes": {name: {"status": r.status, "reason": r.reason, "build_id": r.build_id, "images": r.images,
-                           "seconds": r.seconds} for name, r in record.recipes.items()},
+                           "seconds": r.seconds, "channels": r.channels} for name, r in record.recipes.items()},
     }
 
 

@@ -106,6 +106,10 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
             problems.append(Problem("--var", 0, 0, name, "no recipe of the pipeline declares this variable"))
     if pipeline is None or problems:  # the graph needs every recipe
         raise RecipeError(problems)
+    for name, (index, loaded) in members.items():
+        if pipeline.channels and not loaded.recipe.validate_.suites:
+            problems.append(document.problem(("channels",), f"recipe '{name}' (recipes[{index}]) has no "
+                                             "validate.suites: a channel must only ever name a validated image"))
     graph = _graph(document, pipeline, members, problems)
     if problems:
         raise RecipeError(problems)

@@ -67,3 +67,18 @@ class Pipeline(StrictModel):
     """Values for every recipe that declares a variable of that name (a recipe's own `variables` entry wins)."""
     recipes: Annotated[list[PipelineRecipe], Field(min_length=1)]
     """The recipes, in any order: each starts when those it depends on have their image."""
+    channels: list[str] = []
+    """Channels to point at each recipe's image once every recipe of the run has one (baked or reused), in
+    every region the image is in: the SSM parameters <channel_prefix>/<recipe>/<channel> (see `invoke
+    promote`). A run with a failed recipe promotes nothing."""
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            if not formats.CHANNEL_RE.fullmatch(name):
+                raise formats.FieldProblem(f"channel {name!r}: use 1-64 letters, digits, '.', '-' or '_' (like "
+                                           "stable, candidate)", i)
+        if len(set(value)) != len(value):
+            raise formats.FieldProblem("a channel is listed twice")
+        return value

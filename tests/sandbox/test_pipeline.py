@@ -11,12 +11,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.sandbox.helpers import REPO, build_ids, leftovers, manifest_of, run_invoke
 from tests.sandbox.pipeline_project import make_project, run_ids, run_manifest
 
 pytestmark = pytest.mark.sandbox
+
+
+def _channel(sandbox: Any, recipe: str, region: str) -> str:
+    """The AMI /goldsmith/<recipe>/candidate names in the region, as any AWS client reads it."""
+    ssm = boto3.client("ssm", region_name=region, endpoint_url=sandbox.gateway_url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return str(ssm.get_parameter(Name=f"/goldsmith/{recipe}/candidate")["Parameter"]["Value"])
 
 
 def _env(sandbox_dir: Path) -> dict[str, str]:
@@ -76,6 +84,11 @@ def test_release_pipeline_bakes_each_image_on_the_one_before_and_rebakes_only_wh
     assert sorted(mapped.values()) == sorted(leftovers(ec2, builds["web"]["build_id"])["snapshots"])
     # web was validated on top of hardened: its suite checks the image it was built on.
     assert builds["web"]["validation"]["failed"] == 0 and builds["web"]["validation"]["passed"] >= 4
+    # The pipeline's channel names each recipe's image in every region it is in.
+    for name, build in builds.items():
+        for region, artifact in build["artifacts"].items():
+            assert _channel(sandbox, name, region) == artifact["ami_id"]
+    assert manifest["recipes"]["web"]["channels"] == ["candidate"]
 
     # Unchanged: every recipe is a cache hit; nothing is launched; the same AMIs, marked reused.
     launched = len(sandbox_client.requests(action="RunInstances"))
@@ -96,6 +109,8 @@ def test_release_pipeline_bakes_each_image_on_the_one_before_and_rebakes_only_wh
     assert rebaked["base"]["artifact_id"] == builds["base"]["artifact_id"]
     assert rebaked["hardened"]["source_ami"] == base
     assert rebaked["web"]["source_ami"] == rebaked["hardened"]["artifacts"]["us-east-1"]["ami_id"] != hardened
+    assert _channel(sandbox, "web", "us-west-2") == rebaked["web"]["artifacts"]["us-west-2"]["ami_id"]
+    assert _channel(sandbox, "base", "us-east-1") == base
 
     # --plan now says every recipe would be reused, and why, with reads only.
     requests_before = len(sandbox_client.requests())

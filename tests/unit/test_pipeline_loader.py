@@ -161,3 +161,16 @@ def test_a_source_channel_is_no_dependency(project: Path) -> None:
     path.write_text("name: channel\nrecipes:\n  - recipe: leaf\n  - recipe: side\n")
     loaded = load_pipeline(path, environ={})
     assert loaded.members["leaf"].needs == () and loaded.members["leaf"].source is None
+
+
+def test_channels_need_validated_recipes(project: Path) -> None:
+    root = project / "recipes" / "root.yaml"
+    root.write_text(root.read_text().replace("validate:\n  suites: [tests/images/layers.py]\n", "validate:\n"))
+    path = project / "pipelines" / "family.yaml"
+    path.write_text(path.read_text() + "channels: [candidate, 'no way']\n")
+    with pytest.raises(RecipeError, match=r"family.yaml:7:23: channels\[1\]: channel 'no way'"):
+        load_pipeline(path, environ={})
+    path.write_text(path.read_text().replace(", 'no way'", ""))
+    with pytest.raises(RecipeError, match=r"family.yaml:7:11: channels: recipe 'root' \(recipes\[0\]\) has no "
+                                          r"validate.suites"):
+        load_pipeline(path, environ={})
