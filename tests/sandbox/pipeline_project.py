@@ -7,12 +7,14 @@ fit in CI. `mid` runs provisioners/mid.sh, a file no other recipe uses.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 RECIPE = """\
 name: {name}
 version: 1.0.0
+description: pipeline test recipe of project {project}
 variables:
   note: {{default: "{name}"}}
 source:
@@ -54,14 +56,16 @@ recipes:
 """
 
 
-def _recipe(name: str, source: str | None, layers: list[str], extra: list[str]) -> str:
+def _recipe(name: str, source: str | None, layers: list[str], extra: list[str], project: str) -> str:
     src = f"  recipe: {source}" if source else FILTER
     steps = [f"  - {{type: shell, inline: ['echo {{{{ note }}}} | sudo tee /etc/layer-{name}']}}", *extra]
-    return RECIPE.format(name=name, source=src, provision="\n".join(steps), layers=",".join(layers))
+    return RECIPE.format(name=name, source=src, provision="\n".join(steps), layers=",".join(layers), project=project)
 
 
 def make_project(root: Path) -> Path:
-    """Write the project under root; returns root."""
+    """Write the project under root; returns root. Each project's recipes have fingerprints of their own (their
+    description names the project), so no test reuses the images another test baked from the same text."""
+    project = uuid.uuid4().hex[:12]
     (root / "recipes").mkdir(parents=True)
     (root / "provisioners").mkdir()
     (root / "pipelines").mkdir()
@@ -70,10 +74,10 @@ def make_project(root: Path) -> Path:
     (root / "tests" / "images" / "layers.py").write_text(SUITE)
     (root / "provisioners" / "mid.sh").write_text("#!/bin/sh\necho mid-script | sudo tee /etc/mid-script\n")
     recipes = {
-        "root": _recipe("root", None, ["root"], []),
-        "mid": _recipe("mid", "root", ["root", "mid"], ["  - {type: shell, script: provisioners/mid.sh}"]),
-        "leaf": _recipe("leaf", "mid", ["root", "mid", "leaf"], []),
-        "side": _recipe("side", None, ["side"], []),
+        "root": _recipe("root", None, ["root"], [], project),
+        "mid": _recipe("mid", "root", ["root", "mid"], ["  - {type: shell, script: provisioners/mid.sh}"], project),
+        "leaf": _recipe("leaf", "mid", ["root", "mid", "leaf"], [], project),
+        "side": _recipe("side", None, ["side"], [], project),
     }
     for name, text in recipes.items():
         (root / "recipes" / f"{name}.yaml").write_text(text)
