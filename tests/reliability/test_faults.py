@@ -26,7 +26,7 @@ THROTTLING = [
 ]
 SEED = 20261125
 THROTTLED_BAKES = 20
-AT_ONCE = 4  # the bakes mostly wait in botocore's backoff: four at a time keep the test short
+AT_ONCE = 10  # the bakes mostly wait in botocore's backoff: ten at a time keep the test short
 
 
 @pytest.fixture
