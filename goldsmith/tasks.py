@@ -27,6 +27,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 from invoke.tasks import task
 
+from goldsmith.tasks_adopt import adopt_tasks
 from goldsmith.tasks_lifecycle import lifecycle_tasks
 
 if TYPE_CHECKING:
@@ -488,5 +489,7 @@ sandbox.add_task(sandbox_env)
 sandbox.add_task(sandbox_endpoint)
 
 lifecycle = lifecycle_tasks(_settings, _errors, _say, _whole_number)  # promote, rollback, images, prune
-ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, lint, test, bench, docs, pipeline, sandbox)
+adopt = adopt_tasks(_errors, _say)  # init, import-packer
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, *adopt, lint, test, bench, docs, pipeline,
+                sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

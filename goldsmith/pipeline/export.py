@@ -81,7 +81,7 @@ def job_id(name: str) -> str:
 
 def github_actions(loaded: LoadedPipeline, options: ExportOptions) -> str:
     """The workflow file's text: a header saying how it was made and what it needs, then the YAML."""
-    return _header(loaded, options) + _dump(workflow(loaded, options))
+    return _header(loaded, options) + dump(workflow(loaded, options))
 
 
 def workflow(loaded: LoadedPipeline, options: ExportOptions) -> dict[str, Any]:
@@ -107,15 +107,22 @@ def bake_job(member: Member, options: ExportOptions) -> dict[str, Any]:
         {"uses": CHECKOUT},
         {"uses": SETUP_PYTHON, "with": {"python-version": options.python_version}},
         {"name": "Install Goldsmith", "run": options.install},
-        {"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
-            "role-to-assume": f"${{{{ vars.{ROLE_VARIABLE} }}}}",
-            "aws-region": options.region or f"${{{{ vars.{REGION_VARIABLE} }}}}",
-        }},
+        credentials_step(options.region),
         _bake_step(member, options),
         _image_step(member),
-        _upload_step(member),
+        upload_step(member.name, manifest_path(member.name)),
     ]
     return job
+
+
+def credentials_step(region: str | None) -> dict[str, Any]:
+    """AWS credentials from GitHub's OIDC token: the role in the repository variable AWS_ROLE_ARN (no long-lived
+    keys in secrets); the region given, else the repository variable AWS_REGION. `goldsmith init`'s workflow
+    uses it too."""
+    return {"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
+        "role-to-assume": f"${{{{ vars.{ROLE_VARIABLE} }}}}",
+        "aws-region": region or f"${{{{ vars.{REGION_VARIABLE} }}}}",
+    }}
 
 
 def manifest_path(name: str) -> str:
@@ -156,12 +163,12 @@ def _image_step(member: Member) -> dict[str, Any]:
     return {"name": "Image id", "id": "image", "run": script + "\n"}
 
 
-def _upload_step(member: Member) -> dict[str, Any]:
-    """The manifest, logs and journals as an artifact, also when the bake failed (journals name what
-    `goldsmith clean --build-id` removes). Never .goldsmith/keys: it holds the build's SSH private key."""
-    paths = [manifest_path(member.name), ".goldsmith/logs/", ".goldsmith/builds/"]
+def upload_step(name: str, manifest: str) -> dict[str, Any]:
+    """The manifest, logs and journals as the artifact goldsmith-NAME, also when the bake failed (journals name
+    what `goldsmith clean --build-id` removes). Never .goldsmith/keys: it holds the build's SSH private key."""
+    paths = [manifest, ".goldsmith/logs/", ".goldsmith/builds/"]
     return {"name": "Upload the manifest", "if": "always()", "uses": UPLOAD_ARTIFACT, "with": {
-        "name": f"goldsmith-{member.name}",
+        "name": f"goldsmith-{name}",
         "path": "\n".join(paths) + "\n",
         "include-hidden-files": True,
         "if-no-files-found": "warn",
@@ -196,5 +203,6 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump(data: dict[str, Any]) -> str:
+    """A workflow's YAML as GitHub and people read it (block style, scripts as literal blocks)."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000)
