@@ -12,3 +12,14 @@ def init(directory: str) -> str:
     from goldsmith.adopt.scaffold import init as scaffold
 
     return scaffold(Path(directory)).summary()
+
+
+def import_packer(template: str, output: str | None) -> tuple[str, list[str]]:
+    """Convert a Packer amazon-ebs template (goldsmith.adopt.packer_import): (the recipe's text, or a line
+    saying where it was written and that it passed the check; what did not convert, as file:line lines)."""
+    from goldsmith.adopt.packer_import import import_packer as convert
+
+    imported = convert(Path(template), Path(output) if output else None)
+    if output is None:
+        return imported.text, imported.report()
+    return f"wrote {output}: passes `goldsmith check`; {len(imported.notes)} parts not converted", imported.report()
