@@ -39,3 +39,18 @@ def test_init_check_and_bake_from_the_wheel(installed: Installed, sandbox: Any, 
     build = json.loads(manifest.read_text())["builds"][-1]
     assert build["artifact_id"].startswith("us-east-1:ami-"), build
     assert build["validation"]["passed"] == 1, build["validation"]  # the starter suite's one test, on the image
+
+
+def test_import_packer_from_the_wheel(installed: Installed, tmp_path: Path) -> None:
+    """The wheel's import-packer reads HCL2 (python-hcl2 is a dependency) and writes a recipe that checks."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "packer"
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "tasks.py").write_text("from goldsmith.tasks import ns\n")
+    template = project / "basic.pkr.hcl"
+    template.write_text((fixtures / "basic.pkr.hcl").read_text())
+    proc = installed.goldsmith(["import-packer", str(template), "--output", "recipes/app.yaml"], cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert f"not converted: {template}:" in proc.stderr
+    checked = installed.goldsmith(["check", "recipes/app.yaml"], cwd=project)
+    assert checked.returncode == 0, checked.stderr
