@@ -20,11 +20,11 @@ from botocore.exceptions import ClientError
 from goldsmith.errors import EnvironmentProblem, InputError
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.credentials import UNCHECKED
-from goldsmith.sandbox.sigv4 import sign
 from goldsmith.sandbox.gateway import Gateway
 from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 from goldsmith.sandbox.moto_server import MotoProcess
+from goldsmith.sandbox.sigv4 import sign
 
 
 @dataclass(frozen=True)
