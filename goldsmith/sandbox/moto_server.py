@@ -103,6 +103,15 @@ class MotoProcess:
         """Spawn the server and wait until it listens (on `unix_socket` if given, else on a TCP port of
         127.0.0.1); with die_with_parent it gets SIGTERM if we die. With iam, moto enforces IAM once this has
         created the administrator key (`credentials`)."""
+        moto = cls.spawn(port, base_image_name, log, die_with_parent, iam, unix_socket)
+        moto.wait_ready(timeout)
+        return moto
+
+    @classmethod
+    def spawn(cls, port: int | None = None, base_image_name: str | None = None, log: Path | None = None,
+              die_with_parent: bool = False, iam: bool = False, unix_socket: Path | None = None) -> MotoProcess:
+        """`start` without the wait: moto takes ~2 s to import, which the caller can spend on its own imports;
+        `wait_ready` next (or `stop`)."""
         if unix_socket is not None and len(str(unix_socket)) > UNIX_PATH_MAX:
             raise EnvironmentProblem(f"the sandbox's state directory path is too long for moto's unix socket "
                                      f"{unix_socket} (at most {UNIX_PATH_MAX} characters); choose a shorter one")
@@ -120,15 +129,17 @@ class MotoProcess:
         finally:
             if not isinstance(out, int):
                 out.close()
-        moto = cls(proc, port, iam=iam, socket=unix_socket)
+        return cls(proc, port, iam=iam, socket=unix_socket)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until it listens, and with IAM make the administrator key; stops it on failure."""
         try:
-            wait_for_port(unix_socket or port, proc, timeout, "the moto server")
-            if iam:
-                moto.credentials = create_admin(moto.url)
+            wait_for_port(self.socket or self.port, self.proc, timeout, "the moto server")
+            if self.iam:
+                self.credentials = create_admin(self.url)
         except BaseException:
-            moto.stop()
+            self.stop()
             raise
-        return moto
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it lingers; always reaps the child."""

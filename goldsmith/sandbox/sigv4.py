@@ -16,11 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials as BotoCredentials
+if TYPE_CHECKING:
+    from botocore.auth import SigV4Auth
 
 AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256 +Credential=(?P<key>[^/\s,]+)/(?P<date>\d{8})/(?P<region>[^/\s,]+)/(?P<service>[^/\s,]+)"
@@ -66,12 +65,14 @@ def verify(method: str, path: str, headers: list[tuple[str, str]], body: bytes,
     if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
         raise SignatureRefused("mismatch", "the body is not the one whose hash was signed")
     host = next(v for k, v in lower if k == "host")
+    from botocore.awsrequest import AWSRequest
+
     request = AWSRequest(method=method, url=f"http://{host}{path}", data=body)
     for name, value in headers:
         if name.lower() in signed:
             request.headers[name] = value  # appends: a repeated header is signed with all its values
     request.context["timestamp"] = amz_date
-    auth = SigV4Auth(BotoCredentials(found["key"], secret), found["service"], found["region"])
+    auth = _signer(found["key"], secret, found["region"], found["service"])
     expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
     if not hmac.compare_digest(expected, found["signature"]):
         raise SignatureRefused("mismatch", "the signature does not match")
@@ -91,6 +92,16 @@ def _check_time(amz_date: str, now: datetime) -> None:
 def sign(method: str, url: str, body: bytes, headers: dict[str, str], access_key_id: str, secret: str,
          region: str, service: str) -> dict[str, str]:
     """`headers` plus the SigV4 headers (X-Amz-Date, Authorization) for this request, signed by botocore."""
+    from botocore.awsrequest import AWSRequest
+
     request = AWSRequest(method=method, url=url, data=body, headers=headers)
-    SigV4Auth(BotoCredentials(access_key_id, secret), service, region).add_auth(request)
+    _signer(access_key_id, secret, region, service).add_auth(request)
     return {str(k): str(v) for k, v in request.headers.items()}
+
+
+def _signer(access_key_id: str, secret: str, region: str, service: str) -> SigV4Auth:
+    """botocore's SigV4 signer (imported on first use: `sandbox up` starts moto before botocore is loaded)."""
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials as BotoCredentials
+
+    return SigV4Auth(BotoCredentials(access_key_id, secret), service, region)
