@@ -1,11 +1,14 @@
-"""Bake benchmarks: overhead, EC2 requests per bake, and polling overshoot (issue 7, figures 1-3).
+"""Bake benchmarks: overhead, EC2 requests per bake, polling overshoot (issue 7, figures 1-3) and the
+build cache's unchanged re-bake (issue 11).
 
     python bench/bench_bake.py [--reps 5] [--aws-reps 3] [--scale 1.0] [--quick]
 
 Bakes bench/recipes/reference.yaml with `invoke bake` as a subprocess (interpreter start-up included)
 against a private sandbox. Overhead uses the "instant" latency profile; overshoot uses the "aws" profile
 and subtracts the waits that profile models for the calls the bake made and the median instant bake.
-One warm-up bake (not counted) comes first unless --quick.
+These bakes pass --force: they measure baking, not the cache. Then the same recipe is baked again
+unchanged with the cache on (instant profile), as often as the instant bakes: every one must be a
+cache hit, timed and counted the same way. One warm-up bake (not counted) comes first unless --quick.
 """
 
 from __future__ import annotations
@@ -44,24 +47,31 @@ def modelled_wait(counts: dict[str, int], profile: Profile, scale: float) -> flo
     return seconds * scale
 
 
-def one_bake(info: Any, work: Path) -> tuple[float, dict[str, int], list[dict[str, Any]]]:
-    """Wall seconds of `invoke bake`, the gateway's counts for it, and the manifest's step records."""
+def one_bake(info: Any, work: Path, *, reuse: bool = False) -> tuple[float, dict[str, int], list[dict[str, Any]]]:
+    """Wall seconds of `invoke bake`, the gateway's counts for it, and the manifest's step records.
+
+    A real bake (--force) unless `reuse`: then the build cache must reuse an earlier bake's image."""
     client = info.client()
     client.reset_counts()
     manifest = work / f"manifest-{time.monotonic_ns()}.json"
-    env = os.environ | {"GOLDSMITH_SANDBOX_DIR": str(info.state_dir), "INVOKE_GOLDSMITH_WORK_DIR": str(work)}
+    env = os.environ | {"GOLDSMITH_SANDBOX_DIR": str(info.state_dir), "INVOKE_GOLDSMITH_WORK_DIR": str(work),
+                        "INVOKE_GOLDSMITH_CACHE": "true"}
     command = [sys.executable, "-m", "invoke", "bake", RECIPE, "--manifest", str(manifest)]
+    command += [] if reuse else ["--force"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the reference bake failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    steps = json.loads(manifest.read_text())["builds"][0].get("steps", [])
-    return wall, client.counts(), steps
+    entry = json.loads(manifest.read_text())["builds"][0]
+    if entry.get("reused", False) != reuse:
+        raise SystemExit(f"expected {'a cache hit' if reuse else 'a bake'}, got the opposite:\n{done.stdout}")
+    return wall, client.counts(), entry.get("steps", [])
 
 
-def bakes(info: Any, work: Path, reps: int) -> list[tuple[float, dict[str, int], list[dict[str, Any]]]]:
-    return [one_bake(info, work) for _ in range(reps)]
+def bakes(info: Any, work: Path, reps: int, *, reuse: bool = False
+          ) -> list[tuple[float, dict[str, int], list[dict[str, Any]]]]:
+    return [one_bake(info, work, reuse=reuse) for _ in range(reps)]
 
 
 def step_table(runs: list[tuple[float, dict[str, int], list[dict[str, Any]]]]) -> str:
@@ -100,14 +110,30 @@ def main() -> int:
         if not args.quick:
             one_bake(info, work)  # warm-up: first connections, page cache, the runtime's first instance
         instant = bakes(info, work, args.reps)
+        hits = bakes(info, work, args.reps, reuse=True)
         client.set_latency("aws", args.scale)
         try:
             aws = bakes(info, work, args.aws_reps)
         finally:
             client.set_latency("instant")
     figures, extra = analyse(instant, aws, args.scale)
-    report("bake (reference recipe, private sandbox)", figures, extra)
+    cache_figures, cache_extra = analyse_hits(hits)
+    report("bake (reference recipe, private sandbox)", figures + cache_figures, extra + "\n" + cache_extra)
     return 0
+
+
+def analyse_hits(hits: list[tuple[float, dict[str, int], list[dict[str, Any]]]]) -> tuple[list[Figure], str]:
+    """The unchanged re-bake: wall time, RunInstances and every EC2 request it made."""
+    figures = [
+        Figure("cache hit: unchanged re-bake wall time", "s", [w for w, _, _ in hits], goal=1.5,
+               note="`invoke bake` of the unchanged reference recipe after a bake: the image is reused"),
+        Figure("cache hit: RunInstances on an unchanged re-bake", "requests",
+               [float(c.get("RunInstances", 0)) for _, c, _ in hits], goal=0.0, better="at most",
+               note="gateway counts, reset before each bake"),
+        Figure("cache hit: EC2 requests", "requests", [float(sum(c.values())) for _, c, _ in hits],
+               note="source, cache lookup in both regions, launch permissions in both regions"),
+    ]
+    return figures, "cache hit: " + counts_table(hits[-1][1])
 
 
 def analyse(instant: list[tuple[float, dict[str, int], list[dict[str, Any]]]],

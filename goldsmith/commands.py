@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from goldsmith.errors import InputError
 
 if TYPE_CHECKING:
+    from goldsmith.pipeline.record import RunRecord
     from goldsmith.recipe.pipeline_loader import LoadedPipeline
 
 
@@ -24,6 +25,7 @@ class Settings:
     profile: str | None = None
     sandbox_dir: Path | None = None
     plain: bool | None = None
+    cache: bool = True  # reuse an image baked from the same inputs (the build cache); False: always bake
 
 
 def load(recipe: str, var: Sequence[str]) -> object:
@@ -52,23 +54,34 @@ def check(recipe: str, var: Sequence[str]) -> str:
 
 
 def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str | None = None,
-         keep_on_error: bool = False) -> tuple[str, Path]:
-    """Bake a recipe; returns (summary, manifest path). Errors are GoldsmithErrors with exit codes."""
+         keep_on_error: bool = False, force: bool = False, source_ami: str | None = None) -> tuple[str, Path]:
+    """Bake a recipe, or reuse the image an earlier bake made from the same inputs (unless `force` or the
+    cache setting is off); returns (summary, manifest path). Errors are GoldsmithErrors with exit codes.
+
+    `source_ami` builds on that AMI instead of resolving the recipe's source (an upstream image baked
+    elsewhere, such as by another CI job)."""
     from goldsmith.bake.api import bake as run_bake
     from goldsmith.bake.context import BakeOptions
     from goldsmith.recipe.loader import LoadedRecipe
     from goldsmith.report.progress import make_display
     from goldsmith.targets import make_target
 
+    if source_ami is not None:
+        _check_ami_id(source_ami, flag="--source-ami")
     loaded = load(recipe, var)
     assert isinstance(loaded, LoadedRecipe)
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
     options = BakeOptions(keep_on_error=keep_on_error, work_dir=settings.work_dir,
-                          manifest_path=Path(manifest) if manifest else None)
+                          manifest_path=Path(manifest) if manifest else None, use_cache=settings.cache and not force,
+                          source_image_id=source_ami)
     result = run_bake(loaded, target, options, display=make_display(settings.plain))
     state = result.state
     amis = ", ".join(f"{r}:{a.image_id}" for r, a in state.artifacts.items())
+    if state.reused_from:
+        return (f"reused {state.image_name} -> {amis}: baked by build {state.reused_from} from the same inputs "
+                f"(fingerprint {state.fingerprint[:12]}); nothing baked, --force bakes anyway (run {state.build_id})",
+                result.manifest_path)
     return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path
 
 
@@ -105,11 +118,13 @@ class PipelineRequest:
     resume: str | None = None
     force: bool = False
     manifest: str | None = None
+    use: tuple[str, ...] = ()  # NAME=AMI: that recipe is already baked (goldsmith.pipeline.pins)
 
 
 def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[str], None]) -> int:
     """Run (or --plan) a pipeline; returns the exit code (0 all done, 1 a recipe failed, 130 interrupted)."""
-    from goldsmith.pipeline.plan import plan, plan_table
+    from goldsmith.aws.session import Aws
+    from goldsmith.pipeline.plan import CacheAccess, plan, plan_table
     from goldsmith.pipeline.run import PipelineOptions, PipelineRunner, new_record
     from goldsmith.pipeline.summary import summary_table
     from goldsmith.report.pipeline_view import make_pipeline_view
@@ -121,15 +136,17 @@ def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[
     manifest_path = Path(request.manifest) if request.manifest else None
     if manifest_path is not None and manifest_path.is_dir():
         raise InputError(f"--manifest {manifest_path}: this is a directory; give a file name")
+    use_cache = settings.cache and not request.force
     options = PipelineOptions(work_dir=settings.work_dir, concurrency=request.concurrency, only=request.only,
-                              resume=request.resume, force=request.force, manifest_path=manifest_path)
+                              resume=request.resume, use_cache=use_cache, manifest_path=manifest_path)
     record = new_record(loaded, options)
-    if request.plan:
-        report(plan_table(plan(loaded, record, force=request.force)))
-        return 0
-
+    _pin(record, loaded, request, settings)
     target = make_target(settings.target, region=settings.region, profile=settings.profile,
                          sandbox_dir=settings.sandbox_dir)
+    if request.plan:
+        cache = CacheAccess(Aws(target.aws_settings()), settings.work_dir) if use_cache else None
+        report(plan_table(plan(loaded, record, force=request.force, cache=cache)))
+        return 0
     target.aws_settings()  # once, in this thread: the sandbox comes up (or credentials fail) before any bake
     report(f"pipeline {loaded.pipeline.name}: run {record.run_id}")
     view = make_pipeline_view(loaded.names, settings.plain)
@@ -139,6 +156,37 @@ def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[
     if result.exit_code == 1:
         report(f"resume with: invoke pipeline {request.path} --resume {record.run_id}")
     return result.exit_code
+
+
+def _pin(record: RunRecord, loaded: LoadedPipeline, request: PipelineRequest, settings: Settings) -> None:
+    """Apply --use: the pinned recipes are reused with the given images (in the build region)."""
+    from goldsmith.pipeline.pins import apply_pins, parse_uses
+
+    pins = parse_uses(request.use, loaded, request.only)
+    region = settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    apply_pins(record, loaded, request.only, pins, region)
+
+
+def export_pipeline(path: str, fmt: str, settings: Settings, *, output: str | None = None,
+                    install: str | None = None) -> str:
+    """The pipeline as a CI workflow (goldsmith.pipeline.export); written to `output` if given, and returned.
+
+    Bad input (unknown format, a pipeline with mistakes, an output that is a directory) exits 2; no AWS call."""
+    from goldsmith.pipeline.export import ExportOptions, check_format, default_install, github_actions
+
+    check_format(fmt)
+    if output is not None and Path(output).is_dir():
+        raise InputError(f"--output {output}: this is a directory; give a file name (.github/workflows/NAME.yml)")
+    loaded = load_pipeline_file(path, ())
+    resolved = Path(path).resolve()
+    named = resolved.relative_to(loaded.root).as_posix() if resolved.is_relative_to(loaded.root) else path
+    options = ExportOptions(pipeline_path=named, install=install or default_install(loaded.root),
+                            region=settings.region)
+    text = github_actions(loaded, options)
+    if output is not None:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+    return text
 
 
 def clean(settings: Settings, *, build_id: str | None, everything: bool, yes: bool,
@@ -275,8 +323,9 @@ def copy(settings: Settings, image_id: str, *, regions: Sequence[str], kms_keys:
     return f"{image_id} copied -> {', '.join(made + kept)}"
 
 
-def _check_ami_id(image_id: str) -> None:
+def _check_ami_id(image_id: str, flag: str = "") -> None:
     from goldsmith.recipe import formats
 
     if not formats.AMI_ID_RE.fullmatch(image_id):
-        raise InputError(f"{image_id!r} is not an AMI id (like ami-0123456789abcdef0)")
+        where = f"{flag} {image_id}: " if flag else ""
+        raise InputError(f"{where}{image_id!r} is not an AMI id (like ami-0123456789abcdef0)")

@@ -39,6 +39,7 @@ DEFAULTS: MappingProxyType[str, Any] = MappingProxyType({
     "work_dir": ".goldsmith",  # journals, logs, manifests, keys
     "sandbox_dir": None,       # None: GOLDSMITH_SANDBOX_DIR, else /var/lib/goldsmith/sandbox
     "plain": None,             # None: rich progress on a terminal, plain lines otherwise
+    "cache": None,             # None/true: reuse an image baked from the same inputs; false: always bake
 })
 """The `goldsmith` config section's defaults. Every key is listed (even those that default to None):
 invoke maps INVOKE_GOLDSMITH_<KEY> only onto keys that exist."""
@@ -98,6 +99,7 @@ def _settings(c: Context, target: str | None = None, region: str | None = None,
         work_dir=Path(_cfg(c, "work_dir")),
         sandbox_dir=Path(sandbox_dir) if sandbox_dir else None,
         plain=_flag(_cfg(c, "plain")),
+        cache=_flag(_cfg(c, "cache")) is not False,
     )
 
 
@@ -142,20 +144,23 @@ TARGET_HELP = (f"where to bake: sandbox (this machine, no account) or aws (defau
         "var": "set a recipe variable, name=value (repeatable)",
         "manifest": "write the manifest here (default .goldsmith/manifests/BUILD_ID.json)",
         "keep_on_error": "on failure, leave the build instance running and print how to reach it",
+        "force": "bake even when an image baked from the same inputs exists (the build cache would reuse it)",
+        "source_ami": "build on this AMI (ami-...) instead of the recipe's source (an upstream image baked elsewhere)",
         "region": "AWS region (default: config goldsmith.region, else AWS_REGION / profile)",
         "profile": "AWS profile (default: config goldsmith.profile, else AWS_PROFILE)",
     },
     iterable=["var"],
 )
 def bake(c: Context, recipe: str, target: str | None = None, var: list[str] | None = None,
-         manifest: str | None = None, keep_on_error: bool = False, region: str | None = None,
-         profile: str | None = None) -> None:
+         manifest: str | None = None, keep_on_error: bool = False, force: bool = False, region: str | None = None,
+         profile: str | None = None, source_ami: str | None = None) -> None:
     """Bake a recipe into an AMI: launch, provision, snapshot, register, validate, share."""
     from goldsmith import commands
 
     with _errors():
         summary, path = commands.bake(recipe, var or [], _settings(c, target, region, profile),
-                                      manifest=manifest, keep_on_error=keep_on_error)
+                                      manifest=manifest, keep_on_error=keep_on_error, force=force,
+                                      source_ami=source_ami)
     _say(summary)
     _say(f"manifest: {path}")
 
@@ -394,16 +399,18 @@ def sandbox_endpoint(c: Context, instance_id: str) -> None:
         "force": "bake every selected recipe, even those an existing image could stand for",
         "manifest": "write the run's manifest here (default .goldsmith/manifests/RUN_ID.json)",
         "var": "set a variable of every recipe that declares it, name=value (repeatable)",
+        "use": "RECIPE=AMI: that recipe is already baked; build on this image, bake neither it nor what only "
+               "it needs (repeatable)",
         "target": TARGET_HELP,
         "region": "AWS region of the bakes (default: config goldsmith.region, else AWS_REGION / profile)",
         "profile": "AWS profile (default: config goldsmith.profile, else AWS_PROFILE)",
     },
-    iterable=["only", "var"],
+    iterable=["only", "var", "use"],
 )
 def pipeline_run(c: Context, pipeline: str, only: list[str] | None = None, concurrency: int | None = None,
                  plan: bool = False, resume: str | None = None, force: bool = False, manifest: str | None = None,
                  var: list[str] | None = None, target: str | None = None, region: str | None = None,
-                 profile: str | None = None) -> None:
+                 profile: str | None = None, use: list[str] | None = None) -> None:
     """Bake a pipeline's recipes, independent ones at the same time, each on the images this run made."""
     from goldsmith import commands
 
@@ -411,15 +418,42 @@ def pipeline_run(c: Context, pipeline: str, only: list[str] | None = None, concu
         limit = _whole_number("--concurrency", concurrency)
     request = commands.PipelineRequest(path=pipeline, var=tuple(var or ()), only=tuple(only or ()),
                                        concurrency=limit, plan=plan, resume=resume, force=force,
-                                       manifest=manifest)
+                                       manifest=manifest, use=tuple(use or ()))
     with _errors():
         code = commands.pipeline(request, _settings(c, target, region, profile), report=_say)
     if code:
         raise Exit(code=code)
 
 
+@task(
+    name="export",
+    help={
+        "pipeline": "pipeline file, e.g. pipelines/release.yaml",
+        "format": "what to write: github-actions (a workflow, one job per recipe)",
+        "output": "write it here, e.g. .github/workflows/release.yml (default: print it)",
+        "install": "the shell command that installs Goldsmith on the runner (default: `pip install -e .` in a "
+                   "Goldsmith checkout, else `pip install goldsmith==VERSION`)",
+        "region": "the bakes' build region (default: config goldsmith.region, else the repository variable "
+                  "AWS_REGION)",
+    },
+)
+def pipeline_export(c: Context, pipeline: str, format: str = "github-actions", output: str | None = None,
+                    install: str | None = None, region: str | None = None) -> None:
+    """Write a pipeline as a CI workflow: one job per recipe, each on its upstream jobs' images."""
+    from goldsmith import commands
+
+    with _errors():
+        text = commands.export_pipeline(pipeline, format, _settings(c, None, region, None), output=output,
+                                        install=install)
+    if output is None:
+        print(text, end="", flush=True)
+    else:
+        _say(f"wrote {output}: check it with actionlint, commit it, run it from the Actions tab")
+
+
 pipeline = Collection("pipeline")
 pipeline.add_task(pipeline_run)
+pipeline.add_task(pipeline_export)
 
 sandbox = Collection("sandbox")
 sandbox.add_task(sandbox_up)

@@ -4,6 +4,10 @@ instance runtime, in a private state dir.
 The base image cache (GOLDSMITH_IMAGE_CACHE, default /var/cache/goldsmith/images) is shared with the
 user's, so it is built once per machine. Subprocess bakes reach this same sandbox through
 GOLDSMITH_SANDBOX_DIR.
+
+The build cache is off for the session's bakes (INVOKE_GOLDSMITH_CACHE=false): many tests bake the same
+recipe and mean a bake each time (a kill matrix killing a bake the cache skipped would test nothing).
+Tests of the cache turn it on for their own bakes (tests/sandbox/test_build_cache.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+CACHE_ENV = "INVOKE_GOLDSMITH_CACHE"
 
 
 def _why_not() -> str:
@@ -46,15 +52,17 @@ def sandbox(sandbox_dir: Path) -> Iterator[Any]:
     from goldsmith.sandbox import manage
 
     info = manage.up(sandbox_dir, progress=lambda line: print(line, flush=True))
-    old = os.environ.get("GOLDSMITH_SANDBOX_DIR")
-    os.environ["GOLDSMITH_SANDBOX_DIR"] = str(sandbox_dir)
+    settings = {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir), CACHE_ENV: "false"}
+    old = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield info
     finally:
-        if old is None:
-            os.environ.pop("GOLDSMITH_SANDBOX_DIR", None)
-        else:
-            os.environ["GOLDSMITH_SANDBOX_DIR"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         manage.down(sandbox_dir)
 
 

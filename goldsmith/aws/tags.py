@@ -16,6 +16,7 @@ VERSION_TAG = "goldsmith:version"
 SOURCE_AMI_TAG = "goldsmith:source-ami"
 COMMIT_TAG = "goldsmith:git-commit"
 VALIDATION_TAG = "goldsmith:validation"
+FINGERPRINT_TAG = "goldsmith:fingerprint"  # the bake's input fingerprint (goldsmith.recipe.fingerprint)
 
 
 def client_token(text: str) -> str:

@@ -53,13 +53,19 @@ class AnnounceImage:
 
 def announce_image(steps: list[Step[BuildState, BakeContext]],
                    announce: Callable[[str, str], None]) -> list[Step[BuildState, BakeContext]]:
-    """The steps with the last of validate-image / register-image wrapped in AnnounceImage."""
+    """The steps with the last of validate-image / register-image wrapped in AnnounceImage, and check-cache
+    too: a build cache hit has its image ready at once (a miss leaves no image id, so announces nothing)."""
     names = [step.name for step in steps]
+    wrapped = list(steps)
     for name in ("validate-image", "register-image"):
         if name in names:
             at = names.index(name)
-            return [*steps[:at], AnnounceImage(steps[at], announce), *steps[at + 1:]]
-    return steps
+            wrapped[at] = AnnounceImage(steps[at], announce)
+            break
+    if "check-cache" in names:
+        at = names.index("check-cache")
+        wrapped[at] = AnnounceImage(steps[at], announce)
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,7 @@ def bake(
     if steps is None:  # bad input (a bastion key file that does not load) fails here, before any AWS call
         features = sequences.Features.of(loaded, region, options.extra_suites)
         steps = sequences.bake(loaded, features, work_dir=options.work_dir, extra_suites=options.extra_suites,
-                               key=sequences.bastion_key(loaded)).steps
+                               key=sequences.bastion_key(loaded), cache=options.use_cache).steps
     if options.on_image_ready is not None:
         steps = announce_image(list(steps), options.on_image_ready)
     state = initial_state(loaded, region, build_id)

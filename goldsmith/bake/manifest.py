@@ -33,6 +33,10 @@ def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str)
         "build_id": state.build_id,
         "target": target,
         "outcome": state.outcome,
+        # A build cache hit: artifact_id names the AMI reused (the one to deploy), made by build reused_from.
+        "reused": bool(state.reused_from),
+        "reused_from": state.reused_from,
+        "fingerprint": state.fingerprint,
         "error": state.error,
         "image_name": state.image_name,
         "source_ami": state.facts.get("source_ami", ""),

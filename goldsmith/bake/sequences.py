@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldsmith.bake.machines import InstanceSpec
 from goldsmith.bake.state import BUILD, VALIDATION
+from goldsmith.bake.steps.check_cache import CheckCache
 from goldsmith.bake.steps.copy_regions import CopyRegions
 from goldsmith.bake.steps.create_key_pair import CreateKeyPair
 from goldsmith.bake.steps.create_security_group import CreateSecurityGroup
@@ -89,8 +90,10 @@ def instance_steps(spec: InstanceSpec) -> list[Step[BuildState, Any]]:
 
 
 def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".goldsmith"),
-         extra_suites: tuple[str, ...] = (), key: PrivateKey | None = None) -> Sequence[BuildState, BakeContext]:
-    """The full bake; validation comes before anything is copied or shared."""
+         extra_suites: tuple[str, ...] = (), key: PrivateKey | None = None,
+         cache: bool = False) -> Sequence[BuildState, BakeContext]:
+    """The full bake; validation comes before anything is copied or shared. With `cache`, a reusable
+    image of the same input fingerprint ends the run right after resolve-source (check-cache)."""
     recipe = loaded.recipe
     build = InstanceSpec(BUILD, recipe.build, recipe.build.instance_type, volumes=recipe.volumes,
                          encrypt=recipe.image.encrypt, bastion_key=key, label=f"build {recipe.name}")
@@ -103,11 +106,12 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
         return plan_for(loaded, facts={**state.facts, "image_id": state.image["ImageId"]},
                         extra_suites=extra_suites, junit_path=work_dir / "reports" / f"{state.build_id}-image.xml")
 
-    steps: list[Step[BuildState, Any]] = [ResolveSource(), Preflight(features), *instance_steps(build)]
+    steps: list[Step[BuildState, Any]] = [ResolveSource(), *([CheckCache()] if cache else []), Preflight(features),
+                                          *instance_steps(build)]
     steps += [MountVolumes()] if features.mount_volumes else []
     steps += [Provision(build)]
     steps += [ValidateBuild(build)] if features.validate_build else []  # fail fast, before the stop
-    steps += [StopInstance(), SnapshotVolumes(), RegisterImage()]
+    steps += [StopInstance(), SnapshotVolumes(), RegisterImage(validated=features.validate_image)]
     if features.validate_image:  # an instance FROM the new AMI; nothing is shared before it passes
         steps += [*instance_steps(validation),
                   ValidateImage(validation, image_plan, on_failure=recipe.validate_.on_failure),

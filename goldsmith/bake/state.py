@@ -65,6 +65,8 @@ class BuildState(RunState):
     tags: dict[str, str]  # the goldsmith:* tags every created resource carries
 
     source_image: ImageTypeDef | None = None
+    fingerprint: str = ""  # the bake's input fingerprint (goldsmith.recipe.fingerprint), once the source is known
+    reused_from: str = ""  # the build id of the image a build cache hit reused (nothing was baked)
     vpc_id: str | None = None
     instances: dict[Role, InstanceState] = field(
         default_factory=lambda: {BUILD: InstanceState(), VALIDATION: InstanceState()})

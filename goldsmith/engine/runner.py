@@ -43,6 +43,9 @@ class RunState:
     steps: list[StepRecord] = field(default_factory=list, kw_only=True)
     outcome: Outcome = field(default="running", kw_only=True)
     error: str = field(default="", kw_only=True)
+    # Set by a step that found the run's work already done (a bake's build cache hit): the steps after it
+    # are not run, and the run succeeds.
+    done: bool = field(default=False, kw_only=True)
 
     @property
     def run_id(self) -> str:
@@ -125,6 +128,8 @@ def run_steps(steps: Seq[Step[S, C]], state: S, ctx: C) -> None:
                 ctx.cancel.check()
                 started.append(step)
                 _run_one(step, state, ctx)
+                if state.done:
+                    break
         state.outcome = "succeeded"
     except (KeyboardInterrupt, Terminated, Cancelled) as exc:
         state.outcome = "interrupted"

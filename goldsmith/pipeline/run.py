@@ -38,7 +38,7 @@ class PipelineOptions:
     concurrency: int | None = None  # None: the pipeline file's
     only: tuple[str, ...] = ()
     resume: str | None = None  # a run id
-    force: bool = False  # bake even what the build cache could reuse
+    use_cache: bool = True  # reuse an image baked from the same inputs (False: --force, or cache off)
     manifest_path: Path | None = None
 
 
@@ -207,7 +207,10 @@ class PipelineRunner:
             run.images[region] = artifact.get("ami_id", "")
         run.region = run.entry.get("region", run.region)
         if payload is None:
-            self._set(run, "baked", "")
+            if run.entry.get("reused"):
+                self._set(run, "reused", f"same inputs as build {run.entry.get('reused_from', '')}")
+            else:
+                self._set(run, "baked", "")
             return
         if isinstance(payload, Interrupted):
             self._set(run, "cancelled", str(payload).splitlines()[0] if str(payload) else "interrupted")
@@ -233,7 +236,7 @@ class PipelineRunner:
 
     def _bake(self, name: str, pin: str | None, build_id: str, token: CancelToken) -> None:
         member = self.loaded.members[name]
-        options = BakeOptions(work_dir=self.options.work_dir, source_image_id=pin,
+        options = BakeOptions(work_dir=self.options.work_dir, source_image_id=pin, use_cache=self.options.use_cache,
                               on_image_ready=lambda region, image_id: self.events.put(("ready", name,
                                                                                        (region, image_id))))
         try:
@@ -271,7 +274,8 @@ def run_manifest(record: RunRecord) -> dict[str, Any]:
     builds = []
     for run in record.recipes.values():
         if run.entry and run.status in DONE:
-            builds.append({**run.entry, "reused": run.status == "reused", "pipeline_status": run.status})
+            reused = run.status == "reused" or bool(run.entry.get("reused"))
+            builds.append({**run.entry, "reused": reused, "pipeline_status": run.status})
     return {
         "pipeline": record.pipeline,
         "run_id": record.run_id,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_tasks_collection import TASKS  # one list of the tasks for both suites
+
 REPO = Path(__file__).resolve().parents[2]
-TASKS = {"bake", "check", "clean", "share", "copy", "validate", "lint", "test", "bench", "docs",
-         "sandbox.up", "sandbox.down", "sandbox.status", "sandbox.env", "sandbox.endpoint"}
 # What a build may read besides the package; the rest of the checkout (tests, .git, caches) stays out.
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "README.md", "LICENSE")
 PROJECT_DIRS = ("recipes", "provisioners", "templates", "files", "tests/images")

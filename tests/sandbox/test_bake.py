@@ -148,27 +148,3 @@ def test_ctrl_c_during_provisioning_exits_130_and_leaves_nothing(
     (build_id,) = build_ids(tmp_path)
     assert leftovers(ec2, build_id) == {}
     assert manifest_of(tmp_path, build_id)["outcome"] == "interrupted"
-
-
-def test_web_bakes_from_the_newest_base_image(
-    baked_base: dict[str, Any], sandbox_dir: Path, ec2: Any, tmp_path: Path
-) -> None:
-    """recipes/web.yaml names `source: {recipe: base}`: it builds on the newest base AMI and validates."""
-    proc = run_invoke(["bake", str(REPO / "recipes" / "web.yaml")], work_dir=tmp_path,
-                      env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (build_id,) = build_ids(tmp_path)
-    manifest = manifest_of(tmp_path, build_id)
-    newest_base = max(
-        ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["base-*"]}])["Images"],
-        key=lambda i: (i["CreationDate"], i["ImageId"]),
-    )
-    assert manifest["source_ami"] == newest_base["ImageId"]
-    assert manifest["validation"]["failed"] == 0 and manifest["validation"]["passed"] >= 4
-    left = leftovers(ec2, build_id)
-    assert set(left) == {"images", "snapshots"}
-    # web doesn't list base's /dev/sdf: the image inherits it, and every snapshot taken is in the image.
-    image = ec2.describe_images(ImageIds=left["images"])["Images"][0]
-    mapped = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]}
-    assert set(mapped) == {"/dev/xvda", "/dev/sdf"}
-    assert sorted(mapped.values()) == sorted(left["snapshots"])

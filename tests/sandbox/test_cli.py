@@ -19,8 +19,8 @@ def test_check_accepts_the_examples_without_touching_the_sandbox(
     sandbox_client: Any, sandbox_dir: Path, tmp_path: Path
 ) -> None:
     before = sandbox_client.counts()
-    for recipe in ("base", "web"):
-        proc = run_invoke(["check", str(REPO / "recipes" / f"{recipe}.yaml")], work_dir=tmp_path)
+    for path in ("recipes/base.yaml", "recipes/web.yaml", "pipelines/release.yaml"):
+        proc = run_invoke(["check", str(REPO / path)], work_dir=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert "ok" in proc.stdout
     assert sandbox_client.counts() == before
@@ -182,3 +182,19 @@ def test_a_root_volume_smaller_than_the_source_snapshot_is_bad_input_before_laun
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "volumes.root.size: 4 GiB is smaller than the source image's /dev/xvda snapshot" in proc.stderr
     assert {a: len(sandbox_client.requests(action=a)) for a in before} == before
+
+
+def test_source_ami_is_checked_then_used_instead_of_the_recipes_source(
+    sandbox_dir: Path, sandbox_client: Any, tmp_path: Path
+) -> None:
+    before = sandbox_client.counts()
+    proc = run_invoke(["bake", BASE, "--source-ami", "ami-nothex"], work_dir=tmp_path)
+    assert proc.returncode == 2 and "--source-ami ami-nothex: 'ami-nothex' is not an AMI id" in proc.stderr
+    assert sandbox_client.counts() == before  # the flag's format is checked before any AWS call
+    # A well-formed id replaces base's filter: resolve-source looks up that image (it does not exist here).
+    runs = len(sandbox_client.requests(action="RunInstances"))
+    proc = run_invoke(["bake", BASE, "--source-ami", "ami-0123456789abcdef0"], work_dir=tmp_path,
+                      env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+    assert proc.returncode == 2, proc.stderr
+    assert "ami-0123456789abcdef0 does not exist" in proc.stderr
+    assert len(sandbox_client.requests(action="RunInstances")) == runs

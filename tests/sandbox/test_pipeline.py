@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,14 +23,37 @@ def _env(sandbox_dir: Path) -> dict[str, str]:
     return {"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)}
 
 
-def test_release_pipeline_bakes_each_image_on_the_one_before(sandbox: Any, sandbox_dir: Path, ec2: Any,
-                                                             tmp_path: Path) -> None:
-    proc = run_invoke(["pipeline", str(REPO / "pipelines" / "release.yaml")], work_dir=tmp_path,
+def _copy_of_the_project(root: Path) -> Path:
+    """This repository's recipes, pipelines and what they use, in a project of their own (files may change)."""
+    for part in ("recipes", "pipelines", "provisioners", "templates", "files", "tests/images"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copy(REPO / "invoke.yaml", root / "invoke.yaml")
+    return root
+
+
+def _release(project: Path, work: Path, sandbox_dir: Path) -> tuple[str, dict[str, Any]]:
+    """`invoke pipeline pipelines/release.yaml` with the build cache on; the run id and its manifest."""
+    before = set(run_ids(work))
+    proc = run_invoke(["pipeline", str(project / "pipelines" / "release.yaml")], work_dir=work,
+                      env={**_env(sandbox_dir), "INVOKE_GOLDSMITH_CACHE": "true"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    (run_id,) = set(run_ids(work)) - before
+    assert f"run {run_id}: succeeded" in output
+    return run_id, run_manifest(work, run_id)
+
+
+def test_release_pipeline_bakes_each_image_on_the_one_before_and_rebakes_only_what_changed(
+        sandbox: Any, sandbox_dir: Path, ec2: Any, sandbox_client: Any, tmp_path: Path) -> None:
+    project = _copy_of_the_project(tmp_path / "project")
+    work = tmp_path / "work"
+    # Baked once with the cache off, so that no image another test made stands in for this run's.
+    proc = run_invoke(["pipeline", str(project / "pipelines" / "release.yaml")], work_dir=work,
                       env=_env(sandbox_dir))
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    (run_id,) = run_ids(tmp_path)
-    manifest = run_manifest(tmp_path, run_id)
+    (run_id,) = run_ids(work)
+    manifest = run_manifest(work, run_id)
     assert manifest["outcome"] == "succeeded"
     builds = {b["recipe"]: b for b in manifest["builds"]}
     assert list(builds) == ["base", "hardened", "web"]
@@ -43,11 +67,47 @@ def test_release_pipeline_bakes_each_image_on_the_one_before(sandbox: Any, sandb
     assert builds["web"]["artifact_id"].startswith(f"us-east-1:{web},us-west-2:ami-")
     # The manifest's builds are the bakes' own manifests, and nothing temporary is left.
     for build in builds.values():
-        assert manifest_of(tmp_path, build["build_id"])["artifact_id"] == build["artifact_id"]
+        assert manifest_of(work, build["build_id"])["artifact_id"] == build["artifact_id"]
         assert set(leftovers(ec2, build["build_id"])) <= {"images", "snapshots"}
+    # web does not list base's /dev/sdf: the image inherits it, and every snapshot taken is in the image.
+    image = ec2.describe_images(ImageIds=[web])["Images"][0]
+    mapped = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]}
+    assert set(mapped) == {"/dev/xvda", "/dev/sdf"}
+    assert sorted(mapped.values()) == sorted(leftovers(ec2, builds["web"]["build_id"])["snapshots"])
     # web was validated on top of hardened: its suite checks the image it was built on.
     assert builds["web"]["validation"]["failed"] == 0 and builds["web"]["validation"]["passed"] >= 4
-    assert f"run {run_id}: succeeded" in output
+
+    # Unchanged: every recipe is a cache hit; nothing is launched; the same AMIs, marked reused.
+    launched = len(sandbox_client.requests(action="RunInstances"))
+    _, again = _release(project, work, sandbox_dir)
+    assert len(sandbox_client.requests(action="RunInstances")) == launched
+    reused = {b["recipe"]: b for b in again["builds"]}
+    assert {n: b["artifact_id"] for n, b in reused.items()} == {n: b["artifact_id"] for n, b in builds.items()}
+    assert all(b["reused"] is True for b in reused.values())
+    assert {n: r["status"] for n, r in again["recipes"].items()} == dict.fromkeys(builds, "reused")
+
+    # A file only hardened uses changes: base is reused, hardened and web (built on it) are baked again.
+    script = project / "provisioners" / "hardened" / "baseline.sh"
+    script.write_text(script.read_text() + "\n# changed by the test\n")
+    _, changed = _release(project, work, sandbox_dir)
+    statuses = {n: r["status"] for n, r in changed["recipes"].items()}
+    assert statuses == {"base": "reused", "hardened": "baked", "web": "baked"}
+    rebaked = {b["recipe"]: b for b in changed["builds"]}
+    assert rebaked["base"]["artifact_id"] == builds["base"]["artifact_id"]
+    assert rebaked["hardened"]["source_ami"] == base
+    assert rebaked["web"]["source_ami"] == rebaked["hardened"]["artifacts"]["us-east-1"]["ami_id"] != hardened
+
+    # --plan now says every recipe would be reused, and why, with reads only.
+    requests_before = len(sandbox_client.requests())
+    proc = run_invoke(["pipeline", str(project / "pipelines" / "release.yaml"), "--plan"], work_dir=work,
+                      env={**_env(sandbox_dir), "INVOKE_GOLDSMITH_CACHE": "true"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for name in ("base", "hardened", "web"):
+        image = rebaked[name]["artifacts"]["us-east-1"]["ami_id"]
+        assert any(line.split()[:3] == [name, "REUSE", image] and "same inputs as build" in line for line in lines)
+    actions = [r["action"] for r in sandbox_client.requests()[requests_before:]]
+    assert all(a.startswith(("Describe", "Get")) for a in actions), actions
 
 
 def test_a_failure_stops_only_its_dependents_and_resume_bakes_the_rest(sandbox: Any, sandbox_dir: Path, ec2: Any,

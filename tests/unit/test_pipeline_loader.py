@@ -115,7 +115,7 @@ def test_only_takes_what_the_recipe_builds_on_and_plan_says_why(project: Path, t
     record = new_record(loaded, PipelineOptions(work_dir=tmp_path / "work", only=("mid",)))
     table = plan_table(plan(loaded, record))
     assert table.splitlines() == [
-        "root  BAKE   no earlier image of it to reuse",
+        "root  BAKE   the build cache is off",
         "mid   BAKE   builds on root, which is baked in this run (after root)",
         "leaf  SKIP   not selected (--only)",
         "side  SKIP   not selected (--only)",

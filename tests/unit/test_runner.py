@@ -67,6 +67,23 @@ def test_success_runs_all_then_cleans_all_in_reverse(ctx: BakeContext) -> None:
     assert [s.status for s in st.steps] == ["ok", "ok"]
 
 
+class DoneStep(FakeStep):
+    """A step that finds the run's work already done (as the bake's check-cache does on a hit)."""
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        super().run(state, ctx)
+        state.done = True
+
+
+def test_a_step_that_finds_the_work_done_ends_the_run_as_a_success(ctx: BakeContext) -> None:
+    rec = Recorder()
+    st = state()
+    run_steps([FakeStep("a", rec), DoneStep("b", rec), FakeStep("c", rec)], st, ctx)
+    assert rec.calls == ["run a", "run b", "clean b", "clean a"]  # c never runs, nor is cleaned
+    assert st.outcome == "succeeded"
+    assert [(s.name, s.status) for s in st.steps] == [("a", "ok"), ("b", "ok")]
+
+
 def test_error_cleans_started_steps_including_the_failing_one(ctx: BakeContext) -> None:
     rec = Recorder()
     st = state()

@@ -21,7 +21,8 @@ from goldsmith.commands import Settings
 from goldsmith.tasks import DEFAULTS, _settings, ns
 
 REPO = Path(__file__).resolve().parents[2]
-TASKS = {"bake", "check", "clean", "share", "copy", "validate", "lint", "test", "bench", "docs", "pipeline.run",
+TASKS = {"bake", "check", "clean", "share", "copy", "validate", "lint", "test", "bench", "docs",
+         "pipeline.run", "pipeline.export",
          "sandbox.up", "sandbox.down", "sandbox.status", "sandbox.env", "sandbox.endpoint"}
 GOLDSMITH = "import sys; from goldsmith.cli import main; sys.argv[0] = 'goldsmith'; main()"
 
@@ -80,6 +81,7 @@ def test_the_tasks_read_the_collections_defaults(monkeypatch: pytest.MonkeyPatch
     assert settings.target == DEFAULTS["target"] == "sandbox"
     assert settings.work_dir == Path(DEFAULTS["work_dir"])
     assert (settings.region, settings.profile, settings.sandbox_dir, settings.plain) == (None, None, None, None)
+    assert settings.cache is True  # the build cache is on unless turned off
     assert _settings(_context(), target="aws", region="eu-west-1").target == "aws"  # flags win
 
 
@@ -91,11 +93,14 @@ def test_env_vars_and_a_project_invoke_yaml_override_the_defaults(
     monkeypatch.setenv("INVOKE_GOLDSMITH_REGION", "eu-west-1")
     monkeypatch.setenv("INVOKE_GOLDSMITH_SANDBOX_DIR", str(tmp_path / "sbx"))
     monkeypatch.setenv("INVOKE_GOLDSMITH_PLAIN", "false")
+    monkeypatch.delenv("INVOKE_GOLDSMITH_CACHE", raising=False)  # the sandbox tests' session turns it off
     settings = _settings(_context(tmp_path))
     assert settings == Settings(target="aws", region="eu-west-1", profile="from-env", work_dir=Path("/w"),
-                                sandbox_dir=tmp_path / "sbx", plain=False)
+                                sandbox_dir=tmp_path / "sbx", plain=False, cache=True)
     monkeypatch.setenv("INVOKE_GOLDSMITH_PLAIN", "1")
     assert _settings(_context(tmp_path)).plain is True
+    monkeypatch.setenv("INVOKE_GOLDSMITH_CACHE", "false")
+    assert _settings(_context(tmp_path)).cache is False
 
 
 def test_goldsmith_lists_the_tasks_from_a_directory_without_tasks_py(tmp_path: Path) -> None:

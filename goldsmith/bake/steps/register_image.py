@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.tags import tag_specs
+from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.bake.billing import check_image_billing
 from goldsmith.bake.mappings import image_mappings
 from goldsmith.bake.state import Artifact
@@ -19,16 +19,22 @@ if TYPE_CHECKING:
     from goldsmith.bake.state import BuildState
 
 
-def image_tags(state: BuildState, ctx: BakeContext) -> dict[str, str]:
-    """The recipe's tags (rendered) plus Goldsmith's own."""
+def image_tags(state: BuildState, ctx: BakeContext, *, validated: bool = True) -> dict[str, str]:
+    """The recipe's tags (rendered) plus Goldsmith's own. An image no suite will validate says so from
+    creation (goldsmith:validation=none), so the build cache can tell it from one whose bake stopped
+    before its validation recorded a result (no tag: never reused)."""
     rendered = {k: ctx.loaded.render(v, **state.facts) for k, v in ctx.loaded.recipe.image.tags.items()}
-    return {**rendered, **state.tags}
+    tags = {**rendered, **state.tags}
+    if not validated:
+        tags[VALIDATION_TAG] = "none"
+    return tags
 
 
 UEFI_BOOT_MODES = ("uefi", "uefi-preferred")
 
 
-def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None = None) -> RegisterImageRequestTypeDef:
+def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None = None, *,
+                    validated: bool = True) -> RegisterImageRequestTypeDef:
     recipe = ctx.loaded.recipe
     assert state.image_name is not None  # named by preflight
     source: ImageTypeDef = state.source_image or {}
@@ -43,7 +49,7 @@ def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None =
         "BlockDeviceMappings": image_mappings(recipe.volumes, root_device, state.snapshots, source),
         "EnaSupport": bool(source.get("EnaSupport", True)),
         "ImdsSupport": "v2.0",
-        "TagSpecifications": tag_specs(["image"], image_tags(state, ctx)),
+        "TagSpecifications": tag_specs(["image"], image_tags(state, ctx, validated=validated)),
     }
     if source.get("BootMode"):
         params["BootMode"] = source["BootMode"]
@@ -74,9 +80,12 @@ def build_uefi_data(state: BuildState, ctx: BakeContext) -> str | None:
 class RegisterImage:
     name = "register-image"
 
+    def __init__(self, *, validated: bool = True) -> None:
+        self.validated = validated  # suites will validate the image (else it is tagged validation=none)
+
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         ec2 = ctx.aws.ec2(state.region)
-        params = register_params(state, ctx, build_uefi_data(state, ctx))
+        params = register_params(state, ctx, build_uefi_data(state, ctx), validated=self.validated)
         entry = ctx.journal.intent("image", state.region, params["Name"])
         with create_then_record():
             state.image_id = ec2ops.register_image(ec2, params)

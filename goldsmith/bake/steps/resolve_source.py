@@ -1,13 +1,18 @@
 """Resolve the source AMI: an id, a filter (newest wins), or the newest image of another recipe; or the AMI a
-pipeline pinned (its upstream recipe's image of the same run)."""
+pipeline pinned (its upstream recipe's image of the same run).
+
+Once the source is known, so is the bake's input fingerprint (it hashes the source AMI id): every
+resource, the AMI included, is tagged goldsmith:fingerprint from creation, so the build cache finds it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.tags import SOURCE_AMI_TAG
+from goldsmith.aws.tags import FINGERPRINT_TAG, SOURCE_AMI_TAG
 from goldsmith.bake.sources import source_image
+from goldsmith.images.cache import recipe_fingerprint
 
 if TYPE_CHECKING:
     from goldsmith.bake.context import BakeContext
@@ -25,6 +30,8 @@ class ResolveSource:
         state.facts["source_ami"] = image["ImageId"]
         state.facts["source_ami_name"] = image.get("Name", "")
         state.tags[SOURCE_AMI_TAG] = image["ImageId"]
+        state.fingerprint = recipe_fingerprint(ctx.loaded, image["ImageId"], ctx.options.work_dir)
+        state.tags[FINGERPRINT_TAG] = state.fingerprint
         ctx.events.info(f"source AMI {image['ImageId']} ({image.get('Name', '')})")
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
