@@ -104,10 +104,13 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
                              die_with_parent=True, iam=True, unix_socket=state_dir / MOTO_SOCKET)
     runtime = gateway = None
     try:
-        # Imported while moto starts (boto3 and botocore: ~1.5 s of `sandbox up`, overlapped with moto's ~2 s)
+        # While moto starts (~2 s): import boto3, botocore and the gateway, parse the models of the calls the
+        # sandbox makes itself (~1.5 s of `sandbox up` that would otherwise come after moto's)
         from goldsmith.sandbox.gateway import Gateway
+        from goldsmith.sandbox.moto_transport import load_models
         from goldsmith.sandbox.runtime import InstanceRuntime
 
+        load_models("iam", "ec2")
         moto.wait_ready()
         (state_dir / "runtime").mkdir(mode=PRIVATE_DIR, exist_ok=True)
         runtime = InstanceRuntime(state_dir / "runtime", rootfs)

@@ -185,7 +185,7 @@ def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
         if info is not None and info.pid == proc.pid:
             say(f"sandbox ready at {info.gateway_url}")
             return info
-        time.sleep(0.2)
+        time.sleep(0.05)  # a fresh daemon serves within ~3 s: look often
     _stop_pid(proc.pid, DOWN_TIMEOUT)
     raise EnvironmentProblem(f"the sandbox did not become ready within {UP_TIMEOUT:.0f} s:\n{_tail(log_path)}")
 

@@ -97,6 +97,16 @@ def _sender(path: Path, timeout: float) -> Any:
     return send
 
 
+def load_models(*services: str) -> None:
+    """Have boto3's default session parse these services' models now (EC2's alone takes ~0.4 s), e.g. while
+    moto starts, so the first `client` of each is quick."""
+    import boto3
+
+    for service in services:
+        boto3.client(service, region_name="us-east-1", endpoint_url="http://localhost",  # type: ignore[call-overload]
+                     aws_access_key_id="unused", aws_secret_access_key="unused")
+
+
 def client(service: str, url: str, region: str, credentials: Credentials, **config: Any) -> Any:
     """A boto3 client of moto at `url` signed with `credentials`; `config` goes to botocore's Config."""
     import boto3
