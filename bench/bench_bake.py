@@ -27,7 +27,6 @@ from typing import Any
 
 from common import ROOT, Figure, payload, private_sandbox, report
 
-from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.latency import PROFILES, Profile
 
 RECIPE = "bench/recipes/reference.yaml"
@@ -52,7 +51,7 @@ def one_bake(info: Any, work: Path, *, reuse: bool = False) -> tuple[float, dict
     """Wall seconds of `invoke bake`, the gateway's counts for it, and the manifest's step records.
 
     A real bake (--force) unless `reuse`: then the build cache must reuse an earlier bake's image."""
-    client = SandboxClient(info.gateway_url)
+    client = info.client()
     client.reset_counts()
     manifest = work / f"manifest-{time.monotonic_ns()}.json"
     env = os.environ | {"GOLDSMITH_SANDBOX_DIR": str(info.state_dir), "INVOKE_GOLDSMITH_WORK_DIR": str(work),
@@ -107,7 +106,7 @@ def main() -> int:
     payload("payload.bin", PAYLOAD_SIZE)
     with private_sandbox() as info, tempfile.TemporaryDirectory(prefix="goldsmith-bench-work-") as tmp:
         work = Path(tmp)
-        client = SandboxClient(info.gateway_url)
+        client = info.client()
         if not args.quick:
             one_bake(info, work)  # warm-up: first connections, page cache, the runtime's first instance
         instant = bakes(info, work, args.reps)

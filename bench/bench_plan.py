@@ -29,7 +29,6 @@ from goldsmith.aws.tags import BUILD_ID_TAG, FINGERPRINT_TAG, RECIPE_TAG, VALIDA
 from goldsmith.bake.sources import source_image
 from goldsmith.images.cache import recipe_fingerprint
 from goldsmith.recipe.loader import load_recipe
-from goldsmith.sandbox.client import SandboxClient
 
 RECIPE = """\
 name: p{i:03d}
@@ -98,9 +97,10 @@ def main() -> int:
     walls: dict[int, float] = {}
     calls: dict[int, int] = {}
     with private_sandbox() as info, tempfile.TemporaryDirectory(prefix="goldsmith-bench-plan-") as tmp:
-        aws = Aws(AwsSettings(region="us-east-1", endpoint_url=info.gateway_url, access_key_id="testing",
-                              secret_access_key="testing"))
-        client = SandboxClient(info.gateway_url)
+        aws = Aws(AwsSettings(region="us-east-1", endpoint_url=info.gateway_url,
+                              access_key_id=info.credentials.access_key_id,
+                              secret_access_key=info.credentials.secret_access_key))
+        client = info.client()
         for count in sizes:
             work = Path(tmp) / str(count)
             root = make_project(count)

@@ -405,11 +405,10 @@ def sandbox_env(c: Context) -> None:
 def sandbox_endpoint(c: Context, instance_id: str) -> None:
     """Print HOST PORT of a sandbox instance's SSH server."""
     from goldsmith.sandbox import manage
-    from goldsmith.sandbox.client import SandboxClient
 
     with _errors():
         info = manage.up(_sandbox_dir(c))
-        host, port = SandboxClient(info.gateway_url).endpoint(instance_id)
+        host, port = info.client().endpoint(instance_id)
     _say(f"{host} {port}")
 
 

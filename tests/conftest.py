@@ -68,9 +68,7 @@ def sandbox(sandbox_dir: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def sandbox_client(sandbox: Any) -> Any:
-    from goldsmith.sandbox.client import SandboxClient
-
-    return SandboxClient(sandbox.gateway_url)
+    return sandbox.client()
 
 
 @pytest.fixture
@@ -79,4 +77,5 @@ def ec2(sandbox: Any) -> Any:
     import boto3
 
     return boto3.client("ec2", region_name="us-east-1", endpoint_url=sandbox.gateway_url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                        aws_access_key_id=sandbox.credentials.access_key_id,
+                        aws_secret_access_key=sandbox.credentials.secret_access_key)

@@ -22,17 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="gateway port (default: a free one)")
     serve.add_argument("--regions", default=",".join(DEFAULT_REGIONS),
                        help="comma-separated regions; the first is the default region")
-    serve.add_argument("--iam", action="store_true",
-                       help="moto enforces IAM: requests must be signed with a key of the sandbox's IAM")
     for name, text in (("up", "start the daemon in the background (idempotent) and print the env"),
                        ("down", "stop the daemon and everything it started"),
                        ("status", "show the daemon, its instances and snapshots"),
                        ("env", "print export lines for the sandbox (starting it if needed)")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
-        if name == "up":
-            sub.add_argument("--iam", action="store_true", default=None,
-                             help="start it with IAM enforced (refuses a running sandbox without)")
     return parser
 
 
@@ -47,11 +42,10 @@ def main(argv: list[str] | None = None) -> int:
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
-            serve(DaemonSettings(state_dir, port=args.port, regions=regions, iam=args.iam),
+            serve(DaemonSettings(state_dir, port=args.port, regions=regions),
                   progress=lambda line: print(line, flush=True))
         elif args.command in ("up", "env"):
-            info = manage.up(state_dir, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                             iam=getattr(args, "iam", None))
+            info = manage.up(state_dir, progress=lambda line: print(line, file=sys.stderr, flush=True))
             print("\n".join(manage.env_lines(info)))
         elif args.command == "down":
             manage.down(state_dir)

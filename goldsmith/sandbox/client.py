@@ -1,4 +1,9 @@
-"""A typed client of the gateway's control API (``/_sandbox/``), standard library only."""
+"""A typed client of the gateway's control API (``/_sandbox/``).
+
+The gateway takes control requests only when they are signed (SigV4, as any AWS request) with the sandbox's
+own key, the one in STATE_DIR/credentials.json: counts, faults and instances are the sandbox's owner's
+business alone.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,28 @@ import urllib.request
 from typing import Any
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.credentials import Credentials
+from goldsmith.sandbox.sigv4 import sign
+
+SIGNING_REGION = "us-east-1"
+SIGNING_SERVICE = "sandbox"  # the credential scope's service of a control request
 
 
 class SandboxClient:
-    """Talks to one running sandbox gateway, e.g. ``SandboxClient("http://127.0.0.1:4566")``."""
+    """Talks to one running sandbox gateway, e.g. ``SandboxClient(info.gateway_url, info.credentials)``."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, credentials: Credentials, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        self.credentials = credentials
         self.timeout = timeout
 
     def _call(self, method: str, route: str, payload: Any = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"{self.url}/_sandbox/{route}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        url = f"{self.url}/_sandbox/{route}"
+        headers = sign(method, url, data or b"", {"Content-Type": "application/json"},
+                       self.credentials.access_key_id, self.credentials.secret_access_key, SIGNING_REGION,
+                       SIGNING_SERVICE)
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")

@@ -3,10 +3,11 @@
 ``python -m goldsmith.sandbox serve --state-dir D`` runs it; manage.up() starts it detached. From its first
 moment it holds an flock on D/daemon.lock (and writes its pid to D/daemon.pid), so a second daemon on the
 same state dir refuses to start and manage can find a daemon that has not written sandbox.json yet (still
-building the base image). It writes D/sandbox.json (pid, gateway_url, moto_pid, moto_port, region,
-started_at, iam) once it serves (and, when moto enforces IAM, its administrator key in D/credentials.json,
-mode 0600), and on SIGTERM/SIGINT stops the gateway, shuts the runtime down
-(instances, mounts), stops moto and removes sandbox.json.
+building the base image). Its moto listens on the unix socket D/moto.sock and enforces IAM; the daemon writes
+the sandbox's administrator key with the endpoint in D/credentials.json, then D/sandbox.json (pid,
+gateway_url, moto_pid, moto_socket, region, started_at) once it serves. D is 0700 and its files 0600
+(goldsmith.sandbox.state_dir). On SIGTERM/SIGINT it stops the gateway, shuts the runtime down (instances,
+mounts), stops moto and removes sandbox.json, credentials.json and the socket.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from goldsmith.engine.files import write_json_atomic
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox import credentials
 from goldsmith.sandbox.moto_server import MotoProcess
+from goldsmith.sandbox.state_dir import PRIVATE_DIR, PRIVATE_FILE, make_private, private_file
 
 log = logging.getLogger(__name__)
 DEFAULT_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
@@ -35,6 +37,7 @@ DEFAULT_IMAGE_CACHE = "/var/cache/goldsmith/images"
 INFO_FILE = "sandbox.json"
 LOCK_FILE = "daemon.lock"
 PID_FILE = "daemon.pid"
+MOTO_SOCKET = "moto.sock"
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,6 @@ class DaemonSettings:
     port: int = 0
     regions: Sequence[str] = DEFAULT_REGIONS
     image_cache: Path | None = None
-    iam: bool = False  # moto enforces IAM (goldsmith.sandbox.credentials)
 
     @property
     def cache_dir(self) -> Path:
@@ -63,7 +65,7 @@ def base_image_name(rootfs: Path) -> str:
 def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> None:
     """Run the sandbox until SIGTERM/SIGINT; cleans up everything it started, whatever happens."""
     state_dir = settings.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_private(state_dir)
     with _daemon_lock(state_dir):
         _serve_locked(settings, state_dir, progress)
 
@@ -71,14 +73,16 @@ def serve(settings: DaemonSettings, progress: Callable[[str], None] = print) -> 
 @contextlib.contextmanager
 def _daemon_lock(state_dir: Path) -> Iterator[None]:
     """Hold state_dir/daemon.lock for the daemon's lifetime; refuse if another daemon holds it."""
-    with open(state_dir / LOCK_FILE, "a") as lock:  # close-on-exec: moto and instances do not inherit it
+    # O_CLOEXEC: moto and the instances do not inherit the lock
+    with os.fdopen(private_file(state_dir / LOCK_FILE), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = (state_dir / PID_FILE).read_text().strip() if (state_dir / PID_FILE).exists() else "?"
             raise EnvironmentProblem(f"another sandbox daemon (pid {pid}) already serves {state_dir}; "
                                      "stop it with `invoke sandbox.down`") from None
-        (state_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+        with os.fdopen(private_file(state_dir / PID_FILE, "w"), "w") as pid_file:
+            pid_file.write(f"{os.getpid()}\n")
         try:
             yield
         finally:
@@ -86,10 +90,8 @@ def _daemon_lock(state_dir: Path) -> Iterator[None]:
 
 
 def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[[str], None]) -> None:
-    from goldsmith.sandbox.gateway import Gateway
     from goldsmith.sandbox.image import ensure_base_image
     from goldsmith.sandbox.prereqs import check_prerequisites
-    from goldsmith.sandbox.runtime import InstanceRuntime
 
     stop = threading.Event()
     _install_signal_handlers(stop)
@@ -97,21 +99,30 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
     rootfs = ensure_base_image(settings.cache_dir, progress)
     progress("starting the control plane (moto)")
     (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)
-    moto = MotoProcess.start(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
-                             die_with_parent=True, iam=settings.iam)
+    os.close(private_file(state_dir / "moto.log"))
+    moto = MotoProcess.spawn(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
+                             die_with_parent=True, iam=True, unix_socket=state_dir / MOTO_SOCKET)
     runtime = gateway = None
     try:
-        if settings.iam:
-            credentials.write(state_dir, moto.credentials)
+        # While moto starts (~2 s): import boto3, botocore and the gateway, parse the models of the calls the
+        # sandbox makes itself (~1.5 s of `sandbox up` that would otherwise come after moto's)
+        from goldsmith.sandbox.gateway import Gateway
+        from goldsmith.sandbox.moto_transport import load_models
+        from goldsmith.sandbox.runtime import InstanceRuntime
+
+        load_models("iam", "ec2")
+        moto.wait_ready()
+        (state_dir / "runtime").mkdir(mode=PRIVATE_DIR, exist_ok=True)
         runtime = InstanceRuntime(state_dir / "runtime", rootfs)
         gateway = Gateway(moto.url, runtime, port=settings.port, credentials=moto.credentials)
         for region in settings.regions:
             gateway.machines.prepare_region(region)
         gateway.start()
+        credentials.write(state_dir, moto.credentials, gateway.url, settings.regions[0])
         write_json_atomic(state_dir / INFO_FILE, {
-            "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid, "moto_port": moto.port,
-            "region": settings.regions[0], "regions": list(settings.regions), "started_at": time.time(),
-            "iam": settings.iam})
+            "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid,
+            "moto_socket": str(state_dir / MOTO_SOCKET), "region": settings.regions[0],
+            "regions": list(settings.regions), "started_at": time.time()}, mode=PRIVATE_FILE)
         progress(f"sandbox serving at {gateway.url}")
         _SERVING.set()
         while not stop.wait(1.0):
@@ -151,6 +162,7 @@ def _shutdown(state_dir: Path, moto: MotoProcess, runtime: object | None, gatewa
     steps.append(("remove sandbox.json", lambda: (state_dir / INFO_FILE).unlink(missing_ok=True)))
     steps.append(("remove credentials.json",
                   lambda: (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)))
+    steps.append(("remove moto's socket", lambda: (state_dir / MOTO_SOCKET).unlink(missing_ok=True)))
     for what, step in steps:
         try:
             step()

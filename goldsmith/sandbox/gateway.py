@@ -5,12 +5,13 @@ names the action (EC2 query ``Action=``, JSON ``X-Amz-Target``), counts and logs
 (an error, or a NotFound for a resource created a moment ago: EC2's eventual consistency),
 drives the instance runtime around the calls that touch machines (gateway_machines), and shows
 intermediate states while a resource is in transition (latency). A small control API lives under
-``/_sandbox/`` on the same port (see ``ControlApi``).
+``/_sandbox/`` on the same port (see ``ControlApi``). Before any of that, the request's SigV4 signature must
+hold for a key of the sandbox (goldsmith.sandbox.gateway_auth): anything else is refused and leaves no trace
+but a log line.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import re
@@ -23,8 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from goldsmith.sandbox.credentials import UNCHECKED, Credentials
+from goldsmith.sandbox import moto_transport
+from goldsmith.sandbox.credentials import Credentials
 from goldsmith.sandbox.faults import Fault, FaultInjector
+from goldsmith.sandbox.gateway_auth import Authenticator, KeyRing
 from goldsmith.sandbox.gateway_machines import Machines, RuntimeLike
 from goldsmith.sandbox.latency import LatencyModel
 
@@ -129,10 +132,13 @@ def fault_response(call: Call, fault: Fault) -> tuple[int, dict[str, str], bytes
 class Gateway:
     """The proxy server; ``start`` serves on a background thread, ``stop`` shuts it down."""
 
-    def __init__(self, moto_url: str, runtime: RuntimeLike, *, host: str = "127.0.0.1", port: int = 0,
-                 credentials: Credentials = UNCHECKED) -> None:
-        parts = urlsplit(moto_url)
-        self.moto_host, self.moto_port = parts.hostname or "127.0.0.1", parts.port or 80
+    def __init__(self, moto_url: str, runtime: RuntimeLike, *, credentials: Credentials, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        """`moto_url` as goldsmith.sandbox.moto_transport reads it; `credentials` the sandbox's own key, the
+        one the gateway signs its own calls to moto with and the only one its control API takes."""
+        self.moto_url = moto_url
+        self.keys = KeyRing(credentials)
+        self.auth = Authenticator(self.keys)
         self.faults = FaultInjector()
         self.latency = LatencyModel()
         self.stats = RequestStats()
@@ -159,7 +165,7 @@ class Gateway:
     def forward(self, method: str, path: str, headers: list[tuple[str, str]],
                 body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         """Send the request to moto as it came (Host header included) and return its answer."""
-        conn = http.client.HTTPConnection(self.moto_host, self.moto_port, timeout=600)
+        conn = moto_transport.connection(self.moto_url, timeout=600)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             for name, value in headers:
@@ -192,6 +198,8 @@ class Gateway:
             except Exception as exc:  # moto will answer the bad request itself
                 log.debug("before %s: %s", call.action, exc)
         status, out_headers, data = self.forward(method, path, headers, body)
+        if call.service in ("iam", "sts"):
+            self.keys.learn(call.action, call.params, status, data)
         if call.is_ec2 and status == 200:
             self.faults.created(call.action, call.region, data)
             try:
@@ -230,7 +238,10 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             body = self._body()
-            if self.path.startswith("/_sandbox/"):
+            checked = gateway.auth.check(self.command, self.path, list(self.headers.items()), body)
+            if isinstance(checked, tuple):  # refused
+                status, headers, data = checked
+            elif self.path.startswith("/_sandbox/"):
                 status, headers, data = control.handle(self.command, self.path, body)
             else:
                 try:

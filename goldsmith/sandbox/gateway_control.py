@@ -41,7 +41,7 @@ class ControlApi:
     def _route(self, method: str, route: str, query: dict[str, str], payload: Any) -> Response:
         g = self.gateway
         if (method, route) == ("GET", "health"):
-            return _json(200, {"status": "ok", "moto": f"http://{g.moto_host}:{g.moto_port}"})
+            return _json(200, {"status": "ok", "moto": g.moto_url})
         if (method, route) == ("GET", "counts"):
             return _json(200, g.stats.snapshot(query.get("region")))
         if (method, route) == ("POST", "counts/reset"):

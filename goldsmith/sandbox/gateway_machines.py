@@ -17,9 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
-
+from goldsmith.sandbox import moto_transport
 from goldsmith.sandbox.credentials import UNCHECKED, Credentials
 from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
@@ -132,11 +130,8 @@ class Machines:
         """An uncounted boto3 client straight to moto, signed with the sandbox's own key."""
         with self._lock:
             if region not in self._clients:
-                self._clients[region] = boto3.client(
-                    "ec2", endpoint_url=self.moto_url, region_name=region,
-                    aws_access_key_id=self.credentials.access_key_id,
-                    aws_secret_access_key=self.credentials.secret_access_key,
-                    config=Config(retries={"max_attempts": 3}))
+                self._clients[region] = moto_transport.client("ec2", self.moto_url, region, self.credentials,
+                                                              retries={"max_attempts": 3})
             return self._clients[region]
 
     def prepare_region(self, region: str) -> list[str]:

@@ -4,7 +4,8 @@
 cleaned and a new daemon is spawned detached (its log in STATE_DIR/daemon.log). A daemon holds
 STATE_DIR/daemon.lock for its whole life, even before it serves (while it builds the base image), so
 ``up`` waits for such a daemon instead of starting a second one, and ``down`` stops it. ``down`` leaves
-no process, mount or runtime directory behind.
+no process, mount or runtime directory behind. Only the user who owns STATE_DIR (goldsmith.sandbox.state_dir)
+can do any of it: the key every request to the sandbox must be signed with is in STATE_DIR/credentials.json.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox import credentials
 from goldsmith.sandbox.client import SandboxClient
-from goldsmith.sandbox.credentials import UNCHECKED, Credentials
-from goldsmith.sandbox.daemon import INFO_FILE, LOCK_FILE, PID_FILE
+from goldsmith.sandbox.credentials import Credentials
+from goldsmith.sandbox.daemon import INFO_FILE, LOCK_FILE, MOTO_SOCKET, PID_FILE
+from goldsmith.sandbox.state_dir import make_private, private_file
 
 DEFAULT_STATE_DIR = "/var/lib/goldsmith/sandbox"
 UP_TIMEOUT = 900.0  # the first start builds the base image with debootstrap
@@ -41,11 +43,14 @@ class SandboxInfo:
     pid: int
     gateway_url: str
     moto_pid: int
-    moto_port: int
+    moto_socket: str
     region: str
     started_at: float
-    iam: bool = False  # its moto enforces IAM: requests must be signed with a key of its IAM
-    credentials: Credentials = UNCHECKED  # the sandbox's administrator key (testing/testing without IAM)
+    credentials: Credentials  # the sandbox's administrator key: every request must be signed with a key of its IAM
+
+    def client(self) -> SandboxClient:
+        """A client of its control API, signed with its key."""
+        return SandboxClient(self.gateway_url, self.credentials)
 
 
 def default_state_dir() -> Path:
@@ -99,13 +104,13 @@ def daemon_pid(state_dir: Path) -> int | None:
 
 
 def read_info(state_dir: Path) -> SandboxInfo | None:
-    """What sandbox.json says, or None if there is none (or it is unreadable)."""
+    """What sandbox.json says, with the key in credentials.json, or None if either is missing (or unreadable:
+    another user's sandbox)."""
     try:
         data = json.loads((state_dir / INFO_FILE).read_text())
-        iam = bool(data.get("iam", False))
         return SandboxInfo(state_dir, int(data["pid"]), str(data["gateway_url"]), int(data["moto_pid"]),
-                           int(data["moto_port"]), str(data["region"]), float(data["started_at"]), iam,
-                           credentials.read(state_dir) if iam else UNCHECKED)
+                           str(data["moto_socket"]), str(data["region"]), float(data["started_at"]),
+                           credentials.read(state_dir))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -116,7 +121,7 @@ def status(state_dir: Path) -> SandboxInfo | None:
     if info is None or not _alive(info.pid):
         return None
     try:
-        SandboxClient(info.gateway_url, timeout=5).health()
+        SandboxClient(info.gateway_url, info.credentials, timeout=5).health()
     except EnvironmentProblem:
         return None
     return info
@@ -124,26 +129,22 @@ def status(state_dir: Path) -> SandboxInfo | None:
 
 @contextlib.contextmanager
 def _exclusive(state_dir: Path) -> Iterator[None]:
-    """One up()/down() at a time per state dir, across processes (parallel bakes start it together)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".manage.lock", "w") as lock:
+    """One up()/down() at a time per state dir, across processes (parallel bakes start it together); the
+    state dir is made (or checked to be) this user's own, 0700."""
+    make_private(state_dir)
+    with os.fdopen(private_file(state_dir / ".manage.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def up(state_dir: Path, progress: Callable[[str], None] | None = None, *, iam: bool | None = None) -> SandboxInfo:
-    """Return the running sandbox, starting it (detached) if needed; `iam` True starts it with IAM enforced
-    (None: whatever runs, else not enforced), and refuses a running sandbox of the other kind."""
+def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> SandboxInfo:
+    """Return the running sandbox, starting it (detached) if needed."""
     state_dir = state_dir.resolve()
     running = status(state_dir)
     if running is None:
         with _exclusive(state_dir):
             say = progress or (lambda _line: None)
-            running = status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say, bool(iam))
-    if iam is not None and running.iam != iam:
-        raise EnvironmentProblem(
-            f"the sandbox in {state_dir} runs {'with' if running.iam else 'without'} IAM enforcement; stop it "
-            f"(`invoke sandbox.down`) to start it {'with' if iam else 'without'}")
+            running = status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say)
     return running
 
 
@@ -166,14 +167,13 @@ def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo 
     return None  # it died while starting: start a new one
 
 
-def _start(state_dir: Path, say: Callable[[str], None], iam: bool = False) -> SandboxInfo:
+def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
     _clean_leftovers(state_dir)
     say(f"starting the sandbox in {state_dir} (the first start builds the base image, about a minute)")
     log_path = state_dir / "daemon.log"
-    with open(log_path, "ab") as log:
+    with os.fdopen(private_file(log_path), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir),
-             *(["--iam"] if iam else [])],
+            [sys.executable, "-m", "goldsmith.sandbox", "serve", "--state-dir", str(state_dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children[proc.pid] = proc
     deadline = time.monotonic() + UP_TIMEOUT
@@ -185,7 +185,7 @@ def _start(state_dir: Path, say: Callable[[str], None], iam: bool = False) -> Sa
         if info is not None and info.pid == proc.pid:
             say(f"sandbox ready at {info.gateway_url}")
             return info
-        time.sleep(0.2)
+        time.sleep(0.05)  # a fresh daemon serves within ~3 s: look often
     _stop_pid(proc.pid, DOWN_TIMEOUT)
     raise EnvironmentProblem(f"the sandbox did not become ready within {UP_TIMEOUT:.0f} s:\n{_tail(log_path)}")
 
@@ -217,6 +217,7 @@ def _clean_leftovers(state_dir: Path) -> None:
         (state_dir / "runtime").rmdir()
     (state_dir / INFO_FILE).unlink(missing_ok=True)
     (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)
+    (state_dir / MOTO_SOCKET).unlink(missing_ok=True)
 
 
 def _stop_pid(pid: int, timeout: float) -> None:
@@ -260,7 +261,7 @@ def status_text(state_dir: Path) -> str:
     info = status(state_dir)
     if info is None:
         return f"the sandbox in {state_dir} is not running (start it with `invoke sandbox.up`)"
-    client = SandboxClient(info.gateway_url)
+    client = info.client()
     lines = [f"sandbox pid {info.pid} at {info.gateway_url} (region {info.region}, state {state_dir})"]
     for row in client.instances():
         where = f"{row['host']}:{row['port']}" if row.get("port") else "-"

@@ -9,6 +9,11 @@ simulator a permission preflight asks.
 - moto lacks SimulatePrincipalPolicy. `_simulate_principal_policy` evaluates the user's (or role's) policies
   with moto's own evaluator, the one that decides the real calls, so the simulation and the calls agree.
   Like moto's evaluator it matches actions, not resources, and ignores conditions it cannot evaluate.
+- moto keeps other accounts apart by the ``x-moto-account-id`` header (tests use it for a KMS key a security
+  account owns), and looks the request's access key up in that account's IAM only, where the sandbox's keys
+  do not exist. `_access_key` looks a key the named account does not know up in the sandbox's own account:
+  its keys act in every account of the sandbox, as an organization's administrator role would. The
+  signature is still checked with that key's secret.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import uuid
 from typing import Any
 from xml.sax.saxutils import escape
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
-from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
+from moto.iam import access_control
+from moto.iam.access_control import CreateAccessKeyFailure, IAMPolicy, IAMRequest, PermissionResult
 from moto.iam.responses import IamResponse
 from werkzeug.exceptions import HTTPException
 
@@ -120,7 +127,21 @@ def _simulate_principal_policy(self: IamResponse) -> ActionResult:
     return ActionResult({"EvaluationResults": results, "IsTruncated": False})
 
 
+_orig_create_access_key = access_control.create_access_key
+
+
+def _access_key(account_id: str, partition: str, access_key_id: str, headers: dict[str, str]) -> Any:
+    """The key in the request's account, else in the sandbox's own account (see the module's docstring)."""
+    try:
+        return _orig_create_access_key(account_id, partition, access_key_id, headers)
+    except CreateAccessKeyFailure:
+        if account_id == DEFAULT_ACCOUNT_ID:
+            raise
+        return _orig_create_access_key(DEFAULT_ACCOUNT_ID, partition, access_key_id, headers)
+
+
 def install() -> None:
     """Patch moto's IAM enforcement and IAM API (called once by moto_fixes.apply_all)."""
+    access_control.create_access_key = _access_key
     IAMRequest._raise_access_denied = _raise_access_denied  # type: ignore[method-assign]
     IamResponse.simulate_principal_policy = _simulate_principal_policy  # type: ignore[attr-defined]

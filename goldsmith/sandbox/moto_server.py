@@ -1,6 +1,8 @@
 """moto's server as its own process, with Goldsmith's fixes applied before the first request.
 
-Run as ``python -m goldsmith.sandbox.moto_server --port N [--base-image-name NAME] [--iam]``. moto's own AMI list
+Run as ``python -m goldsmith.sandbox.moto_server (--port N | --socket PATH) [--base-image-name NAME] [--iam]``.
+The sandbox daemon uses a unix socket in its state directory (see goldsmith.sandbox.moto_transport: only the
+user who started the sandbox can connect); unit tests use a TCP port. moto's own AMI list
 is not loaded: the sandbox world holds only the base AMIs (per region: Debian's, and one billed like RHEL
 that shares its root snapshot), so every snapshot an instance boots from is one the instance runtime knows.
 With ``--iam`` moto enforces IAM after the sandbox's own setup requests (goldsmith.sandbox.credentials).
@@ -24,6 +26,7 @@ from typing import IO
 
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.credentials import ADMIN_SETUP_CALLS, UNCHECKED, Credentials, create_admin
+from goldsmith.sandbox.moto_transport import UNIX_PATH_MAX, unix_url
 
 BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
 
@@ -40,18 +43,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    """Block until something accepts connections on the port, or fail if the process died."""
+def _connect(address: int | Path) -> None:
+    if isinstance(address, int):
+        socket.create_connection(("127.0.0.1", address), timeout=0.5).close()
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        sock.connect(str(address))
+
+
+def wait_for_port(port: int | Path, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Block until something accepts connections on the TCP port of 127.0.0.1 (or the unix socket), or fail if
+    the process died."""
+    where = f"127.0.0.1:{port}" if isinstance(port, int) else str(port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise EnvironmentProblem(f"{what} exited with status {proc.returncode} before it served")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            _connect(port)
+            return
         except OSError:
-            time.sleep(0.05)
-    raise EnvironmentProblem(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+            time.sleep(0.02)
+    raise EnvironmentProblem(f"{what} did not listen on {where} within {timeout:.0f} s")
 
 
 def _die_with_parent() -> None:
@@ -65,13 +79,15 @@ class MotoProcess:
     """A running moto server child process (with our fixes)."""
 
     proc: subprocess.Popen[bytes]
-    port: int
+    port: int  # 0 when it listens on a unix socket
     credentials: Credentials = UNCHECKED  # the administrator key when IAM is enforced
     iam: bool = False
+    socket: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """Its address for goldsmith.sandbox.moto_transport (and, on TCP, for any HTTP client)."""
+        return unix_url(self.socket) if self.socket else f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def start(
@@ -82,11 +98,26 @@ class MotoProcess:
         timeout: float = 30.0,
         die_with_parent: bool = False,
         iam: bool = False,
+        unix_socket: Path | None = None,
     ) -> MotoProcess:
-        """Spawn the server and wait until it listens; with die_with_parent it gets SIGTERM if we die. With
-        iam, moto enforces IAM once this has created the administrator key (`credentials`)."""
-        port = port or free_port()
-        cmd = [sys.executable, "-m", "goldsmith.sandbox.moto_server", "--port", str(port)]
+        """Spawn the server and wait until it listens (on `unix_socket` if given, else on a TCP port of
+        127.0.0.1); with die_with_parent it gets SIGTERM if we die. With iam, moto enforces IAM once this has
+        created the administrator key (`credentials`)."""
+        moto = cls.spawn(port, base_image_name, log, die_with_parent, iam, unix_socket)
+        moto.wait_ready(timeout)
+        return moto
+
+    @classmethod
+    def spawn(cls, port: int | None = None, base_image_name: str | None = None, log: Path | None = None,
+              die_with_parent: bool = False, iam: bool = False, unix_socket: Path | None = None) -> MotoProcess:
+        """`start` without the wait: moto takes ~2 s to import, which the caller can spend on its own imports;
+        `wait_ready` next (or `stop`)."""
+        if unix_socket is not None and len(str(unix_socket)) > UNIX_PATH_MAX:
+            raise EnvironmentProblem(f"the sandbox's state directory path is too long for moto's unix socket "
+                                     f"{unix_socket} (at most {UNIX_PATH_MAX} characters); choose a shorter one")
+        port = 0 if unix_socket else port or free_port()
+        cmd = [sys.executable, "-m", "goldsmith.sandbox.moto_server",
+               *(["--socket", str(unix_socket)] if unix_socket else ["--port", str(port)])]
         if base_image_name:
             cmd += ["--base-image-name", base_image_name]
         if iam:
@@ -98,15 +129,17 @@ class MotoProcess:
         finally:
             if not isinstance(out, int):
                 out.close()
-        moto = cls(proc, port, iam=iam)
+        return cls(proc, port, iam=iam, socket=unix_socket)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until it listens, and with IAM make the administrator key; stops it on failure."""
         try:
-            wait_for_port(port, proc, timeout, "the moto server")
-            if iam:
-                moto.credentials = create_admin(moto.url)
+            wait_for_port(self.socket or self.port, self.proc, timeout, "the moto server")
+            if self.iam:
+                self.credentials = create_admin(self.url)
         except BaseException:
-            moto.stop()
+            self.stop()
             raise
-        return moto
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it lingers; always reaps the child."""
@@ -123,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parse arguments, patch moto, serve until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(prog="python -m goldsmith.sandbox.moto_server")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int)
+    where.add_argument("--socket", type=Path, help="listen on this unix socket (mode 0600) instead of TCP")
     parser.add_argument(
         "--base-image-name",
         default=None,
@@ -146,7 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     moto_fixes.apply_all(args.base_image_name or default_base_image_name())
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server.main(["--host", args.host, "--port", str(args.port)])
+    if args.socket:
+        os.umask(0o077)  # the socket werkzeug binds is 0600 from its first moment
+        server.main(["--host", f"unix://{args.socket}", "--port", "0"])
+    else:
+        server.main(["--host", args.host, "--port", str(args.port)])
 
 
 if __name__ == "__main__":

@@ -51,8 +51,8 @@ class SandboxTarget:
 
     @property
     def checks_permissions(self) -> bool:
-        """As on AWS when the sandbox's moto enforces IAM; otherwise every call is allowed anyway."""
-        return self.info.iam
+        """As on AWS: the sandbox's moto enforces IAM."""
+        return True
 
     def waits(self, build: Build) -> Waits:
         t = build.timeouts
@@ -62,6 +62,4 @@ class SandboxTarget:
         return [build.ssh_cidr or "127.0.0.1/32"]
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
-        from goldsmith.sandbox.client import SandboxClient
-
-        return SandboxClient(self.info.gateway_url).endpoint(str(instance["InstanceId"]))
+        return self.info.client().endpoint(str(instance["InstanceId"]))

@@ -15,7 +15,7 @@ import boto3
 
 from goldsmith.aws.reaper import find_tagged
 from tests.sandbox.helpers import REPO as REPO
-from tests.sandbox.helpers import build_ids, run_invoke
+from tests.sandbox.helpers import aws_keys, build_ids, run_invoke
 
 FAST = REPO / "tests" / "reliability" / "recipes" / "fast.yaml"
 FAST_REGIONS = ("us-east-1", "us-west-2")  # the build region and the recipe's image.regions
@@ -23,8 +23,7 @@ KINDS = ("instances", "volumes", "key-pairs", "security-groups", "snapshots", "i
 
 
 def ec2_client(gateway_url: str, region: str) -> Any:
-    return boto3.client("ec2", region_name=region, endpoint_url=gateway_url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("ec2", region_name=region, endpoint_url=gateway_url, **aws_keys())
 
 
 def tagged_leftovers(gateway_url: str, build_id: str, regions: Iterable[str] = FAST_REGIONS) -> dict[str, list[str]]:

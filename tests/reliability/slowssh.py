@@ -14,6 +14,7 @@ import contextlib
 import http.client
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from goldsmith.sandbox.credentials import CREDENTIALS_FILE
 from goldsmith.sandbox.daemon import INFO_FILE
 
 ENDPOINT_RE = re.compile(r"^/_sandbox/instances/(i-[0-9a-f]+)/endpoint$")
@@ -140,6 +142,7 @@ class SlowSshProxy:
         info["gateway_url"] = self.url
         where.mkdir(parents=True, exist_ok=True)
         (where / INFO_FILE).write_text(json.dumps(info))
+        shutil.copy2(real_state_dir / CREDENTIALS_FILE, where / CREDENTIALS_FILE)  # the same sandbox's key
         return where
 
     def close(self) -> None:

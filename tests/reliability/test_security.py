@@ -27,6 +27,7 @@ from tests.reliability.helpers import (
     files_with_private_keys,
     tagged_leftovers,
 )
+from tests.sandbox.helpers import aws_keys
 
 pytestmark = pytest.mark.sandbox
 
@@ -42,9 +43,7 @@ def _params(requests: list[dict[str, Any]], build_id: str) -> list[dict[str, str
 @pytest.fixture(scope="module")
 def logged_bake(sandbox: Any, sandbox_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One successful FAST bake with the gateway's request log of it."""
-    from goldsmith.sandbox.client import SandboxClient
-
-    client = SandboxClient(sandbox.gateway_url)
+    client = sandbox.client()
     client.reset_counts()
     run = bake(FAST, tmp_path_factory.mktemp("logged"), sandbox_dir)
     assert run.returncode == 0, run.output[-3000:]
@@ -74,8 +73,7 @@ def test_every_instance_requires_imdsv2(logged_bake: dict[str, Any]) -> None:
 def test_encrypted_recipe_gets_encrypted_volumes_and_snapshots(
     sandbox: Any, sandbox_dir: Path, sandbox_client: Any, tmp_path: Path
 ) -> None:
-    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=sandbox.gateway_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=sandbox.gateway_url, **aws_keys(sandbox))
     aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
     if "alias/reliability" not in aliases:
         kms.create_alias(AliasName="alias/reliability", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])

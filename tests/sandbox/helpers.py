@@ -12,8 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from goldsmith.aws.reaper import find_tagged
+from goldsmith.sandbox.credentials import Credentials
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def sandbox_credentials() -> Credentials:
+    """The key of the session's sandbox (the one GOLDSMITH_SANDBOX_DIR names: tests/conftest.py sets it)."""
+    from goldsmith.sandbox import credentials, manage
+
+    return credentials.read(manage.default_state_dir())
+
+
+def aws_keys(sandbox: Any = None) -> dict[str, str]:
+    """boto3.client() arguments signing with the sandbox's key (the session's when `sandbox` is None)."""
+    c = sandbox.credentials if sandbox is not None else sandbox_credentials()
+    return {"aws_access_key_id": c.access_key_id, "aws_secret_access_key": c.secret_access_key}
 
 
 def leftovers(ec2: Any, build_id: str) -> dict[str, list[str]]:

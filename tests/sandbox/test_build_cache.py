@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.sandbox.helpers import REPO, run_invoke
+from tests.sandbox.helpers import REPO, aws_keys, run_invoke
 
 pytestmark = pytest.mark.sandbox
 
@@ -74,7 +74,7 @@ def project() -> Iterator[Path]:
 
 def ec2_in(sandbox: Any, region: str) -> Any:
     return boto3.client("ec2", region_name=region, endpoint_url=sandbox.gateway_url,  # type: ignore[call-overload]
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                        **aws_keys(sandbox))
 
 
 class Baker:

@@ -102,8 +102,8 @@ def test_aws_target_follows_the_standard_chain_and_endpoint_env(
     from goldsmith.targets import make_target
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.gateway_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", sandbox.credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sandbox.credentials.secret_access_key)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws = Aws(make_target("aws").aws_settings())

@@ -20,6 +20,7 @@ import pytest
 from goldsmith.sandbox import manage
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.runtime import instance_processes
+from tests.sandbox.helpers import aws_keys
 
 pytestmark = pytest.mark.sandbox
 
@@ -65,9 +66,8 @@ def devices(ec2: Any, instance_id: str) -> dict[str, str]:
 
 def test_bake_by_hand_then_down_leaves_nothing(private_sandbox: manage.SandboxInfo) -> None:
     info = private_sandbox
-    ec2: Any = boto3.client("ec2", region_name=info.region, endpoint_url=info.gateway_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    client = SandboxClient(info.gateway_url)
+    ec2: Any = boto3.client("ec2", region_name=info.region, endpoint_url=info.gateway_url, **aws_keys(info))
+    client = info.client()
     material = ec2.create_key_pair(KeyName="e2e", KeyType="ed25519")["KeyMaterial"]
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(material))
     [base] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}])["Images"]

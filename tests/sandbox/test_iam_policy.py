@@ -15,7 +15,6 @@ import boto3
 import pytest
 
 from goldsmith.aws.permissions import SHARING_POLICY_FILE, policy_document
-from goldsmith.sandbox.client import SandboxClient
 from tests.sandbox.helpers import build_ids, leftovers, run_invoke
 
 pytestmark = pytest.mark.sandbox
@@ -40,11 +39,11 @@ SHARE = '  share: {accounts: ["111122223333"], snapshots: true}\n'
 
 @pytest.fixture(scope="module")
 def iam_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A sandbox of its own whose moto enforces IAM (the session's sandbox does not)."""
+    """A sandbox of its own (its IAM users stay out of the session's sandbox)."""
     from goldsmith.sandbox import manage
 
     state_dir = tmp_path_factory.mktemp("iam-sandbox")
-    info = manage.up(state_dir, progress=lambda line: print(line, flush=True), iam=True)
+    info = manage.up(state_dir, progress=lambda line: print(line, flush=True))
     try:
         yield info
     finally:
@@ -137,7 +136,7 @@ def test_a_bake_without_sharing_succeeds_with_exactly_the_base_policy(
 def test_a_missing_statement_stops_the_bake_before_anything_is_launched(
     iam_sandbox: Any, tmp_path: Path, profiles: Path, sid: str, action: str
 ) -> None:
-    client = SandboxClient(iam_sandbox.gateway_url)
+    client = iam_sandbox.client()
     launches = len(client.requests("RunInstances"))
     name = user_with(iam_sandbox, profiles, f"lacks-{sid}", without(policy_document(sharing=True), sid))
     proc, work = bake(iam_sandbox, tmp_path, profiles, name, share=True)

@@ -15,6 +15,7 @@ from goldsmith.aws import kms
 from goldsmith.aws.session import Aws
 from goldsmith.errors import AwsError, PreflightError
 from goldsmith.targets.sandbox import SandboxTarget
+from tests.sandbox.helpers import aws_keys
 
 pytestmark = pytest.mark.sandbox
 
@@ -23,8 +24,7 @@ CONSUMER = "444455556666"
 
 
 def owner_kms(sandbox: Any) -> Any:
-    client = boto3.client("kms", region_name="us-east-1", endpoint_url=sandbox.gateway_url,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client("kms", region_name="us-east-1", endpoint_url=sandbox.gateway_url, **aws_keys(sandbox))
     client.meta.events.register("before-sign.kms.*", lambda request, **_: request.headers.__setitem__(
         "x-moto-account-id", OWNER))
     return client

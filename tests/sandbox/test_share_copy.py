@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from goldsmith.aws.reaper import find_tagged
-from tests.sandbox.helpers import REPO, build_ids, deprecated_a_moment_ago, manifest_of, run_invoke
+from tests.sandbox.helpers import REPO, aws_keys, build_ids, deprecated_a_moment_ago, manifest_of, run_invoke
 
 pytestmark = pytest.mark.sandbox
 
@@ -33,7 +33,7 @@ MUTATING = ("ModifyImageAttribute", "ModifySnapshotAttribute", "RunInstances", "
 
 def client(sandbox: Any, service: str, region: str) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=sandbox.gateway_url,  # type: ignore[call-overload]
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                        **aws_keys(sandbox))
 
 
 def since(sandbox_client: Any, mark: int, action: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.engine.cancel import Cancelled, CancelToken
 from goldsmith.errors import AwsError
 from goldsmith.sandbox.client import SandboxClient
+from goldsmith.sandbox.credentials import UNCHECKED
 from goldsmith.sandbox.gateway import Gateway
 from goldsmith.sandbox.moto_server import MotoProcess
 from goldsmith.targets.aws import AwsTarget
@@ -33,7 +34,7 @@ def runtime() -> FakeRuntime:
 @pytest.fixture(scope="module")
 def gateway(runtime: FakeRuntime) -> Iterator[Gateway]:
     moto = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    gw = Gateway(moto.url, runtime)
+    gw = Gateway(moto.url, runtime, credentials=UNCHECKED)
     gw.start()
     yield gw
     gw.stop()
@@ -42,7 +43,7 @@ def gateway(runtime: FakeRuntime) -> Iterator[Gateway]:
 
 @pytest.fixture
 def control(gateway: Gateway) -> Iterator[SandboxClient]:
-    client = SandboxClient(gateway.url)
+    client = SandboxClient(gateway.url, UNCHECKED)
     yield client
     client.clear_faults()
 

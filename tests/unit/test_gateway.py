@@ -19,10 +19,12 @@ from botocore.exceptions import ClientError
 
 from goldsmith.errors import EnvironmentProblem, InputError
 from goldsmith.sandbox.client import SandboxClient
+from goldsmith.sandbox.credentials import UNCHECKED
 from goldsmith.sandbox.gateway import Gateway
 from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 from goldsmith.sandbox.moto_server import MotoProcess
+from goldsmith.sandbox.sigv4 import sign
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def runtime() -> FakeRuntime:
 
 @pytest.fixture
 def gateway(moto: MotoProcess, runtime: FakeRuntime) -> Iterator[Gateway]:
-    gw = Gateway(moto.url, runtime)
+    gw = Gateway(moto.url, runtime, credentials=UNCHECKED)
     gw.start()
     yield gw
     gw.stop()
@@ -158,7 +160,7 @@ def launch(ec2: Any, key: str | None = None, image_id: str | None = None) -> str
 
 
 def test_counts_and_request_log_see_only_client_calls(gateway: Gateway) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.reset_counts()
     image_id = base_ami(ec2)
     base_ami(ec2)
@@ -172,14 +174,14 @@ def test_counts_and_request_log_see_only_client_calls(gateway: Gateway) -> None:
 
 
 def test_secret_parameters_are_redacted_in_the_log(gateway: Gateway) -> None:
-    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url)
+    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url, UNCHECKED)
     ssm.put_parameter(Name="/gs/secret", Value="hunter2", Type="SecureString")
     [put] = client.requests(action="PutParameter")
     assert put["params"]["Value"] == "<redacted>" and "hunter2" not in str(client.requests())
 
 
 def test_run_instances_starts_a_machine_with_the_key(gateway: Gateway, runtime: FakeRuntime) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     ec2.create_key_pair(KeyName="gw-key", KeyType="ed25519")
     public = ec2.describe_key_pairs(KeyNames=["gw-key"], IncludePublicKey=True)["KeyPairs"][0]["PublicKey"]
     instance_id = launch(ec2, key="gw-key")
@@ -215,7 +217,8 @@ def test_stop_snapshot_image_copy_terminate_drive_the_runtime(gateway: Gateway, 
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert runtime.named("terminate_instance") == [("terminate_instance", instance_id)]
     assert len(runtime.named("delete_volume")) == 2  # both volumes were DeleteOnTermination
-    assert {s["snapshot_id"] for s in SandboxClient(gateway.url).snapshots()} >= {s["SnapshotId"] for s in snaps}
+    kept = {s["snapshot_id"] for s in SandboxClient(gateway.url, UNCHECKED).snapshots()}
+    assert kept >= {s["SnapshotId"] for s in snaps}
 
 
 def test_a_runtime_failure_is_an_aws_internal_error(gateway: Gateway, runtime: FakeRuntime) -> None:
@@ -235,7 +238,7 @@ def test_a_runtime_failure_is_an_aws_internal_error(gateway: Gateway, runtime: F
 @pytest.mark.parametrize(("error", "status"), [("RequestLimitExceeded", 503), ("InternalError", 500),
                                                ("ServiceUnavailable", 503)])
 def test_faults_at_rate_one_reach_boto3(gateway: Gateway, error: str, status: int) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"action": "*", "error": error, "rate": 1.0}], seed=7)
     with pytest.raises(ClientError) as err:
         ec2.describe_images(Owners=["self"])
@@ -246,7 +249,7 @@ def test_faults_at_rate_one_reach_boto3(gateway: Gateway, error: str, status: in
 
 
 def test_throttling_is_retried_by_botocore(gateway: Gateway) -> None:
-    client = SandboxClient(gateway.url)
+    client = SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"action": "DescribeImages", "error": "RequestLimitExceeded", "rate": 1.0}])
     client.reset_counts()
     with pytest.raises(ClientError):
@@ -256,7 +259,7 @@ def test_throttling_is_retried_by_botocore(gateway: Gateway) -> None:
 
 
 def test_nth_call_fault_hits_only_that_call(gateway: Gateway) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"action": "DescribeVolumes", "error": "InternalError", "nth": 2}])
     ec2.describe_volumes()
     with pytest.raises(ClientError) as err:
@@ -268,7 +271,7 @@ def test_nth_call_fault_hits_only_that_call(gateway: Gateway) -> None:
 
 
 def test_json_protocol_fault_is_a_throttling_exception(gateway: Gateway) -> None:
-    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url)
+    ssm, client = ec2_client(gateway, service="ssm"), SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"action": "GetParameter", "error": "RequestLimitExceeded", "rate": 1.0}])
     with pytest.raises(ClientError) as err:
         ssm.get_parameter(Name="/nope")
@@ -294,7 +297,7 @@ def test_a_fault_rule_can_be_limited_to_one_region(gateway: Gateway) -> None:
 
 
 def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.set_latency("aws", scale=0.25)
     instance_id = launch(ec2)
     states = [ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
@@ -325,7 +328,10 @@ def test_a_latency_scale_that_would_never_expire_is_refused(scale: float) -> Non
 def test_the_control_api_answers_400_to_a_non_finite_scale(gateway: Gateway, scale: str) -> None:
     host, port = urlsplit(gateway.url).hostname, urlsplit(gateway.url).port
     conn = http.client.HTTPConnection(host or "127.0.0.1", port, timeout=10)
-    conn.request("PUT", "/_sandbox/latency", body=f'{{"profile": "aws", "scale": {scale}}}'.encode())
+    body = f'{{"profile": "aws", "scale": {scale}}}'.encode()
+    signed = sign("PUT", f"{gateway.url}/_sandbox/latency", body, {}, UNCHECKED.access_key_id,
+                  UNCHECKED.secret_access_key, "us-east-1", "sandbox")
+    conn.request("PUT", "/_sandbox/latency", body=body, headers=signed)
     response = conn.getresponse()
     body = json.loads(response.read())
     conn.close()
@@ -342,7 +348,7 @@ def _code(call: Any) -> str:
 
 def test_not_found_after_create_answers_each_resource_kind_as_ec2_does(gateway: Gateway, runtime: FakeRuntime) -> None:
     """Plain boto3 sees EC2's eventual consistency: references to what was just created are NotFound."""
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     young = {"kind": "not_found_after_create", "seconds": 60.0}
     client.set_faults([{**young, "action": action} for action in (
         "DescribeKeyPairs", "DescribeSecurityGroups", "DescribeInstances", "DescribeSnapshots", "DescribeImages")]
@@ -373,7 +379,7 @@ def test_not_found_after_create_answers_each_resource_kind_as_ec2_does(gateway: 
 
 
 def test_not_found_after_create_ends_after_its_seconds(gateway: Gateway) -> None:
-    ec2, client = ec2_client(gateway), SandboxClient(gateway.url)
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"kind": "not_found_after_create", "action": "*", "seconds": 0.5, "resources": ["instance"]}])
     instance_id = launch(ec2)
     assert _code(lambda: ec2.describe_instances(InstanceIds=[instance_id])) == "InvalidInstanceID.NotFound"
@@ -392,7 +398,7 @@ def test_not_found_after_create_ends_after_its_seconds(gateway: Gateway) -> None
     ({"kind": "not_found_after_create", "seconds": 1, "error": "InternalError"}, "unknown field(s)"),
 ])
 def test_a_bad_not_found_rule_is_refused(gateway: Gateway, rule: dict[str, Any], message: str) -> None:
-    client = SandboxClient(gateway.url)
+    client = SandboxClient(gateway.url, UNCHECKED)
     with pytest.raises(EnvironmentProblem, match=re.escape(message)):
         client.set_faults([rule])
     assert gateway.faults.describe()["rules"] == []
