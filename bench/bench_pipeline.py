@@ -24,8 +24,6 @@ from pathlib import Path
 
 from common import DATA, ROOT, Figure, private_sandbox, report
 
-from goldsmith.sandbox.client import SandboxClient
-
 PROJECT = DATA / "scale"
 RECIPE = """\
 name: r{i:02d}
@@ -96,7 +94,7 @@ def main() -> int:
     pipeline = make_project(count)
     with private_sandbox() as info, tempfile.TemporaryDirectory(prefix="goldsmith-bench-pipeline-") as tmp:
         work = Path(tmp)
-        client = SandboxClient(info.gateway_url)
+        client = info.client()
         one, _ = run_pipeline(info.state_dir, pipeline, work / "one", ["--only", "r00", "--force"])
         everything, peak = run_pipeline(info.state_dir, pipeline, work / "all", ["--force"])
         # Unchanged rerun: every recipe a build cache hit (the quick run reruns the scale pipeline, the full

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.sandbox.helpers import build_ids, manifest_of, run_invoke
+from tests.sandbox.helpers import aws_keys, build_ids, manifest_of, run_invoke
 from tests.sandbox.lifecycle_project import make_project, set_version
 
 pytestmark = pytest.mark.sandbox
@@ -42,7 +42,7 @@ class Lab:
 
 def client(sandbox: Any, service: str, region: str = "us-east-1") -> Any:
     return boto3.client(service, region_name=region, endpoint_url=sandbox.gateway_url,  # type: ignore[call-overload]
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                        **aws_keys(sandbox))
 
 
 def channel(sandbox: Any, name: str, region: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.sandbox.helpers import REPO, build_ids, leftovers, manifest_of, run_invoke
+from tests.sandbox.helpers import REPO, aws_keys, build_ids, leftovers, manifest_of, run_invoke
 from tests.sandbox.pipeline_project import make_project, run_ids, run_manifest
 
 pytestmark = pytest.mark.sandbox
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.sandbox
 def _channel(sandbox: Any, recipe: str, region: str) -> str:
     """The AMI /goldsmith/<recipe>/candidate names in the region, as any AWS client reads it."""
     ssm = boto3.client("ssm", region_name=region, endpoint_url=sandbox.gateway_url,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+                       **aws_keys(sandbox))
     return str(ssm.get_parameter(Name=f"/goldsmith/{recipe}/candidate")["Parameter"]["Value"])
 
 
