@@ -153,6 +153,7 @@ def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo 
     pid = daemon_pid(state_dir)
     if pid is None:
         return None
+    _refuse_keyless(state_dir, pid)
     say(f"waiting for the sandbox daemon (pid {pid}) that is still starting in {state_dir}")
     deadline = time.monotonic() + UP_TIMEOUT
     while time.monotonic() < deadline and daemon_pid(state_dir) == pid:
@@ -165,6 +166,20 @@ def _await_starting(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo 
         raise EnvironmentProblem(f"the sandbox daemon (pid {pid}) did not become ready within {UP_TIMEOUT:.0f} s"
                                  f"; it was stopped. Its log: {state_dir / 'daemon.log'}")
     return None  # it died while starting: start a new one
+
+
+def _refuse_keyless(state_dir: Path, pid: int) -> None:
+    """A daemon that already serves (sandbox.json) without a key file was started by a Goldsmith from before
+    per-sandbox keys: it will never write one, so waiting for it (and then stopping it) would be wrong."""
+    try:
+        served_by = int(json.loads((state_dir / INFO_FILE).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if served_by == pid and not (state_dir / credentials.CREDENTIALS_FILE).exists():
+        raise EnvironmentProblem(
+            f"the sandbox daemon (pid {pid}) in {state_dir} was started by an older Goldsmith, without a key of its "
+            "own, and anyone on this machine can drive it; stop it with `invoke sandbox.down` (its instances go "
+            "too) and start it again")
 
 
 def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
