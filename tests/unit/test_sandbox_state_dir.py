@@ -63,7 +63,7 @@ def test_up_refuses_a_serving_daemon_without_a_key_and_does_not_stop_it(tmp_path
             "pid": holder.pid, "gateway_url": "http://127.0.0.1:9", "moto_pid": holder.pid, "moto_port": 9,
             "region": "us-east-1", "started_at": time.time()}))
         started = time.monotonic()
-        with pytest.raises(EnvironmentProblem, match="older Goldsmith.*invoke sandbox.down"):
+        with pytest.raises(EnvironmentProblem, match=r"older Goldsmith.*invoke sandbox.down"):
             manage.up(state)
         assert time.monotonic() - started < 10
         assert holder.poll() is None  # still running
