@@ -282,7 +282,7 @@ def test_json_protocol_fault_is_a_throttling_exception(gateway: Gateway) -> None
 def test_a_fault_rule_can_be_limited_to_one_region(gateway: Gateway) -> None:
     """The second region's write of a multi-region change fails, the first region's does not; AccessDenied is
     answered at once (botocore does not retry it)."""
-    client = SandboxClient(gateway.url)
+    client = SandboxClient(gateway.url, UNCHECKED)
     client.set_faults([{"action": "GetParameter", "error": "AccessDenied", "rate": 1.0, "region": "us-west-2"}])
     client.reset_counts()
     with pytest.raises(ClientError) as err:
