@@ -118,15 +118,6 @@ def rollback(settings: Settings, recipe: str, *, channel: str, to: str | None, r
     return f"{ref.name}/{channel} rolled back: {moved}"
 
 
-def account_regions(aws: Aws) -> list[str]:
-    """Every region enabled for the account (DescribeRegions), the current one first."""
-    from goldsmith.aws.calls import aws_call
-
-    with aws_call("DescribeRegions"):
-        found = [r["RegionName"] for r in aws.ec2().describe_regions()["Regions"] if "RegionName" in r]
-    return list(dict.fromkeys([aws.region, *sorted(found)]))
-
-
 def images(settings: Settings, recipe: str | None, *, regions: Sequence[str], as_json: bool,
            enable: str | None = None) -> str:
     """The inventory of the recipe's (or every recipe's) builds, a table or JSON; or --enable a disabled AMI."""

@@ -20,6 +20,7 @@ from moto.ec2.exceptions import (
 )
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.availability_zones_and_regions import Region, RegionsAndZonesBackend
 from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_ami_id, random_snapshot_id
@@ -423,6 +424,17 @@ def _load_amis(self: Any) -> None:
 
 
 _orig_load_amis = AmiBackend._load_amis
+_orig_describe_regions = RegionsAndZonesBackend.describe_regions
+
+# Region names of the partitions other than `aws` (China, GovCloud, the isolated ones).
+OTHER_PARTITIONS = ("cn-", "us-gov-", "us-iso", "eu-isoe-")
+
+
+def _describe_regions(self: RegionsAndZonesBackend, region_names: list[str] | None = None) -> list[Region]:
+    """DescribeRegions as a commercial account sees it: only its own partition's regions. moto also lists
+    GovCloud and China, which no call signed for this partition can reach, so a search "across the account"
+    (invoke clean --older-than, invoke images) would fail there."""
+    return [r for r in _orig_describe_regions(self, region_names) if not r.name.startswith(OTHER_PARTITIONS)]
 
 
 def apply_all(base_image_name: str | None = None) -> None:
@@ -441,6 +453,7 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmisResponse.disable_image_deprecation = _disable_image_deprecation  # type: ignore[attr-defined]
     AmiBackend.create_image = _create_image  # type: ignore[method-assign]
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
+    RegionsAndZonesBackend.describe_regions = _describe_regions  # type: ignore[method-assign]
     moto_fixes_ebs.install()
     moto_fixes_billing.install()
     moto_fixes_iam.install()

@@ -300,3 +300,10 @@ def test_snapshot_permission_structured_form_and_in_use_guard(moto: MotoProcess)
     assert err.value.response["Error"]["Code"] == "InvalidSnapshot.InUse"
     ec2.deregister_image(ImageId=image_id)
     ec2.delete_snapshot(SnapshotId=snap)
+
+
+def test_describe_regions_lists_only_the_accounts_partition(moto: MotoProcess) -> None:
+    """A commercial account's DescribeRegions names no GovCloud or China region (moto's lists them)."""
+    names = {r["RegionName"] for r in client(moto).describe_regions()["Regions"]}
+    assert {"us-east-1", "us-west-2", "eu-west-1"} <= names
+    assert not [n for n in names if n.startswith(("cn-", "us-gov-", "us-iso"))], names
