@@ -50,13 +50,11 @@ class PipelineOptions:
 class PipelineResult:
     record: RunRecord
     manifest_path: Path
-    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return Interrupted.exit_code
-        return 0 if all(r.status in DONE or r.reason == ONLY for r in self.record.recipes.values()) else 1
+        """From the run's outcome, so a failed channel promotion fails the command as a failed bake does."""
+        return {"succeeded": 0, "interrupted": Interrupted.exit_code}.get(self.record.outcome, 1)
 
 
 ONLY = "not selected (--only)"
@@ -153,7 +151,7 @@ class PipelineRunner:
         self.record.finished_at = time.time()
         self._save()
         self.view.close()
-        return PipelineResult(self.record, self.manifest_path, interrupted)
+        return PipelineResult(self.record, self.manifest_path)
 
     # -- scheduling (main thread) --------------------------------------------------------------------
 

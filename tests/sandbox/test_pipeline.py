@@ -227,3 +227,23 @@ def test_a_bake_failing_after_its_image_was_used_cancels_the_bakes_built_on_it(
     assert recipes["leaf"]["status"] == "skipped"
     for name in ("root", "mid"):
         assert leftovers(ec2, recipes[name]["build_id"]) == {}
+
+
+def test_a_channel_that_cannot_be_promoted_fails_the_run(sandbox: Any, sandbox_dir: Path, sandbox_client: Any,
+                                                        tmp_path: Path) -> None:
+    """Every bake succeeds, but SSM refuses the channel write: the run is failed (exit 1), not succeeded."""
+    project = make_project(tmp_path / "project")
+    pipeline = project / "pipelines" / "solo.yaml"
+    pipeline.write_text("name: solo\nrecipes:\n  - recipe: side\nchannels: [candidate]\n")
+    work = tmp_path / "work"
+    sandbox_client.set_faults([{"action": "PutParameter", "error": "AccessDenied", "rate": 1.0}])
+    try:
+        proc = run_invoke(["pipeline", str(pipeline)], work_dir=work, env=_env(sandbox_dir))
+    finally:
+        sandbox_client.clear_faults()
+    assert proc.returncode == 1, (proc.stdout + proc.stderr)[-3000:]
+    (run_id,) = run_ids(work)
+    manifest = run_manifest(work, run_id)
+    assert manifest["outcome"] == "failed"
+    assert manifest["recipes"]["side"]["status"] == "baked"
+    assert manifest["recipes"]["side"]["reason"].startswith("not promoted to candidate")
