@@ -32,35 +32,49 @@ from goldsmith.targets.base import Target
 from goldsmith.validate import SuiteResult
 from goldsmith.validate.plan import SuitePlan, plan_for
 
+ImageHook = Callable[[str, str], None]
+
 
 class AnnounceImage:
     """Wraps the step after which the build region's image is usable (validate-image, else register-image)
-    and reports it through BakeOptions.on_image_ready; same name, run and cleanup as the step it wraps."""
+    and reports it through BakeOptions.on_image_ready; same name, run and cleanup as the step it wraps.
 
-    def __init__(self, step: Step[BuildState, BakeContext], announce: Callable[[str, str], None]) -> None:
+    When the bake then fails or is cancelled, its cleanup reports the image withdrawn *before* the steps
+    before it deregister the image and delete its snapshots (cleanup runs in reverse), so whoever started
+    work on it can stop that work first.
+    """
+
+    def __init__(self, step: Step[BuildState, BakeContext], announce: ImageHook,
+                 withdraw: ImageHook | None = None) -> None:
         self.step = step
         self.name = step.name
         self._announce = announce
+        self._withdraw = withdraw
+        self._announced: tuple[str, str] | None = None
 
     def run(self, state: BuildState, ctx: BakeContext) -> None:
         self.step.run(state, ctx)
         if state.image_id:
+            self._announced = (state.region, state.image_id)
             self._announce(state.region, state.image_id)
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        if self._withdraw is not None and self._announced is not None and state.outcome != "succeeded":
+            self._withdraw(*self._announced)
         self.step.cleanup(state, ctx)
 
 
-def announce_image(steps: list[Step[BuildState, BakeContext]],
-                   announce: Callable[[str, str], None]) -> list[Step[BuildState, BakeContext]]:
+def announce_image(steps: list[Step[BuildState, BakeContext]], announce: ImageHook,
+                   withdraw: ImageHook | None = None) -> list[Step[BuildState, BakeContext]]:
     """The steps with the last of validate-image / register-image wrapped in AnnounceImage, and check-cache
-    too: a build cache hit has its image ready at once (a miss leaves no image id, so announces nothing)."""
+    too: a build cache hit has its image ready at once (a miss leaves no image id, so announces nothing;
+    a reused image is never removed, so it is never withdrawn)."""
     names = [step.name for step in steps]
     wrapped = list(steps)
     for name in ("validate-image", "register-image"):
         if name in names:
             at = names.index(name)
-            wrapped[at] = AnnounceImage(steps[at], announce)
+            wrapped[at] = AnnounceImage(steps[at], announce, withdraw)
             break
     if "check-cache" in names:
         at = names.index("check-cache")
@@ -160,7 +174,7 @@ def bake(
         steps = sequences.bake(loaded, features, work_dir=options.work_dir, extra_suites=options.extra_suites,
                                key=sequences.bastion_key(loaded), cache=options.use_cache).steps
     if options.on_image_ready is not None:
-        steps = announce_image(list(steps), options.on_image_ready)
+        steps = announce_image(list(steps), options.on_image_ready, options.on_image_withdrawn)
     state = initial_state(loaded, region, build_id)
     redactor = Redactor(loaded.secrets)
     run = _Run.open(options.work_dir, build_id, loaded.recipe.name, target, redactor, display)

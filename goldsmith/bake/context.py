@@ -29,6 +29,9 @@ class BakeOptions:
     on_image_ready: Callable[[str, str], None] | None = None
     """Called with (region, AMI id) once the image is registered and has passed validation in the build
     region, before copies and sharing: a pipeline starts the recipes built on it then."""
+    on_image_withdrawn: Callable[[str, str], None] | None = None
+    """Called with (region, AMI id) when a failing or cancelled bake is about to remove the image it
+    announced: a pipeline cancels the bakes built on it first, so they stop before its snapshots go."""
     # Reuse an image an earlier bake made from the same inputs (the build cache; `invoke bake` turns it on
     # unless --force). Off by default for callers of the API, who ask for it.
     use_cache: bool = False

@@ -2,8 +2,9 @@
 
 As in Packer's multistep, a step's cleanup is registered as soon as the step starts, so the step that
 failed is cleaned up too, and steps never reached are not touched. Ctrl-C and SIGTERM (main thread)
-and a cancelled token (any thread) become Interrupted; while cleanups run, signals are held off and
-the token is held, so the unwinding completes.
+and a cancelled token (any thread) become Interrupted, and so does an error raised once the token is
+cancelled (it is a consequence of what cancelled the run, not a failure of its own); while cleanups
+run, signals are held off and the token is held, so the unwinding completes.
 """
 
 from __future__ import annotations
@@ -139,13 +140,20 @@ def run_steps(steps: Seq[Step[S, C]], state: S, ctx: C) -> None:
             which = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
             failure = Interrupted(f"Interrupted by {which}; everything this build created has been cleaned up.")
         _fail(state, ctx, failure, "interrupted")
-    except GoldsmithError as exc:
-        failure = exc
-        _fail(state, ctx, failure, "failed")
     except Exception as exc:
-        failure = BakeError(f"unexpected error: {type(exc).__name__}: {exc}")
-        failure.__cause__ = exc
-        _fail(state, ctx, failure, "failed")
+        if ctx.cancel.cancelled:  # the call failed because of what cancelled us (e.g. the source AMI went)
+            failure = Interrupted(f"Cancelled ({ctx.cancel.reason}); everything this build created has been "
+                                  f"cleaned up.")
+            failure.add_note(f"while cancelled, the running step failed: {exc}")
+            state.outcome = "interrupted"
+            _fail(state, ctx, failure, "interrupted")
+        elif isinstance(exc, GoldsmithError):
+            failure = exc
+            _fail(state, ctx, failure, "failed")
+        else:
+            failure = BakeError(f"unexpected error: {type(exc).__name__}: {exc}")
+            failure.__cause__ = exc
+            _fail(state, ctx, failure, "failed")
     with signals_held(), ctx.cancel.held():
         leftovers = cleanup_steps(started, state, ctx)
     if failure is not None:

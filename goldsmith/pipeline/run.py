@@ -58,6 +58,9 @@ class PipelineResult:
 
 
 ONLY = "not selected (--only)"
+WITHDRAW_WAIT = 30.0
+"""Seconds a failing bake waits for the scheduler to cancel the bakes built on its image (it always
+answers within a quarter second unless it has stopped)."""
 
 
 def selection(loaded: LoadedPipeline, only: tuple[str, ...]) -> set[str]:
@@ -204,6 +207,11 @@ class PipelineRunner:
             run.images[region] = image_id
             self._save()
             return
+        if kind == "withdrawn":  # the bake is failing and is about to remove its image: stop its users first
+            run.images.clear()
+            self._stop_dependents(name)
+            payload.set()
+            return
         self.running.pop(name).thread.join()
         run.seconds = round(time.time() - run.started_at, 2)
         run.entry = self._bake_manifest(run.build_id)
@@ -265,7 +273,8 @@ class PipelineRunner:
         options = BakeOptions(work_dir=self.options.work_dir, source_image_id=pin, use_cache=self.options.use_cache,
                               channel_prefix=self.options.channel_prefix,
                               on_image_ready=lambda region, image_id: self.events.put(("ready", name,
-                                                                                       (region, image_id))))
+                                                                                       (region, image_id))),
+                              on_image_withdrawn=lambda region, image_id: self._withdraw(name))
         try:
             bake(member.loaded, self.target, options, display=self.view.display_for(name),
                  build_id=build_id, cancel=token)
@@ -275,6 +284,13 @@ class PipelineRunner:
             self.events.put(("done", name, exc))
         else:
             self.events.put(("done", name, None))
+
+    def _withdraw(self, name: str) -> None:
+        """In the failing bake's thread: have the scheduler cancel the bakes built on its image, and wait
+        until it has, so their tokens are cancelled before the image and its snapshots are removed."""
+        done = threading.Event()
+        self.events.put(("withdrawn", name, done))
+        done.wait(WITHDRAW_WAIT)
 
     # -- files -----------------------------------------------------------------------------------------
 

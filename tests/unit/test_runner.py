@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from goldsmith.bake.api import announce_image
 from goldsmith.bake.context import BakeContext, BakeOptions
 from goldsmith.bake.state import BuildState
 from goldsmith.engine.journal import Journal, load_journal
@@ -100,6 +101,47 @@ def test_unexpected_exception_becomes_bake_error(ctx: BakeContext) -> None:
     with pytest.raises(BakeError, match="unexpected error: ValueError: odd"):
         run_steps([FakeStep("a", rec, fail=ValueError("odd"))], state(), ctx)
     assert rec.calls == ["run a", "clean a"]
+
+
+class CancelThenFail(FakeStep):
+    """A step whose AWS call fails because of what cancelled the run (another thread removed its AMI)."""
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        ctx.cancel.cancel("root failed, and mid builds on its image")
+        super().run(state, ctx)
+
+
+def test_an_error_raised_once_the_run_is_cancelled_is_a_cancellation(ctx: BakeContext) -> None:
+    rec = Recorder()
+    st = state()
+    with pytest.raises(Interrupted, match="Cancelled \\(root failed, and mid builds on its image\\)") as info:
+        run_steps([FakeStep("a", rec), CancelThenFail("b", rec, fail=BakeError("volume does not exist"))], st, ctx)
+    assert "volume does not exist" in "".join(getattr(info.value, "__notes__", []))
+    assert rec.calls == ["run a", "run b", "clean b", "clean a"]
+    assert st.outcome == "interrupted"
+
+
+def test_an_announced_image_is_withdrawn_before_the_steps_that_remove_it_clean_up(ctx: BakeContext) -> None:
+    """A pipeline stops the bakes built on an image before its snapshots are deleted, not after."""
+    rec = Recorder()
+
+    class Register(FakeStep):
+        def run(self, state: BuildState, ctx: BakeContext) -> None:
+            super().run(state, ctx)
+            state.image_id = "ami-1"
+
+    hooks = {"announce": lambda region, image: rec.calls.append(f"ready {image}"),
+             "withdraw": lambda region, image: rec.calls.append(f"withdrawn {image}")}
+    steps = announce_image([Register("register-image", rec), FakeStep("validate-image", rec),
+                            FakeStep("share-image", rec, fail=BakeError("boom"))], **hooks)
+    with pytest.raises(BakeError):
+        run_steps(steps, state(), ctx)
+    assert rec.calls == ["run register-image", "run validate-image", "ready ami-1", "run share-image",
+                         "clean share-image", "withdrawn ami-1", "clean validate-image", "clean register-image"]
+    rec.calls.clear()
+    run_steps(announce_image([Register("register-image", rec), FakeStep("validate-image", rec)], **hooks),
+              state(), ctx)
+    assert "withdrawn ami-1" not in rec.calls
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
