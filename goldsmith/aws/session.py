@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import boto3
 import botocore.loaders
@@ -74,11 +75,14 @@ class Aws:
     _iam: dict[str, IAMClient] = field(init=False, default_factory=dict)
     _identity: Identity | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _sent: Counter[str] = field(init=False, default_factory=Counter)
+    _sent_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         s = self.settings
         core = botocore.session.get_session()
         core.register_component("data_loader", shared_loader())
+        core.register("before-send", self._count)  # every client of this session inherits it
         self._session = boto3.Session(
             botocore_session=core,
             profile_name=s.profile,
@@ -89,6 +93,17 @@ class Aws:
         with _LOADER_LOCK:  # boto3 appends its data path to the loader's search paths once per session
             paths = core.get_component("data_loader").search_paths
             paths[:] = list(dict.fromkeys(paths))
+
+    def _count(self, event_name: str = "", **kwargs: Any) -> None:
+        """botocore's before-send.<service>.<Operation>: one HTTP request about to go (retries count too)."""
+        service, _, operation = event_name.removeprefix("before-send.").partition(".")
+        with self._sent_lock:
+            self._sent[f"{service}:{operation}"] += 1
+
+    def requests(self) -> dict[str, int]:
+        """How many requests this session's clients sent, per service:Operation (ec2:RunInstances: 1)."""
+        with self._sent_lock:
+            return dict(sorted(self._sent.items()))
 
     @property
     def region(self) -> str:
