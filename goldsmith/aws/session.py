@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import botocore.loaders
 import botocore.session
@@ -71,12 +72,15 @@ class Aws:
     _clients: dict[tuple[str, str], BaseClient] = field(init=False, default_factory=dict)
     _identity: Identity | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _sent: Counter[str] = field(init=False, default_factory=Counter)
+    _sent_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         s = self.settings
         core = botocore.session.Session(profile=s.profile)
         core.register_component("data_loader", shared_loader())
         core.user_agent_extra = "goldsmith"
+        core.register("before-send", self._count)  # every client of this session inherits it
         if s.region:
             core.set_config_variable("region", s.region)
         if s.access_key_id or s.secret_access_key:
@@ -89,6 +93,17 @@ class Aws:
             raise InputError(f"{exc} (profiles in your AWS config and credentials files: "
                              f"{', '.join(sorted(core.available_profiles)) or 'none'}).") from exc
         self._session = core
+
+    def _count(self, event_name: str = "", **kwargs: Any) -> None:
+        """botocore's before-send.<service>.<Operation>: one HTTP request about to go (retries count too)."""
+        service, _, operation = event_name.removeprefix("before-send.").partition(".")
+        with self._sent_lock:
+            self._sent[f"{service}:{operation}"] += 1
+
+    def requests(self) -> dict[str, int]:
+        """How many requests this session's clients sent, per service:Operation (ec2:RunInstances: 1)."""
+        with self._sent_lock:
+            return dict(sorted(self._sent.items()))
 
     @property
     def region(self) -> str:
