@@ -118,8 +118,8 @@ def resolve(reference: str, work_dir: Path, entries: list[dict[str, Any]]) -> Si
     named = [e for e in entries if e["build_id"] == reference]
     if named or contents_path(work_dir, reference).exists():
         return _side(reference, _newest(named) if named else None, reference, work_dir)
-    raise InputError(f"{reference}: unknown build (no manifest entry in {where}, no contents recorded in "
-                     f"{contents_path(work_dir, reference).parent})")
+    raise InputError(f"{reference}: unknown build: no manifest in {work_dir / 'manifests'} names it and no "
+                     f"contents were recorded for it in {contents_path(work_dir, reference).parent}")
 
 
 @dataclass(frozen=True)
