@@ -28,6 +28,7 @@ from invoke.program import Program
 from invoke.tasks import task
 
 from goldsmith.tasks_adopt import adopt_tasks
+from goldsmith.tasks_contents import contents_tasks
 from goldsmith.tasks_lifecycle import lifecycle_tasks
 from goldsmith.tasks_report import report_tasks
 
@@ -493,6 +494,7 @@ sandbox.add_task(sandbox_endpoint)
 lifecycle = lifecycle_tasks(_settings, _errors, _say, _whole_number)  # promote, rollback, images, prune
 adopt = adopt_tasks(_errors, _say)  # init, import-packer
 reports = report_tasks(_settings, _errors, _say)  # report
-ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, *adopt, *reports, lint, test, bench, docs,
-                pipeline, sandbox)
+contents = contents_tasks(_settings, _errors, _say)  # diff
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, *adopt, *reports, *contents, lint, test, bench,
+                docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

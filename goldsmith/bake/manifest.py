@@ -50,6 +50,8 @@ def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str,
         "channels": list(state.channels),
         "tags": dict(state.tags),
         "validation": state.validation,
+        # What is inside the image (record-contents): os, kernel, package count, the contents file and SBOM.
+        "contents": state.contents,
         "steps": [
             {"name": s.name, "started_at": round(s.started_at, 3), "duration": round(s.duration, 4),
              "status": s.status}
