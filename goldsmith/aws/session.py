@@ -48,6 +48,10 @@ class AwsSettings:
 
 _LOADER: botocore.loaders.Loader | None = None
 _LOADER_LOCK = threading.Lock()
+# Client creation, one at a time in the process: the loader's cache has no lock, so ten bakes starting together
+# each parsed EC2's model and endpoint rules themselves (10 bakes x 3 regions: 4.5 s of CPU instead of 0.9 s).
+# Making a client is pure Python under the GIL anyway, so serialising it costs no parallelism.
+_CREATE_LOCK = threading.Lock()
 
 
 def shared_loader() -> botocore.loaders.Loader:
@@ -137,8 +141,9 @@ class Aws:
         region = region or self.region
         with self._lock:
             if (service, region) not in self._clients:
-                self._clients[service, region] = self._session.create_client(
-                    service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config())
+                with _CREATE_LOCK:
+                    self._clients[service, region] = self._session.create_client(
+                        service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config())
             return self._clients[service, region]
 
     # The stub types (boto3-stubs) describe these very clients: boto3's client() returns create_client()'s.

@@ -58,3 +58,38 @@ def test_explicit_credentials_and_endpoint_are_used(config: Path) -> None:
 def test_no_region_anywhere_is_a_clear_error(config: Path) -> None:
     with pytest.raises(InputError, match="No AWS region is set"):
         _ = Aws(AwsSettings()).region
+
+
+def test_bakes_starting_together_parse_ec2_s_model_once(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader's cache has no lock: ten bakes making their first clients at once each parsed the EC2 model
+    (and its endpoint rules) until client creation was serialised."""
+    import threading
+
+    import botocore.loaders
+
+    from goldsmith.aws import session
+
+    monkeypatch.setattr(session, "_LOADER", None)
+    parsed: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counting(self: botocore.loaders.JSONFileLoader, file_path: str) -> Any:
+        if "/ec2/" in file_path:
+            parsed.append(file_path)
+        return load_file(self, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counting)
+    start = threading.Barrier(8)
+
+    def bake() -> None:
+        aws = Aws(AwsSettings(region="us-east-1", access_key_id="AKIDEXAMPLE", secret_access_key="secret"))
+        start.wait()
+        aws.ec2()
+        aws.ec2("eu-west-1")
+
+    threads = [threading.Thread(target=bake) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert parsed and len(parsed) == len(set(parsed)), f"EC2's files parsed more than once: {sorted(parsed)}"

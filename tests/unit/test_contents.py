@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from goldsmith.errors import InputError
+from goldsmith.images import sbom as sbom_module
 from goldsmith.images.contents import (
     COLLECT_SCRIPT,
     Contents,
@@ -178,3 +181,58 @@ def test_the_validator_finds_a_broken_sbom() -> None:
     bom["components"][2]["type"] = "gadget"
     errors = validate_sbom(json.dumps(bom))
     assert len(errors) >= 2 and any("'name' is a required property" in e for e in errors)
+
+
+def _library_sbom(contents: Contents) -> dict[str, Any]:
+    """The same SBOM made with cyclonedx-python-lib's object model (what sbom.py used to do)."""
+    from datetime import datetime
+
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.tool import ToolRepository
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+
+    kernel = set(contents.kernel_packages)
+    packages = [Component(name=p.name, version=p.version, type=ComponentType.LIBRARY,
+                          purl=package_url(contents, p), bom_ref=package_url(contents, p).to_string(),
+                          properties=[Property(name="goldsmith:kernel", value="true")] if p in kernel else None)
+                for p in contents.packages]
+    properties = [Property(name=f"goldsmith:{key}", value=value) for key, value in
+                  (("build-id", contents.build_id), ("source-ami", contents.source_ami), ("kernel", contents.kernel),
+                   ("machine", contents.machine), ("package-manager", contents.manager)) if value]
+    image = Component(name=contents.recipe, version=contents.version, type=ComponentType.OPERATING_SYSTEM,
+                      bom_ref=f"image:{contents.build_id}",
+                      description=f"machine image baked by Goldsmith (build {contents.build_id})",
+                      properties=properties)
+    os_id = contents.os.get("ID") or "unknown"
+    os_component = Component(name=os_id, version=contents.os.get("VERSION_ID"), type=ComponentType.OPERATING_SYSTEM,
+                             description=contents.os_name or None, bom_ref=f"os:{os_id}")
+    tools = ToolRepository(components=[Component(name="goldsmith", version=sbom_module._goldsmith_version(),
+                                                 type=ComponentType.APPLICATION)])
+    bom = Bom(components=[os_component, *packages], serial_number=sbom_module.uuid.uuid5(sbom_module.NAMESPACE,
+                                                                                         contents.build_id),
+              metadata=BomMetaData(component=image, tools=tools,
+                                   timestamp=datetime.fromisoformat(contents.recorded_at)))
+    bom.register_dependency(image, [os_component, *packages])
+    document: dict[str, Any] = json.loads(make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string())
+    return document
+
+
+def _normal(value: Any) -> Any:
+    """Order-free form: lists sorted (the library sorts components, properties and dependencies its own way)."""
+    if isinstance(value, dict):
+        return {key: _normal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted((_normal(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
+    return value
+
+
+@pytest.mark.parametrize("manager", ["dpkg", "rpm"])
+def test_the_sbom_is_the_document_cyclonedx_python_lib_makes(manager: str) -> None:
+    contents = parse_collected(collected(manager, DPKG_LINES if manager == "dpkg" else RPM_LINES), **IDENTITY)
+    ours, library = json.loads(sbom_text(contents)), _library_sbom(contents)
+    library["metadata"]["timestamp"] = ours["metadata"]["timestamp"]  # the same instant; the library writes +00:00
+    assert datetime.fromisoformat(ours["metadata"]["timestamp"]) == datetime.fromisoformat(contents.recorded_at)
+    assert _normal(ours) == _normal(library)
