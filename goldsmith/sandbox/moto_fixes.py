@@ -26,6 +26,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_ami_id, random_snapshot_id
 
 from goldsmith.sandbox import (
+    moto_fixes_attributes,
     moto_fixes_billing,
     moto_fixes_disabled,
     moto_fixes_ebs,
@@ -36,6 +37,7 @@ from goldsmith.sandbox import (
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
+    COPIED_SNAPSHOT_VOLUME_ID,
     Mapping,
     check_ebs,
     check_size,
@@ -61,6 +63,7 @@ def _new_ami(backend: Any, ami_id: str, mappings: list[Mapping], **kwargs: Any) 
     backend.snapshots.pop(ami.ebs_snapshot.id, None)
     ami.gs_mappings = mappings
     ami.ena_support = ena_support
+    moto_fixes_attributes.set_provenance(ami)
     return ami
 
 
@@ -143,6 +146,7 @@ def _registered_entry(backend: Any, device: str, ebs: dict[str, Any]) -> Mapping
         encrypted,
         kms,
         ebs.get("Iops"),
+        ebs.get("Throughput"),
     )
 
 
@@ -203,6 +207,7 @@ def _create_image(
                 bool(volume.encrypted),
                 volume.kms_key_id,
                 volume.iops,
+                volume.throughput,
             )
         )
     source = self.amis.get(instance.image_id)
@@ -218,6 +223,7 @@ def _create_image(
         boot_mode=getattr(source, "boot_mode", None),
     )
     moto_fixes_billing.inherit(ami, source, instance)  # billing code, TpmSupport, the instance's UEFI store
+    moto_fixes_attributes.set_provenance(ami, instance.image_id, self.region_name)
     ami.add_tags(tags["image"])
     self.amis[ami_id] = ami
     return ami
@@ -227,7 +233,8 @@ def _create_image(
 def copy_image(target: Any, source_image_id: str, source_region: str, params: dict[str, Any]) -> Any:
     """AWS CopyImage: the copy's mapping has new snapshots in the target region, encrypted with the given
     key (which must exist there) when Encrypted is set; TagSpecifications tag the new AMI ("image") and
-    every new snapshot ("snapshot") at creation (moto tags neither)."""
+    every new snapshot ("snapshot") at creation (moto tags neither); CopyImageTags copies the source AMI's
+    user-defined tags (not the aws: ones) to the new AMI."""
     source_backend = ec2_backends[target.account_id][source_region]
     source = source_backend.describe_images(ami_ids=[source_image_id])[0]
     encrypted, kms_key_id = bool(params.get("Encrypted")), params.get("KmsKeyId")
@@ -267,6 +274,9 @@ def copy_image(target: Any, source_image_id: str, source_region: str, params: di
         boot_mode=source.boot_mode,
     )
     moto_fixes_billing.inherit(ami, source)  # billing code, TpmSupport, UefiData
+    moto_fixes_attributes.set_provenance(ami, source.id, source_region)
+    if params.get("CopyImageTags"):
+        ami.add_tags({t["key"]: t["value"] for t in source.get_tags() if not t["key"].startswith("aws:")})
     ami.add_tags(params.get("Tags") or {})
     target.amis[ami_id] = ami
     return ami
@@ -304,6 +314,7 @@ def _copy_snapshot_for_ami(
         kms_key_id=kms,
         from_ami=ami_id,
     )
+    snapshot.gs_volume_id = COPIED_SNAPSHOT_VOLUME_ID  # type: ignore[attr-defined]
     target.snapshots[snapshot.id] = snapshot
     return snapshot
 
@@ -312,6 +323,7 @@ def _copy_image_response(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
     params = {key: self._get_param(key) for key in ("Name", "Description", "KmsKeyId")}
     params["Encrypted"] = self._get_bool_param("Encrypted", False)
+    params["CopyImageTags"] = self._get_bool_param("CopyImageTags", False)
     specs = self._parse_tag_specification()
     params["Tags"], params["SnapshotTags"] = specs.get("image", {}), specs.get("snapshot", {})
     image = copy_image(self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"), params)
@@ -460,4 +472,5 @@ def apply_all(base_image_name: str | None = None) -> None:
     moto_fixes_disabled.install()
     moto_fixes_kms.install()
     moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
+    moto_fixes_attributes.install()  # after launched and billing: it wraps their DescribeImageAttribute
     moto_fixes_ssm.install()
