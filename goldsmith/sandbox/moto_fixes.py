@@ -28,6 +28,7 @@ from moto.ec2.utils import random_ami_id, random_snapshot_id
 from goldsmith.sandbox import (
     moto_fixes_attributes,
     moto_fixes_billing,
+    moto_fixes_deregister,
     moto_fixes_disabled,
     moto_fixes_ebs,
     moto_fixes_iam,
@@ -470,6 +471,7 @@ def apply_all(base_image_name: str | None = None) -> None:
     moto_fixes_billing.install()
     moto_fixes_iam.install()
     moto_fixes_disabled.install()
+    moto_fixes_deregister.install()
     moto_fixes_kms.install()
     moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
     moto_fixes_attributes.install()  # after launched and billing: it wraps their DescribeImageAttribute

@@ -1,5 +1,6 @@
 """AMI attributes and fields as other AMI tools set and read them (goldsmith/sandbox/moto_fixes_attributes.py,
-and the gp3 throughput in moto_fixes_ebs.py), checked with boto3 over HTTP against a real moto server."""
+the gp3 throughput in moto_fixes_ebs.py, DeleteAssociatedSnapshots in moto_fixes_deregister.py), checked with
+boto3 over HTTP against a real moto server."""
 
 from __future__ import annotations
 
@@ -148,3 +149,24 @@ def test_copy_image_tags_and_copied_snapshot_volume_ids(moto: MotoProcess) -> No
     assert {s["VolumeId"] for s in shown} == {"vol-ffffffff"}
     originals = ec2.describe_snapshots(SnapshotIds=list(by_device.values()))["Snapshots"]
     assert all(s["VolumeId"].startswith("vol-") and s["VolumeId"] != "vol-ffffffff" for s in originals)
+
+
+def test_deregister_image_deletes_associated_snapshots_not_shared_ones(moto: MotoProcess) -> None:
+    """DeregisterImage DeleteAssociatedSnapshots: the AMI's snapshots go with it (ReturnCode success), except
+    one another AMI also uses (skipped); without it every snapshot stays (moto ignored the parameter)."""
+    ec2 = client(moto)
+    image_id, by_device = register_two_disks(ec2)
+    other = ec2.register_image(Name=unique("shares-root"), RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": by_device["/dev/xvda"]}}])["ImageId"]
+    answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+    assert answer["Return"] is True
+    assert sorted((r["SnapshotId"], r["ReturnCode"]) for r in answer["DeleteSnapshotResults"]) == sorted(
+        [(by_device["/dev/xvda"], "skipped"), (by_device["/dev/sdf"], "success")])
+    left = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    assert by_device["/dev/xvda"] in {s["SnapshotId"] for s in left}
+    assert by_device["/dev/sdf"] not in {s["SnapshotId"] for s in left}
+    plain = ec2.deregister_image(ImageId=other)
+    assert plain["Return"] is True and not plain.get("DeleteSnapshotResults")
+    assert ec2.describe_snapshots(SnapshotIds=[by_device["/dev/xvda"]])["Snapshots"]
+    assert refused(ec2.deregister_image, ImageId=image_id, DeleteAssociatedSnapshots=True)[0] == \
+        "InvalidAMIID.Unavailable"
