@@ -286,7 +286,8 @@ class Machines:
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
         for snapshot in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"] if ids else []:
-            self._capture(snapshot["SnapshotId"], snapshot["VolumeId"])
+            if image_id in snapshot.get("Description", ""):  # not a snapshot BlockDeviceMappings named
+                self._capture(snapshot["SnapshotId"], snapshot["VolumeId"])
         self.latency.note(image_id, "pending", self.latency.profile.image)
 
     def _register_image(self, region: str, params: Params, body: bytes, _: Any) -> None:

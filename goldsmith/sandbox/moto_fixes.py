@@ -176,11 +176,15 @@ def _register_image_response(self: AmisResponse) -> ActionResult:
 
 # (c) CreateImage -----------------------------------------------------------------------------------------
 def _create_image(
-    self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]]
+    self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]],
+    block_device_mappings: list[Mapping] | None = None,
 ) -> Any:
     """AWS CreateImage: snapshot each attached volume; the AMI maps them at their real devices and sizes;
-    TagSpecifications may tag the image and/or the snapshots."""
+    TagSpecifications may tag the image and/or the snapshots; BlockDeviceMappings may leave a volume out
+    (NoDevice), change its DeleteOnTermination (the only field of an instance's volume it can change), or add
+    an EBS volume the instance does not have."""
     instance = self.get_instance(instance_id)
+    requested = moto_fixes_ebs.image_requests(instance, block_device_mappings)
     _check_name_free(self, name)
     tags: dict[str, dict[str, str]] = {"image": {}, "snapshot": {}}
     for spec in tag_specifications:
@@ -193,6 +197,9 @@ def _create_image(
     ami_id = random_ami_id()
     mappings = []
     for device, attached in instance.get_block_device_mapping:
+        request = requested.pop(device, {})
+        if request.get("NoDevice") is not None:
+            continue
         volume = self.get_volume(attached.volume_id)
         snapshot = self.create_snapshot(
             volume.id, f"Created by CreateImage({instance_id}) for {ami_id}", from_ami=ami_id
@@ -204,13 +211,15 @@ def _create_image(
                 snapshot.id,
                 volume.size,
                 volume.volume_type,
-                bool(attached.delete_on_termination),
+                bool(request.get("Ebs", {}).get("DeleteOnTermination", attached.delete_on_termination)),
                 bool(volume.encrypted),
                 volume.kms_key_id,
                 volume.iops,
                 volume.throughput,
             )
         )
+    mappings += [moto_fixes_ebs.added_image_volume(self, device, r) for device, r in requested.items()
+                 if r.get("NoDevice") is None and not r.get("VirtualName")]
     source = self.amis.get(instance.image_id)
     ami = _new_ami(
         self,
@@ -228,6 +237,16 @@ def _create_image(
     ami.add_tags(tags["image"])
     self.amis[ami_id] = ami
     return ami
+
+
+def _create_image_response(self: AmisResponse) -> ActionResult:
+    """moto's CreateImage handler, passing BlockDeviceMappings on too (moto drops them)."""
+    self.error_on_dryrun()
+    image = self.ec2_backend.create_image(
+        self._get_param("InstanceId"), self._get_param("Name"), self._get_param("Description", ""),
+        tag_specifications=self._get_param("TagSpecifications", []),
+        block_device_mappings=self._get_param("BlockDeviceMappings", []))
+    return ActionResult({"ImageId": image.id})
 
 
 # (d) CopyImage -------------------------------------------------------------------------------------------
@@ -465,6 +484,7 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmisResponse.enable_image_deprecation = _enable_image_deprecation  # type: ignore[attr-defined]
     AmisResponse.disable_image_deprecation = _disable_image_deprecation  # type: ignore[attr-defined]
     AmiBackend.create_image = _create_image  # type: ignore[method-assign]
+    AmisResponse.create_image = _create_image_response  # type: ignore[method-assign]
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
     RegionsAndZonesBackend.describe_regions = _describe_regions  # type: ignore[method-assign]
     moto_fixes_ebs.install()

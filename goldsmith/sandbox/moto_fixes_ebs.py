@@ -154,6 +154,26 @@ def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[st
     return entry
 
 
+def image_requests(instance: Any, requested: list[Mapping] | None) -> dict[str, Mapping]:
+    """CreateImage's BlockDeviceMappings by device. AWS cannot leave the root volume out of an AMI."""
+    wanted = {m["DeviceName"]: dict(m) for m in requested or []}
+    if wanted.get(instance.root_device_name, {}).get("NoDevice") is not None:
+        raise ec2_error("InvalidBlockDeviceMapping",
+                        f"The root device {instance.root_device_name} cannot be excluded from the image.")
+    return wanted
+
+
+def added_image_volume(backend: Any, device: str, request: Mapping) -> Mapping:
+    """A CreateImage mapping for a device the instance does not have: an EBS volume from a snapshot or empty,
+    checked like a RunInstances one (instance store entries, VirtualName, are not modelled)."""
+    ebs = request.get("Ebs") or {}
+    if not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+        raise MissingParameterError("size or snapshotId")
+    entry = _launch_entry(backend, device, {}, ebs)
+    entry["Ebs"] = {k: v for k, v in entry["Ebs"].items() if v is not None}
+    return entry
+
+
 def _run_instances(
     self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
 ) -> Any:

@@ -170,3 +170,28 @@ def test_deregister_image_deletes_associated_snapshots_not_shared_ones(moto: Mot
     assert ec2.describe_snapshots(SnapshotIds=[by_device["/dev/xvda"]])["Snapshots"]
     assert refused(ec2.deregister_image, ImageId=image_id, DeleteAssociatedSnapshots=True)[0] == \
         "InvalidAMIID.Unavailable"
+
+
+def test_create_image_block_device_mappings_leave_out_change_and_add_volumes(moto: MotoProcess) -> None:
+    """CreateImage BlockDeviceMappings (moto ignored them): NoDevice leaves an instance volume out of the AMI,
+    DeleteOnTermination is changed, a device the instance lacks is added as an empty EBS volume; the root
+    volume cannot be left out."""
+    ec2 = client(moto)
+    instance_id = launch(ec2, [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10, "VolumeType": "gp3"}},
+                               {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 3, "VolumeType": "gp2"}}])
+    image_id = ec2.create_image(InstanceId=instance_id, Name=unique("bdm"), BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdg", "NoDevice": ""},
+        {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": False}},
+        {"DeviceName": "/dev/sdh", "Ebs": {"VolumeSize": 4, "VolumeType": "gp3", "Throughput": 300}}])["ImageId"]
+    got = {m["DeviceName"]: m["Ebs"] for m in describe(ec2, image_id)["BlockDeviceMappings"]}
+    assert set(got) == {"/dev/xvda", "/dev/sdf", "/dev/sdh"}
+    assert got["/dev/xvda"]["DeleteOnTermination"] is True and got["/dev/sdf"]["DeleteOnTermination"] is False
+    assert (got["/dev/sdf"]["VolumeSize"], got["/dev/sdf"]["SnapshotId"][:5]) == (10, "snap-")
+    added = got["/dev/sdh"]
+    assert "SnapshotId" not in added
+    assert (added["VolumeSize"], added["VolumeType"], added["Throughput"]) == (4, "gp3", 300)
+    again = volumes_of(ec2, launch(ec2, image_id=image_id))
+    assert (again["/dev/sdh"]["Size"], again["/dev/sdh"].get("SnapshotId")) == (4, None)
+    code, _ = refused(ec2.create_image, InstanceId=instance_id, Name=unique("bdm"),
+                      BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "NoDevice": ""}])
+    assert code == "InvalidBlockDeviceMapping"
