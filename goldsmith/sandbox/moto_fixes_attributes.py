@@ -7,6 +7,8 @@ Found by driving the sandbox with the AWS CLI through a bake (tests/sandbox/test
   same way instead of answering InvalidAMIID.NotFound.
 - DescribeImages leaves out where an AMI comes from: ``ImageLocation`` (owner/name for an EBS-backed AMI),
   ``Hypervisor`` (always xen), and for CreateImage and CopyImage ``SourceImageId``/``SourceImageRegion``.
+- An AMI with ImdsSupport v2.0 launched instances with IMDSv1 allowed: AWS sets their ``HttpTokens`` to
+  required and ``HttpPutResponseHopLimit`` to 2 unless the launch says otherwise (RegisterImage reference).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import MissingParameterError
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 
 from goldsmith.sandbox.moto_fixes_ebs import ec2_error
@@ -77,15 +80,31 @@ def _describe_image_attribute(self: AmisResponse) -> ActionResult:
     return answer
 
 
+def _run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str],
+                   **kwargs: Any) -> Any:
+    """AWS: instances of an ImdsSupport v2.0 AMI require IMDSv2 (hop limit 2) unless MetadataOptions say
+    otherwise."""
+    ami = self.amis.get(image_id)
+    if getattr(ami, "imds_support", None) == IMDS_V2:
+        options = dict(kwargs.get("metadata_options") or {})
+        options.setdefault("HttpTokens", "required")
+        options.setdefault("HttpPutResponseHopLimit", 2)
+        kwargs["metadata_options"] = options
+    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
 _orig_modify_image_attribute: Any = None
 _orig_describe_image_attribute: Any = None
+_orig_run_instances: Any = None
 
 
 def install() -> None:
     """Patch moto's image attribute calls (called once by moto_fixes.apply_all, after the fixes whose
-    DescribeImageAttribute it wraps)."""
-    global _orig_modify_image_attribute, _orig_describe_image_attribute
+    DescribeImageAttribute and RunInstances it wraps)."""
+    global _orig_modify_image_attribute, _orig_describe_image_attribute, _orig_run_instances
     _orig_modify_image_attribute = AmisResponse.modify_image_attribute
     _orig_describe_image_attribute = AmisResponse.describe_image_attribute
+    _orig_run_instances = InstanceBackend.run_instances
+    InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
     AmisResponse.modify_image_attribute = _modify_image_attribute  # type: ignore[method-assign]
     AmisResponse.describe_image_attribute = _describe_image_attribute  # type: ignore[method-assign]

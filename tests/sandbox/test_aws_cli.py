@@ -1,7 +1,7 @@
 """The sandbox as another AMI tool sees it: the AWS CLI (PyPI awscli, v1), in a subprocess whose environment
 holds what `invoke sandbox.env` prints (AWS_ENDPOINT_URL, the sandbox's key and region), drives a small bake:
 run-instances (root gp3 with a throughput, a data volume), stop-instances, create-image, copy-image to another
-region, modify-image-attribute (description, launch permission), modify-snapshot-attribute, the describes,
+region, modify-image-attribute (description, launch permission, IMDS support), modify-snapshot-attribute, the describes,
 deregister-image (the copy with its snapshots). What it reads back is compared with what the EC2 API reference
 documents; each check names the reference's data type and field.
 
@@ -133,6 +133,7 @@ def flow(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         east("ec2", "modify-image-attribute", "--image-id", image_id, "--description", "Value=released")
         east("ec2", "modify-image-attribute", "--image-id", image_id,
              "--launch-permission", f"Add=[{{UserId={SHARE_WITH}}}]")
+        east("ec2", "modify-image-attribute", "--image-id", image_id, "--imds-support", "Value=v2.0")
         seen["image"] = east("ec2", "describe-images", "--image-ids", image_id)["Images"][0]
         snapshot_ids = [m["Ebs"]["SnapshotId"] for m in seen["image"]["BlockDeviceMappings"]]
         for snapshot_id in snapshot_ids:
@@ -140,6 +141,7 @@ def flow(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                  "createVolumePermission", "--operation-type", "add", "--user-ids", SHARE_WITH)
         seen["description"] = east("ec2", "describe-image-attribute", "--image-id", image_id,
                                    "--attribute", "description")
+        seen["imds"] = east("ec2", "describe-image-attribute", "--image-id", image_id, "--attribute", "imdsSupport")
         seen["launch"] = east("ec2", "describe-image-attribute", "--image-id", image_id,
                               "--attribute", "launchPermission")
         seen["snapshots"] = east("ec2", "describe-snapshots", "--snapshot-ids", *snapshot_ids)
@@ -236,9 +238,11 @@ def test_describe_images_shows_the_fields_aws_documents(flow: dict[str, Any]) ->
 
 
 def test_image_attributes_read_back_what_was_set(flow: dict[str, Any]) -> None:
-    """DescribeImageAttribute: Description.Value is the new description; LaunchPermissions lists the account
-    (LaunchPermission.UserId). A copy gets no launch permissions (CopyImage does not copy them)."""
+    """DescribeImageAttribute: Description.Value is the new description, ImdsSupport.Value v2.0; LaunchPermissions
+    lists the account (LaunchPermission.UserId). A copy gets no launch permissions (CopyImage does not copy
+    them)."""
     assert flow["description"]["Description"] == {"Value": "released"}
+    assert flow["imds"]["ImdsSupport"] == {"Value": "v2.0"} and flow["image"]["ImdsSupport"] == "v2.0"
     assert flow["launch"]["LaunchPermissions"] == [{"UserId": SHARE_WITH}]
     assert flow["copy_launch"]["LaunchPermissions"] == []
 

@@ -60,6 +60,25 @@ def test_imds_support_is_set_once_to_v2_and_read_back(moto: MotoProcess) -> None
     assert describe(ec2, image_id)["ImdsSupport"] == "v2.0"
 
 
+def metadata_options(ec2: Any, instance_id: str) -> tuple[str, int]:
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    options = reservation["Instances"][0]["MetadataOptions"]
+    return options["HttpTokens"], options["HttpPutResponseHopLimit"]
+
+
+def test_instances_of_an_imds_v2_ami_require_imds_v2(moto: MotoProcess) -> None:
+    """RegisterImage/ModifyImageAttribute ImdsSupport v2.0: its instances get HttpTokens required and a hop
+    limit of 2, unless the launch's MetadataOptions say otherwise; other AMIs' instances keep the defaults."""
+    ec2 = client(moto)
+    assert metadata_options(ec2, launch(ec2)) == ("optional", 1)
+    image_id = ec2.create_image(InstanceId=launch(ec2), Name=unique("imds-v2"))["ImageId"]
+    ec2.modify_image_attribute(ImageId=image_id, ImdsSupport={"Value": "v2.0"})
+    assert metadata_options(ec2, launch(ec2, image_id=image_id)) == ("required", 2)
+    run = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                            MetadataOptions={"HttpTokens": "optional", "HttpPutResponseHopLimit": 1})
+    assert metadata_options(ec2, run["Instances"][0]["InstanceId"]) == ("optional", 1)
+
+
 def test_describe_image_attribute_answers_what_moto_failed(moto: MotoProcess) -> None:
     """ramdisk has no Value (moto: HTTP 500); an unknown AMI is InvalidAMIID.NotFound (moto: HTTP 500)."""
     ec2 = client(moto)
