@@ -123,7 +123,7 @@ class Machines:
             "CreateImage": self._create_image, "CopySnapshot": self._copy_snapshot,
             "CopyImage": self._copy_image, "RegisterImage": self._register_image,
             "DeleteSnapshot": self._delete_snapshot, "DeleteVolume": self._delete_volume,
-            "CreateVolume": self._create_volume,
+            "CreateVolume": self._create_volume, "DeregisterImage": self._deregister_image,
         }
 
     def ec2(self, region: str) -> Any:
@@ -286,7 +286,8 @@ class Machines:
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
         for snapshot in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"] if ids else []:
-            self._capture(snapshot["SnapshotId"], snapshot["VolumeId"])
+            if image_id in snapshot.get("Description", ""):  # not a snapshot BlockDeviceMappings named
+                self._capture(snapshot["SnapshotId"], snapshot["VolumeId"])
         self.latency.note(image_id, "pending", self.latency.profile.image)
 
     def _register_image(self, region: str, params: Params, body: bytes, _: Any) -> None:
@@ -316,6 +317,12 @@ class Machines:
         self.runtime.delete_snapshot(params["SnapshotId"])
         with self._lock:
             self._snapshots.pop(params["SnapshotId"], None)
+
+    def _deregister_image(self, region: str, params: Params, body: bytes, _: Any) -> None:
+        """DeleteAssociatedSnapshots: free what moto deleted with the AMI (its DeleteSnapshotResults)."""
+        for snapshot_id, code in xml_pairs(body, "snapshotId", "returnCode"):
+            if code == "success":
+                self._delete_snapshot(region, {"SnapshotId": snapshot_id}, body, None)
 
     def _delete_volume(self, region: str, params: Params, body: bytes, _: Any) -> None:
         self.runtime.delete_volume(params["VolumeId"])

@@ -26,7 +26,9 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_ami_id, random_snapshot_id
 
 from goldsmith.sandbox import (
+    moto_fixes_attributes,
     moto_fixes_billing,
+    moto_fixes_deregister,
     moto_fixes_disabled,
     moto_fixes_ebs,
     moto_fixes_iam,
@@ -36,6 +38,7 @@ from goldsmith.sandbox import (
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
 from goldsmith.sandbox.moto_fixes_ebs import (
+    COPIED_SNAPSHOT_VOLUME_ID,
     Mapping,
     check_ebs,
     check_size,
@@ -61,6 +64,7 @@ def _new_ami(backend: Any, ami_id: str, mappings: list[Mapping], **kwargs: Any) 
     backend.snapshots.pop(ami.ebs_snapshot.id, None)
     ami.gs_mappings = mappings
     ami.ena_support = ena_support
+    moto_fixes_attributes.set_provenance(ami)
     return ami
 
 
@@ -143,6 +147,7 @@ def _registered_entry(backend: Any, device: str, ebs: dict[str, Any]) -> Mapping
         encrypted,
         kms,
         ebs.get("Iops"),
+        ebs.get("Throughput"),
     )
 
 
@@ -171,11 +176,15 @@ def _register_image_response(self: AmisResponse) -> ActionResult:
 
 # (c) CreateImage -----------------------------------------------------------------------------------------
 def _create_image(
-    self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]]
+    self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]],
+    block_device_mappings: list[Mapping] | None = None,
 ) -> Any:
     """AWS CreateImage: snapshot each attached volume; the AMI maps them at their real devices and sizes;
-    TagSpecifications may tag the image and/or the snapshots."""
+    TagSpecifications may tag the image and/or the snapshots; BlockDeviceMappings may leave a volume out
+    (NoDevice), change its DeleteOnTermination (the only field of an instance's volume it can change), or add
+    an EBS volume the instance does not have."""
     instance = self.get_instance(instance_id)
+    requested = moto_fixes_ebs.image_requests(instance, block_device_mappings)
     _check_name_free(self, name)
     tags: dict[str, dict[str, str]] = {"image": {}, "snapshot": {}}
     for spec in tag_specifications:
@@ -188,6 +197,9 @@ def _create_image(
     ami_id = random_ami_id()
     mappings = []
     for device, attached in instance.get_block_device_mapping:
+        request = requested.pop(device, {})
+        if request.get("NoDevice") is not None:
+            continue
         volume = self.get_volume(attached.volume_id)
         snapshot = self.create_snapshot(
             volume.id, f"Created by CreateImage({instance_id}) for {ami_id}", from_ami=ami_id
@@ -199,12 +211,15 @@ def _create_image(
                 snapshot.id,
                 volume.size,
                 volume.volume_type,
-                bool(attached.delete_on_termination),
+                bool(request.get("Ebs", {}).get("DeleteOnTermination", attached.delete_on_termination)),
                 bool(volume.encrypted),
                 volume.kms_key_id,
                 volume.iops,
+                volume.throughput,
             )
         )
+    mappings += [moto_fixes_ebs.added_image_volume(self, device, r) for device, r in requested.items()
+                 if r.get("NoDevice") is None and not r.get("VirtualName")]
     source = self.amis.get(instance.image_id)
     ami = _new_ami(
         self,
@@ -218,16 +233,28 @@ def _create_image(
         boot_mode=getattr(source, "boot_mode", None),
     )
     moto_fixes_billing.inherit(ami, source, instance)  # billing code, TpmSupport, the instance's UEFI store
+    moto_fixes_attributes.set_provenance(ami, instance.image_id, self.region_name)
     ami.add_tags(tags["image"])
     self.amis[ami_id] = ami
     return ami
+
+
+def _create_image_response(self: AmisResponse) -> ActionResult:
+    """moto's CreateImage handler, passing BlockDeviceMappings on too (moto drops them)."""
+    self.error_on_dryrun()
+    image = self.ec2_backend.create_image(
+        self._get_param("InstanceId"), self._get_param("Name"), self._get_param("Description", ""),
+        tag_specifications=self._get_param("TagSpecifications", []),
+        block_device_mappings=self._get_param("BlockDeviceMappings", []))
+    return ActionResult({"ImageId": image.id})
 
 
 # (d) CopyImage -------------------------------------------------------------------------------------------
 def copy_image(target: Any, source_image_id: str, source_region: str, params: dict[str, Any]) -> Any:
     """AWS CopyImage: the copy's mapping has new snapshots in the target region, encrypted with the given
     key (which must exist there) when Encrypted is set; TagSpecifications tag the new AMI ("image") and
-    every new snapshot ("snapshot") at creation (moto tags neither)."""
+    every new snapshot ("snapshot") at creation (moto tags neither); CopyImageTags copies the source AMI's
+    user-defined tags (not the aws: ones) to the new AMI."""
     source_backend = ec2_backends[target.account_id][source_region]
     source = source_backend.describe_images(ami_ids=[source_image_id])[0]
     encrypted, kms_key_id = bool(params.get("Encrypted")), params.get("KmsKeyId")
@@ -267,6 +294,9 @@ def copy_image(target: Any, source_image_id: str, source_region: str, params: di
         boot_mode=source.boot_mode,
     )
     moto_fixes_billing.inherit(ami, source)  # billing code, TpmSupport, UefiData
+    moto_fixes_attributes.set_provenance(ami, source.id, source_region)
+    if params.get("CopyImageTags"):
+        ami.add_tags({t["key"]: t["value"] for t in source.get_tags() if not t["key"].startswith("aws:")})
     ami.add_tags(params.get("Tags") or {})
     target.amis[ami_id] = ami
     return ami
@@ -304,6 +334,7 @@ def _copy_snapshot_for_ami(
         kms_key_id=kms,
         from_ami=ami_id,
     )
+    snapshot.gs_volume_id = COPIED_SNAPSHOT_VOLUME_ID  # type: ignore[attr-defined]
     target.snapshots[snapshot.id] = snapshot
     return snapshot
 
@@ -312,6 +343,7 @@ def _copy_image_response(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
     params = {key: self._get_param(key) for key in ("Name", "Description", "KmsKeyId")}
     params["Encrypted"] = self._get_bool_param("Encrypted", False)
+    params["CopyImageTags"] = self._get_bool_param("CopyImageTags", False)
     specs = self._parse_tag_specification()
     params["Tags"], params["SnapshotTags"] = specs.get("image", {}), specs.get("snapshot", {})
     image = copy_image(self.ec2_backend, self._get_param("SourceImageId"), self._get_param("SourceRegion"), params)
@@ -452,12 +484,15 @@ def apply_all(base_image_name: str | None = None) -> None:
     AmisResponse.enable_image_deprecation = _enable_image_deprecation  # type: ignore[attr-defined]
     AmisResponse.disable_image_deprecation = _disable_image_deprecation  # type: ignore[attr-defined]
     AmiBackend.create_image = _create_image  # type: ignore[method-assign]
+    AmisResponse.create_image = _create_image_response  # type: ignore[method-assign]
     AmiBackend._load_amis = _load_amis  # type: ignore[method-assign]
     RegionsAndZonesBackend.describe_regions = _describe_regions  # type: ignore[method-assign]
     moto_fixes_ebs.install()
     moto_fixes_billing.install()
     moto_fixes_iam.install()
     moto_fixes_disabled.install()
+    moto_fixes_deregister.install()
     moto_fixes_kms.install()
     moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
+    moto_fixes_attributes.install()  # after launched and billing: it wraps their DescribeImageAttribute
     moto_fixes_ssm.install()

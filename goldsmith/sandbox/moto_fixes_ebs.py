@@ -33,7 +33,9 @@ def mapping_entry(
     encrypted: bool,
     kms_key_id: str | None = None,
     iops: int | None = None,
+    throughput: int | None = None,
 ) -> Mapping:
+    """An AWS-shaped mapping entry; Iops and Throughput only where the volume has them (gp3, io1, io2)."""
     ebs: dict[str, Any] = {
         "DeleteOnTermination": delete,
         "VolumeSize": int(size),
@@ -46,6 +48,8 @@ def mapping_entry(
         ebs["KmsKeyId"] = kms_key_id
     if iops:
         ebs["Iops"] = int(iops)
+    if throughput:
+        ebs["Throughput"] = int(throughput)
     return {"DeviceName": device, "Ebs": ebs}
 
 
@@ -143,9 +147,30 @@ def _launch_entry(backend: Any, device: str, base: dict[str, Any], over: dict[st
         encrypted,
         kms,
         iops,
+        throughput,
     )
     entry["Ebs"].setdefault("KmsKeyId", None)
     entry["Ebs"].setdefault("SnapshotId", None)
+    return entry
+
+
+def image_requests(instance: Any, requested: list[Mapping] | None) -> dict[str, Mapping]:
+    """CreateImage's BlockDeviceMappings by device. AWS cannot leave the root volume out of an AMI."""
+    wanted = {m["DeviceName"]: dict(m) for m in requested or []}
+    if wanted.get(instance.root_device_name, {}).get("NoDevice") is not None:
+        raise ec2_error("InvalidBlockDeviceMapping",
+                        f"The root device {instance.root_device_name} cannot be excluded from the image.")
+    return wanted
+
+
+def added_image_volume(backend: Any, device: str, request: Mapping) -> Mapping:
+    """A CreateImage mapping for a device the instance does not have: an EBS volume from a snapshot or empty,
+    checked like a RunInstances one (instance store entries, VirtualName, are not modelled)."""
+    ebs = request.get("Ebs") or {}
+    if not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+        raise MissingParameterError("size or snapshotId")
+    entry = _launch_entry(backend, device, {}, ebs)
+    entry["Ebs"] = {k: v for k, v in entry["Ebs"].items() if v is not None}
     return entry
 
 
@@ -158,15 +183,18 @@ def _run_instances(
     if ami_mappings is not None or requested:
         merged = merge_launch_mappings(self, ami_mappings, requested)
         kwargs["block_device_mappings"] = merged
-        token = _launch_iops.set({m["DeviceName"]: m["Ebs"].get("Iops") for m in merged})
+        token = _launch_performance.set({m["DeviceName"]: (m["Ebs"].get("Iops"), m["Ebs"].get("Throughput"))
+                                         for m in merged})
         try:
             return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
         finally:
-            _launch_iops.reset(token)
+            _launch_performance.reset(token)
     return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
-_launch_iops: ContextVar[dict[str, int | None] | None] = ContextVar("_launch_iops", default=None)
+# Each launch mapping's (Iops, Throughput) by device, for _add_block_device (moto's call passes neither).
+_launch_performance: ContextVar[dict[str, tuple[int | None, int | None]] | None] = ContextVar(
+    "_launch_performance", default=None)
 
 
 def _add_block_device(
@@ -179,7 +207,9 @@ def _add_block_device(
     kms_key_id: str | None,
     volume_type: str | None,
 ) -> None:
-    """AWS RunInstances honours the mapping's Iops (moto drops it, so io1/io2 launches failed)."""
+    """AWS RunInstances honours the mapping's Iops and Throughput (moto drops both, so io1/io2 launches
+    failed and a gp3 volume's throughput was lost, from the volume and from the AMI CreateImage made of it)."""
+    iops, throughput = (_launch_performance.get() or {}).get(device_path, (None, None))
     volume = self.ec2_backend.create_volume(
         size=size,
         zone_name=self._placement.zone,
@@ -187,7 +217,8 @@ def _add_block_device(
         encrypted=encrypted,
         kms_key_id=kms_key_id,
         volume_type=volume_type,
-        iops=(_launch_iops.get() or {}).get(device_path),
+        iops=iops,
+        throughput=throughput,
     )
     self.ec2_backend.attach_volume(volume.id, self.id, device_path, delete_on_termination)
 
@@ -195,12 +226,18 @@ def _add_block_device(
 _orig_run_instances = InstanceBackend.run_instances
 
 
+GP3_BASELINE_THROUGHPUT = 125  # MiB/s: a gp3 volume's throughput when none is asked for (EBS volume types)
+
+
 def _create_volume(self: Any, size: int, zone_name: str, snapshot_id: str | None = None, encrypted: bool = False,
                    kms_key_id: str | None = None, **kwargs: Any) -> Any:
     """AWS: with EBS encryption by default on in the region, every new volume is encrypted, with the
-    account's default EBS key unless the request names one (moto ignores the setting)."""
+    account's default EBS key unless the request names one (moto ignores the setting). A gp3 volume always
+    has a throughput, 125 MiB/s unless asked otherwise, as it has 3000 IOPS (moto sets only the IOPS)."""
     if getattr(self, "ebs_encryption_by_default", False) and not encrypted:  # unset while moto initialises
         encrypted = True
+    if kwargs.get("volume_type") == "gp3" and not kwargs.get("throughput"):
+        kwargs["throughput"] = GP3_BASELINE_THROUGHPUT
     return _orig_create_volume(self, size, zone_name, snapshot_id, encrypted, kms_key_id, **kwargs)
 
 
@@ -261,6 +298,25 @@ def _delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
 _orig_delete_snapshot = EBSBackend.delete_snapshot
 
 
+# AWS: "Snapshots that are created by CopySnapshot have an arbitrary volume ID that should not be used for
+# any purpose" (DescribeSnapshots shows vol-ffffffff); so do the snapshots CopyImage makes.
+COPIED_SNAPSHOT_VOLUME_ID = "vol-ffffffff"
+
+
+def _snapshot_volume_id(self: Snapshot) -> str:
+    return str(getattr(self, "gs_volume_id", None) or self.volume.id)
+
+
+def _copy_snapshot(self: Any, *args: Any, **kwargs: Any) -> Snapshot:
+    """AWS CopySnapshot: the copy's VolumeId is vol-ffffffff, not its source's volume (moto)."""
+    snapshot = _orig_copy_snapshot(self, *args, **kwargs)
+    snapshot.gs_volume_id = COPIED_SNAPSHOT_VOLUME_ID  # type: ignore[attr-defined]
+    return snapshot
+
+
+_orig_copy_snapshot = EBSBackend.copy_snapshot
+
+
 # (f) ModifySnapshotAttribute structured form -------------------------------------------------------------
 def _modify_snapshot_attribute(self: ElasticBlockStore) -> Any:
     """AWS ModifySnapshotAttribute accepts CreateVolumePermission={Add: [...], Remove: [...]}."""
@@ -296,3 +352,5 @@ def install() -> None:
     ElasticBlockStore.get_ebs_default_kms_key_id = _get_ebs_default_kms_key_id  # type: ignore[attr-defined]
     EBSBackend.delete_snapshot = _delete_snapshot  # type: ignore[method-assign]
     ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute  # type: ignore[method-assign]
+    Snapshot.volume_id = property(_snapshot_volume_id)  # type: ignore[method-assign,assignment]
+    EBSBackend.copy_snapshot = _copy_snapshot  # type: ignore[method-assign]

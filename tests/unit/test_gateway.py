@@ -221,6 +221,21 @@ def test_stop_snapshot_image_copy_terminate_drive_the_runtime(gateway: Gateway, 
     assert kept >= {s["SnapshotId"] for s in snaps}
 
 
+def test_deregister_with_its_snapshots_frees_them_in_the_runtime(gateway: Gateway, runtime: FakeRuntime) -> None:
+    """DeregisterImage DeleteAssociatedSnapshots deletes the snapshots in moto; the runtime frees their layers."""
+    ec2 = ec2_client(gateway)
+    instance_id = launch(ec2)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    image_id = ec2.create_image(InstanceId=instance_id, Name="gw-deregister-1")["ImageId"]
+    snapshots = {m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[image_id])["Images"][0][
+        "BlockDeviceMappings"]}
+    assert snapshots <= runtime.snapshots
+    ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+    assert {c[1] for c in runtime.named("delete_snapshot")} == snapshots
+    assert not snapshots & runtime.snapshots
+    ec2.terminate_instances(InstanceIds=[instance_id])
+
+
 def test_a_runtime_failure_is_an_aws_internal_error(gateway: Gateway, runtime: FakeRuntime) -> None:
     ec2 = ec2_client(gateway)
     runtime.fail_on = "start_instance"
