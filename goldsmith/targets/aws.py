@@ -38,9 +38,9 @@ class AwsTarget:
         return AwsSettings(region=self.region, profile=self.profile)
 
     def waits(self, build: Build) -> Waits:
-        t = build.timeouts
         """Each kind of wait on its own schedule (goldsmith.aws.polling.AWS_POLLS: under ~10 % lost per wait,
         well inside EC2's request limits for ten bakes at once); 2 s between eventual-consistency retries."""
+        t = build.timeouts
         return Waits(delay=AWS_POLLS.other.least, instance=600.0, stop=t.stop, snapshot=t.snapshot, image=t.image,
                      polls=AWS_POLLS)
 

@@ -6,14 +6,19 @@ kept."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from goldsmith.aws.polling import AWS_POLLS
+from goldsmith.recipe.model import Build
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.credentials import UNCHECKED
 from goldsmith.sandbox.gateway import Gateway
 from goldsmith.sandbox.latency import AWS_SECONDS, AWS_TIME_SCALE, GIB, PROFILES, LatencyModel
+from goldsmith.sandbox.manage import SandboxInfo
+from goldsmith.targets.sandbox import SandboxTarget
 from tests.unit.test_gateway import FakeRuntime, ec2_client, gateway, launch, moto, runtime
 
 __all__ = ["gateway", "moto", "runtime"]  # fixtures used by name
@@ -116,5 +121,22 @@ def test_a_copy_takes_longer_for_a_bigger_image(gateway: Gateway, runtime: FakeR
             copies[size] = _seconds(gateway, t0, "CopyImage")[copy_id]
         assert copies[4 * GIB] - copies[GIB // 8] == pytest.approx(
             AWS.copy_per_gib * 0.01 * (4 * GIB - GIB // 8) * 2 / GIB)  # root + data volume, each `size` more
+    finally:
+        client.set_latency("instant")
+
+
+def test_the_sandbox_target_polls_with_the_aws_policy_scaled_by_the_profile(gateway: Gateway) -> None:
+    """Not a fixed 0.1 s: an "aws" profile bake polls as a real one does, in the profile's time."""
+    info = SandboxInfo(state_dir=Path("/nonexistent"), pid=0, gateway_url=gateway.url, moto_pid=0, moto_socket="",
+                       region="us-east-1", started_at=0.0, credentials=UNCHECKED)
+    target = SandboxTarget(_info=info)
+    client = SandboxClient(gateway.url, UNCHECKED)
+    try:
+        client.set_latency("aws", scale=2.0)
+        waits = target.waits(Build())
+        assert waits.poll("copy").first == pytest.approx(AWS_POLLS.copy.first * AWS_TIME_SCALE * 2.0)
+        assert waits.poll("image").least == pytest.approx(AWS_POLLS.image.least * AWS_TIME_SCALE * 2.0)
+        client.set_latency("instant")
+        assert target.waits(Build()).poll("snapshot").pause(1.0, 3) == pytest.approx(0.05)  # the floor
     finally:
         client.set_latency("instant")
