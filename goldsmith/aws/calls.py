@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from goldsmith.aws.permissions import action_named, advice_for
-from goldsmith.aws.polling import FLOOR, Poll, WaitLog, record_wait
+from goldsmith.aws.polling import FLOOR, Poll
+from goldsmith.aws.wait_log import WaitLog, record_wait
 from goldsmith.aws.waiters import custom_waiter
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PermissionDenied, WaitTimeout

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.parsers import ResponseParserError
 
 from goldsmith.aws.calls import aws_call, error_code, wait
-from goldsmith.aws.polling import Poll, PollPolicy, WaitKind, WaitLog
+from goldsmith.aws.polling import Poll, PollPolicy, WaitKind
 from goldsmith.aws.tags import tag_specs
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PreflightError
 
@@ -261,8 +262,9 @@ def stop_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
          **waits.args("instance_stopped"), InstanceIds=[instance_id])
 
 
-def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
-    """Terminate and wait until it is gone, so its volumes and security group can go too.
+def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits, *, wait_gone: bool = True) -> None:
+    """Terminate and wait until it is gone, so its volumes and security group can go too (with
+    `wait_gone=False`, return once EC2 took the request: whoever needs it gone waits later).
 
     An instance we just launched may be unknown to TerminateInstances for a moment (eventual
     consistency), while it runs: its NotFound is retried (`retry_not_found`). If NotFound lasts the
@@ -288,6 +290,12 @@ def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
                 f"DescribeInstances shows it {state}: it is not taken for gone",
                 operation="TerminateInstances", code="InvalidInstanceID.NotFound", resource=instance_id,
             ) from exc
+    if wait_gone:
+        wait_instance_gone(ec2, instance_id, waits)
+
+
+def wait_instance_gone(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
+    """Wait until a terminating instance is gone."""
     wait(ec2, "instance_gone", resource=instance_id, wanted="terminated", timeout=waits.instance,
          **waits.args("instance_gone"), InstanceIds=[instance_id])
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
-from goldsmith.aws.polling import Poll, WaitLog, record_wait
+from goldsmith.aws.polling import Poll
 from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.aws.tags import client_token as token_of
+from goldsmith.aws.wait_log import WaitLog, record_wait
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, WaitTimeout
 

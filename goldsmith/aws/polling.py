@@ -22,10 +22,8 @@ second) times the profile's `scale`, so an "aws" profile bake sees the overshoot
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 WaitKind = Literal["instance_running", "instance_stopped", "instance_gone", "snapshot", "image", "copy",
@@ -109,49 +107,3 @@ AWS_POLLS = PollPolicy(
     console=Poll(first=5.0, least=2.0, ratio=0.1, most=10.0),  # console output, ~45 s after boot
     other=Poll(first=2.0, least=2.0, ratio=0.0, most=2.0),  # retries after eventual-consistency NotFound
 )
-
-
-@dataclass
-class WaitRecord:
-    """One wait: for what, on which thread, how long, how many checks, and the last interval (its end
-    was noticed at most that late)."""
-
-    kind: str
-    resource: str
-    started: float  # time.time() when the wait began
-    seconds: float
-    checks: int
-    last_pause: float  # the sleep before the check that saw it done (0: done at the first check)
-    thread: int
-    done_at: float = 0.0  # time.time() of the check that saw it done
-
-    @property
-    def overshoot_estimate(self) -> float:
-        """Expected lateness: half the last interval (the end is equally likely anywhere in it)."""
-        return self.last_pause / 2
-
-
-@dataclass
-class WaitLog:
-    """Every wait of a run (thread-safe: region copies wait in worker threads)."""
-
-    records: list[WaitRecord] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, record: WaitRecord) -> None:
-        with self._lock:
-            self.records.append(record)
-
-    def all(self) -> list[WaitRecord]:
-        with self._lock:
-            return list(self.records)
-
-
-def record_wait(log: WaitLog | None, kind: str, resource: str, started_mono: float, checks: int,
-                last_pause: float) -> None:
-    if log is None:
-        return
-    now = time.monotonic()
-    log.add(WaitRecord(kind=kind, resource=resource, started=time.time() - (now - started_mono),
-                       seconds=now - started_mono, checks=checks, last_pause=last_pause,
-                       thread=threading.get_ident(), done_at=time.time()))

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
-from goldsmith.aws.polling import Poll, WaitLog
+from goldsmith.aws.polling import Poll
 from goldsmith.aws.tags import tags_dict
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.engine.cancel import NEVER, Cancelled, CancelToken
 from goldsmith.engine.journal import Entry, Journal
 from goldsmith.engine.signals import Terminated, signals_held, signals_raise

@@ -11,7 +11,8 @@ import pytest
 from botocore.stub import Stubber
 
 from goldsmith.aws.calls import wait
-from goldsmith.aws.polling import AWS_POLLS, FLOOR, Poll, WaitKind, WaitLog
+from goldsmith.aws.polling import AWS_POLLS, FLOOR, Poll, WaitKind
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.engine.cancel import Cancelled, CancelToken
 from goldsmith.sandbox.latency import AWS_SECONDS, GIB
 

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from goldsmith.aws.console import console_output
-from goldsmith.aws.polling import record_wait
+from goldsmith.aws.wait_log import record_wait
 from goldsmith.bake.machines import InstanceSpec, connect_instance
 from goldsmith.errors import AwsError, SshError
 from goldsmith.ssh.reach import END, pin_from_console
