@@ -31,6 +31,7 @@ from goldsmith.recipe.model import Build
 from goldsmith.report.events import Display, Events
 from goldsmith.report.manifest import write_manifest
 from goldsmith.report.redact import Redactor
+from goldsmith.report.view import time_sentence
 from goldsmith.targets.base import Target
 from goldsmith.validate import SuiteResult
 from goldsmith.validate.plan import SuitePlan, plan_for
@@ -197,6 +198,7 @@ def bake(
         run.journal.finish(state.outcome if state.outcome != "running" else "failed")
         spent = waited.accounting(time.monotonic() - started)
         run.events.data("time", **spent)
+        run.events.info(f"time: {time_sentence(spent)}")
         entry = manifest_entry(state, recipe=loaded.recipe.name, version=loaded.recipe.version, target=target.name,
                                requests=aws.requests(), time_spent=spent)
         entry = json.loads(redactor(json.dumps(entry)))

@@ -357,3 +357,9 @@ def test_a_failed_validation_removes_the_copies_started_beside_it(sandbox: Any, 
     assert copies_left(sandbox, tmp_path / "work", build_id) == []
     assert since(sandbox_client, mark, "ModifyImageAttribute") == []
     assert since(sandbox_client, mark, "ModifySnapshotAttribute") == []
+    # Where the time went: every wait in the JSON log, the accounting in the manifest.
+    records = [json.loads(line) for line in (tmp_path / "work" / "logs" / f"{build_id}.jsonl").read_text().splitlines()]
+    kinds = {r["kind"] for r in records if r["event"] == "wait"}
+    assert {"instance_running", "instance_stopped", "snapshot", "image"} <= kinds, kinds
+    spent = manifest_of(tmp_path / "work", build_id)["time"]
+    assert 0 < spent["aws_waits"] < spent["wall"] and spent["own_work"] > 0
