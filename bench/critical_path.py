@@ -171,6 +171,7 @@ def timeline(bake: Bake, width: int = 60) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="scale of the aws profile (default 1.0)")
+    parser.add_argument("--reps", type=int, default=1, help="aws-profile bakes (default 1; the last is drawn)")
     args = parser.parse_args()
     from common import payload
 
@@ -182,9 +183,11 @@ def main() -> int:
         work = Path(tmp)
         info.client().set_latency("aws", args.scale)
         try:
-            aws = run_bake(info, work, recipe)
+            runs = [run_bake(info, work, recipe) for _ in range(args.reps)]
         finally:
             info.client().set_latency("instant")
+    aws = runs[-1]
+    print(f"aws-profile walls: {', '.join(f'{r.wall:.2f}' for r in runs)} s")
     print(timeline(aws))
     late = overshoots(aws)
     print(f"aws wall {aws.wall:.2f} s; own work {own_work(aws):.2f} s; bound {bound(aws):.2f} s; "
