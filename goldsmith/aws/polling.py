@@ -1,12 +1,13 @@
-"""How often to ask AWS whether a state change is done: a schedule per kind of wait, and a record of each wait.
+"""How often to ask AWS whether a state change is done: a schedule per kind of wait.
 
 A fixed interval loses half of it on average at the end of every wait (5 s fixed: ~2.5 s per wait, 25 % of
 an image registration) and asks too often during long ones (a 15-minute copy: 180 DescribeImages). A
 `Poll` asks once right away (the instant case costs nothing), then waits `first` (AWS is never done sooner),
 then polls at an interval that grows with the time already waited: `ratio` x elapsed, never below `least`
 nor above `most`. A wait that ends at T is noticed at most max(least, ratio x T) late, so with `ratio` 0.1
-and `least` under a tenth of the usual duration the loss stays under 10 % (about 5 % on average), and a long
-wait asks far less often than a fixed interval would (a 14-minute copy: ~45 checks instead of 170 at 5 s).
+and `least` under a tenth of the usual duration the loss stays under 10 % (about 5 % on average; copies,
+which are long and end a bake, use 0.05), and a long wait asks far less often than a fixed interval would
+(a 14-minute copy: ~60 checks instead of 170 at 5 s).
 
 `AWS_POLLS` is the AWS target's policy, in real seconds, from what each transition usually takes (see
 goldsmith.sandbox.latency for the figures and their sources). Its request rate: one wait asks at most once
@@ -103,7 +104,7 @@ AWS_POLLS = PollPolicy(
     instance_gone=Poll(first=5.0, least=1.5, ratio=0.1, most=15.0),  # usually 15-60 s
     snapshot=Poll(first=5.0, least=3.0, ratio=0.1, most=20.0),  # 30 s to many minutes, by the data changed
     image=Poll(first=2.0, least=1.5, ratio=0.1, most=15.0),  # RegisterImage from snapshots: ~15 s
-    copy=Poll(first=30.0, least=5.0, ratio=0.1, most=30.0),  # CopyImage across regions: minutes
+    copy=Poll(first=30.0, least=5.0, ratio=0.05, most=30.0),  # CopyImage across regions: minutes, on the path
     console=Poll(first=5.0, least=2.0, ratio=0.1, most=10.0),  # console output, ~45 s after boot
     other=Poll(first=2.0, least=2.0, ratio=0.0, most=2.0),  # retries after eventual-consistency NotFound
 )

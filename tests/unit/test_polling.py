@@ -41,7 +41,7 @@ def test_a_usual_wait_loses_at_most_a_tenth_to_polling(kind: WaitKind) -> None:
 def test_long_waits_back_off_and_short_ones_poll_tight() -> None:
     copy = AWS_POLLS.copy
     assert copy.pause(600.0, 10) > copy.pause(60.0, 3) > AWS_POLLS.image.pause(10.0, 3)
-    assert len(list(copy.checks(AWS_SECONDS.copy_seconds(8 * GIB)))) < 50  # a 14-minute copy: not 170 checks
+    assert len(list(copy.checks(AWS_SECONDS.copy_seconds(8 * GIB)))) < 70  # a 14-minute copy: not 170 checks
     assert AWS_POLLS.image.pause(5.0, 3) <= 1.5  # registration: ~15 s, asked about every 1.5 s
 
 
