@@ -4,9 +4,10 @@ and how late each wait was noticed.
     python bench/critical_path.py [--scale 1.0]      # one instant and one aws-profile bake, then the timeline
 
 The lower bound is the wall time this bake would have taken if every wait had ended the moment AWS was done
-and everything that may overlap had: its own work (wall time less the waits on its path, from the JSON log),
-with the validation's own work moved beside the copies, plus the longest chain of waits the latency model
-kept its resources in:
+and everything that may overlap had: its own work (its wall time outside the waits on its path, from the
+JSON log, and outside the modelled transitions of the chain, which hide the work done between a call and
+its wait), with the validation's own work moved beside the copies, plus the longest chain of waits the
+latency model kept its resources in:
 
     max(build instance start, its console)  stop  longest snapshot  registration
         then max(longest region copy, max(validation instance start, its console) + the validation's own work)
@@ -102,18 +103,41 @@ def on_path(bake: Bake) -> list[dict[str, Any]]:
     return [w for w in bake.waits() if w.get("kind") != "copy"]
 
 
+Interval = tuple[float, float]
+CHAIN_ACTIONS = ("RunInstances", "console", "StopInstances", "CreateSnapshots", "RegisterImage")
+
+
+def _union(intervals: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _uncovered(span: Interval, covered: list[Interval]) -> float:
+    """Seconds of `span` outside the (merged) `covered` intervals."""
+    inside = sum(max(0.0, min(end, span[1]) - max(start, span[0])) for start, end in covered)
+    return (span[1] - span[0]) - inside
+
+
+def busy(bake: Bake) -> list[Interval]:
+    """When AWS kept the bake busy: its waits on the path and the modelled transitions of the chain (own work
+    done meanwhile, e.g. between a call and its wait, is hidden under them and not counted again)."""
+    waits = [(float(w["started"]), float(w["done_at"])) for w in on_path(bake)]
+    chain_transitions = [(float(t["start"]), float(t["end"])) for t in bake.transitions if t["action"] in CHAIN_ACTIONS]
+    return _union(waits + chain_transitions)
+
+
 def own_work(bake: Bake, prefixes: tuple[str, ...] = ()) -> float:
-    """Wall time less the waits on the path: of the whole bake, or of the steps whose names start so."""
+    """The bake's time while AWS did not keep it busy: of the whole bake, or of the steps whose names start so."""
+    covered = busy(bake)
     if not prefixes:
-        return bake.wall - sum(float(w["seconds"]) for w in on_path(bake))
-    own = 0.0
-    for step in bake.steps():
-        if not step["name"].startswith(prefixes):
-            continue
-        start, end = float(step["started_at"]), float(step["started_at"]) + float(step["duration"])
-        waited = sum(float(w["seconds"]) for w in on_path(bake) if start <= float(w["started"]) < end)
-        own += float(step["duration"]) - waited
-    return own
+        return _uncovered((bake.started, bake.started + bake.wall), covered)
+    return sum(_uncovered((float(s["started_at"]), float(s["started_at"]) + float(s["duration"])), covered)
+               for s in bake.steps() if s["name"].startswith(prefixes))
 
 
 def chain(bake: Bake, validation_own: float) -> float:
@@ -131,21 +155,30 @@ def bound(bake: Bake) -> float:
     return own_work(bake) - validation_own + chain(bake, validation_own)
 
 
+ACTIONS = {  # the model's transitions each kind of wait waits for
+    "instance_running": ("RunInstances", "StartInstances"), "console": ("console",),
+    "instance_stopped": ("StopInstances",), "instance_gone": ("TerminateInstances",),
+    "snapshot": ("CreateSnapshots", "CreateSnapshot", "CreateImage", "CopySnapshot"),
+    "image": ("RegisterImage", "CreateImage"), "copy": ("CopyImage",),
+}
+
+
 def overshoots(aws: Bake) -> list[tuple[str, float, float]]:
-    """(kind, modelled seconds, seconds noticed late) of every wait the JSON log recorded that the model knows."""
-    ends: dict[str, tuple[float, float]] = {}
-    for t in aws.transitions:
-        ends[t["resource"]] = (t["end"], t["seconds"])
+    """(kind, modelled seconds, seconds noticed late) of every wait the JSON log recorded that the model knows:
+    the check that saw it done less the end of the transition it waited for (the last one of its resources
+    that began before the wait ended)."""
     out = []
     for w in aws.waits():
-        resources = [r.strip() for r in str(w.get("resource", "")).split(",")]
-        known = [ends[r] for r in resources if r in ends]
-        if not known or w.get("kind") == "copies":
+        resources = {r.strip() for r in str(w.get("resource", "")).split(",")}
+        known = [t for t in aws.transitions if t["resource"] in resources
+                 and t["action"] in ACTIONS.get(str(w.get("kind")), ()) and t["start"] <= float(w["done_at"])]
+        if not known:
             continue
-        end, seconds = max(known)
+        last = max(known, key=lambda t: t["end"])
         # A wait that began after AWS was done (an instance terminated long before the cleanup) lost only
         # its first check.
-        out.append((str(w["kind"]), seconds, max(0.0, float(w["done_at"]) - max(end, float(w["started"])))))
+        out.append((str(w["kind"]), float(last["seconds"]),
+                    max(0.0, float(w["done_at"]) - max(float(last["end"]), float(w["started"])))))
     return out
 
 

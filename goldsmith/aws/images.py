@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
-from goldsmith.aws.polling import Poll
+from goldsmith.aws.polling import FLOOR, Poll
 from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.aws.tags import client_token as token_of
 from goldsmith.aws.wait_log import WaitLog, record_wait
@@ -72,7 +72,7 @@ def wait_available(ec2: EC2Client, image_id: str, *, timeout: float, delay: floa
         if time.monotonic() > deadline:
             raise WaitTimeout(f"{image_id} did not become available within {timeout:.0f} s (last state: {state})",
                               operation="DescribeImages", resource=image_id, code="WaitTimeout")
-        pause = schedule.pause(time.monotonic() - started, attempt)
+        pause = min(schedule.pause(time.monotonic() - started, attempt), max(FLOOR, deadline - time.monotonic()))
         cancel.sleep(pause)
 
 
