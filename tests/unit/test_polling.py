@@ -79,10 +79,10 @@ def test_a_wait_follows_its_schedule_and_is_recorded() -> None:
         wait(ec2, "image_available", resource="ami-0123456789abcdef0", wanted="available", timeout=5, delay=9,
              poll=poll, kind="image", log=log, ImageIds=["ami-0123456789abcdef0"])
     took = time.monotonic() - t0
-    assert 0.3 <= took < 2.0  # 0.2 + 0.05 + 0.05, never the `delay` of 9 s
+    assert 0.3 <= took < 5.0  # 0.2 + 0.05 + 0.05 (more on a loaded machine), never the `delay` of 9 s
     [record] = log.all()
     assert (record.kind, record.checks, record.last_pause) == ("image", 4, pytest.approx(0.05))
-    assert record.seconds == pytest.approx(took, abs=0.05)
+    assert 0.3 <= record.seconds <= took
 
 
 def test_a_long_pause_ends_at_once_when_the_run_is_cancelled() -> None:
