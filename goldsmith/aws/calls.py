@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from goldsmith.aws.permissions import action_named, advice_for
+from goldsmith.aws.polling import FLOOR, Poll
+from goldsmith.aws.wait_log import WaitLog, record_wait
 from goldsmith.aws.waiters import custom_waiter
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PermissionDenied, WaitTimeout
@@ -70,20 +73,23 @@ def wait(
     timeout: float,
     delay: float,
     cancel: CancelToken = NEVER,
+    poll: Poll | None = None,
+    kind: str = "other",
+    log: WaitLog | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Wait with botocore's own waiter; a timeout names the resource and the state it was stuck in.
 
     The waiter's acceptors decide success, retry and failure, one attempt at a time
-    (MaxAttempts=1); the pause between attempts sleeps on `cancel`, so a cancelled run stops waiting
-    within one pause, even in a worker thread. Returns the waiter's last answer (the describe that saw
-    the wanted state), so callers need not describe the resource once more.
+    (MaxAttempts=1); the pauses between attempts follow `poll` (else a fixed `delay`) and sleep on
+    `cancel`, so a cancelled run stops waiting within one pause, even in a worker thread. Returns the
+    waiter's last answer (the describe that saw the wanted state), so callers need not describe the
+    resource once more. With `log`, the wait is recorded there (kind, duration, checks, last pause).
 
     Generic over clients and waiter names (botocore's and ours), so it takes any `BaseClient`; the
     answer is that waiter's Describe* response, which the caller knows the shape of.
     """
-    delay = max(delay, 0.05)
-    attempts = max(1, int(timeout / delay) + 1)
+    schedule = poll or Poll.fixed(delay)
     waiter = custom_waiter(client, waiter_name) or client.get_waiter(waiter_name)
     seen: dict[str, Any] = {}
     waiting_thread = threading.get_ident()
@@ -94,16 +100,22 @@ def wait(
 
     event = f"after-call.{client.meta.service_model.service_id.hyphenize()}.{_waiter_config(waiter).operation}"
     client.meta.events.register(event, keep, unique_id=f"goldsmith-wait-{waiting_thread}")
+    started = time.monotonic()
+    deadline = started + timeout
+    attempt, pause = 0, 0.0
     try:
-        for attempt in range(1, attempts + 1):
+        while True:
+            attempt += 1
             try:
-                waiter.wait(WaiterConfig={"Delay": delay, "MaxAttempts": 1}, **params)
+                waiter.wait(WaiterConfig={"Delay": schedule.least, "MaxAttempts": 1}, **params)
+                record_wait(log, kind, resource, started, attempt, pause)
                 return dict(seen.get("response") or {})
             except WaiterError as exc:
-                if not str(exc.kwargs.get("reason", "")).startswith("Max attempts exceeded") or attempt == attempts:
+                last = time.monotonic() >= deadline
+                if not str(exc.kwargs.get("reason", "")).startswith("Max attempts exceeded") or last:
                     _raise_wait_error(exc, resource=resource, wanted=wanted, timeout=timeout, waiter_name=waiter_name)
-            cancel.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            pause = min(schedule.pause(time.monotonic() - started, attempt), max(0.0, deadline - time.monotonic()))
+            cancel.sleep(max(pause, FLOOR))
     finally:
         client.meta.events.unregister(event, unique_id=f"goldsmith-wait-{waiting_thread}")
 

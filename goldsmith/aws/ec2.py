@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.parsers import ResponseParserError
 
 from goldsmith.aws.calls import aws_call, error_code, wait
+from goldsmith.aws.polling import Poll, PollPolicy, WaitKind
 from goldsmith.aws.tags import tag_specs
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, PreflightError
 
@@ -40,6 +42,16 @@ class Waits:
     image: float = 1800.0
     cancel: CancelToken = NEVER  # the run's token: a cancelled run stops waiting within one poll
     not_found: float = 60.0  # how long a NotFound for a resource just created is taken for eventual consistency
+    polls: PollPolicy | None = None  # a schedule per kind of wait (goldsmith.aws.polling); None: every `delay`
+    log: WaitLog | None = None  # where each wait is recorded (the run's time accounting)
+
+    def poll(self, kind: WaitKind) -> Poll:
+        """The schedule for this kind of wait."""
+        return self.polls.of(kind) if self.polls is not None else Poll.fixed(self.delay)
+
+    def args(self, kind: WaitKind) -> dict[str, Any]:
+        """The keyword arguments of `calls.wait` for this kind of wait."""
+        return {"delay": self.delay, "cancel": self.cancel, "poll": self.poll(kind), "kind": kind, "log": self.log}
 
 
 def retry_not_found(attempt: Callable[[], T], codes: Collection[str], waits: Waits) -> T:
@@ -234,7 +246,7 @@ def describe_instance(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
 def wait_running(ec2: EC2Client, instance_id: str, waits: Waits) -> InstanceTypeDef:
     """The running instance, from the waiter's last DescribeInstances (no extra describe call)."""
     last = wait(ec2, "instance_running", resource=instance_id, wanted="running", timeout=waits.instance,
-                delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
+                **waits.args("instance_running"), InstanceIds=[instance_id])
     reservations: list[ReservationTypeDef] = last.get("Reservations", [])  # a DescribeInstances answer
     for reservation in reservations:
         for instance in reservation.get("Instances", []):
@@ -247,11 +259,12 @@ def stop_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
     with aws_call("StopInstances", instance_id):
         ec2.stop_instances(InstanceIds=[instance_id])
     wait(ec2, "instance_stopped", resource=instance_id, wanted="stopped", timeout=waits.stop,
-         delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
+         **waits.args("instance_stopped"), InstanceIds=[instance_id])
 
 
-def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
-    """Terminate and wait until it is gone, so its volumes and security group can go too.
+def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits, *, wait_gone: bool = True) -> None:
+    """Terminate and wait until it is gone, so its volumes and security group can go too (with
+    `wait_gone=False`, return once EC2 took the request: whoever needs it gone waits later).
 
     An instance we just launched may be unknown to TerminateInstances for a moment (eventual
     consistency), while it runs: its NotFound is retried (`retry_not_found`). If NotFound lasts the
@@ -277,8 +290,14 @@ def terminate_instance(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
                 f"DescribeInstances shows it {state}: it is not taken for gone",
                 operation="TerminateInstances", code="InvalidInstanceID.NotFound", resource=instance_id,
             ) from exc
+    if wait_gone:
+        wait_instance_gone(ec2, instance_id, waits)
+
+
+def wait_instance_gone(ec2: EC2Client, instance_id: str, waits: Waits) -> None:
+    """Wait until a terminating instance is gone."""
     wait(ec2, "instance_gone", resource=instance_id, wanted="terminated", timeout=waits.instance,
-         delay=waits.delay, cancel=waits.cancel, InstanceIds=[instance_id])
+         **waits.args("instance_gone"), InstanceIds=[instance_id])
 
 
 def _instance_state(ec2: EC2Client, instance_id: str) -> str | None:
@@ -314,7 +333,7 @@ def create_snapshots(ec2: EC2Client, instance_id: str, description: str, tags: M
 
 def wait_snapshots(ec2: EC2Client, snapshot_ids: Sequence[str], waits: Waits) -> None:
     wait(ec2, "snapshot_completed", resource=", ".join(snapshot_ids), wanted="completed",
-         timeout=waits.snapshot, delay=waits.delay, cancel=waits.cancel, SnapshotIds=list(snapshot_ids))
+         timeout=waits.snapshot, **waits.args("snapshot"), SnapshotIds=list(snapshot_ids))
 
 
 def delete_snapshot(ec2: EC2Client, snapshot_id: str) -> None:
@@ -353,7 +372,7 @@ def register_image(ec2: EC2Client, params: RegisterImageRequestTypeDef) -> str:
 def wait_image(ec2: EC2Client, image_id: str, waits: Waits) -> ImageTypeDef:
     """Wait until the image is available and return its description (from the waiter's last answer)."""
     answer = wait(ec2, "image_available", resource=image_id, wanted="available", timeout=waits.image,
-                  delay=waits.delay, cancel=waits.cancel, ImageIds=[image_id])
+                  **waits.args("image"), ImageIds=[image_id])
     images: list[ImageTypeDef] = answer.get("Images") or []  # a DescribeImages answer
     return images[0].copy() if images else describe_image(ec2, image_id)
 

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.calls import aws_call
+from goldsmith.aws.polling import FLOOR, Poll
 from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.aws.tags import client_token as token_of
+from goldsmith.aws.wait_log import WaitLog, record_wait
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import AwsError, WaitTimeout
 
@@ -47,15 +49,21 @@ def copy_image(ec2: EC2Client, *, source_image_id: str, source_region: str, name
 
 
 def wait_available(ec2: EC2Client, image_id: str, *, timeout: float, delay: float,
-                   cancel: CancelToken = NEVER) -> ImageTypeDef:
-    """Poll until the image is available; a failed image, a timeout or a cancel raise."""
-    deadline = time.monotonic() + timeout
+                   cancel: CancelToken = NEVER, poll: Poll | None = None, log: WaitLog | None = None) -> ImageTypeDef:
+    """Poll (on `poll`'s schedule, else every `delay`) until the image is available; a failed image, a
+    timeout or a cancel raise. With `log`, the wait is recorded there as a "copy"."""
+    schedule = poll or Poll.fixed(delay)
+    started = time.monotonic()
+    deadline = started + timeout
     state: ImageStateType | Literal["", "unknown"] = "unknown"
+    attempt, pause = 0, 0.0
     while True:
+        attempt += 1
         image = ec2ops.find_image(ec2, image_id)
         if image is not None:
             state = image.get("State", "")
             if state == "available":
+                record_wait(log, "copy", image_id, started, attempt, pause)
                 return image
             if state in FAILED_IMAGE_STATES:
                 reason = image.get("StateReason", {}).get("Message", "no reason given")
@@ -64,7 +72,8 @@ def wait_available(ec2: EC2Client, image_id: str, *, timeout: float, delay: floa
         if time.monotonic() > deadline:
             raise WaitTimeout(f"{image_id} did not become available within {timeout:.0f} s (last state: {state})",
                               operation="DescribeImages", resource=image_id, code="WaitTimeout")
-        cancel.sleep(max(delay, 0.05))
+        pause = min(schedule.pause(time.monotonic() - started, attempt), max(FLOOR, deadline - time.monotonic()))
+        cancel.sleep(pause)
 
 
 def image_keys(ec2: EC2Client, image: ImageTypeDef) -> set[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import BUILD_ID_TAG, COMMIT_TAG, RECIPE_TAG, VERSION_TAG
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.bake import sequences
 from goldsmith.bake.build_report import write_build_report
 from goldsmith.bake.context import BakeContext, BakeOptions, MachineContext
@@ -30,6 +31,7 @@ from goldsmith.recipe.model import Build
 from goldsmith.report.events import Display, Events
 from goldsmith.report.manifest import write_manifest
 from goldsmith.report.redact import Redactor
+from goldsmith.report.view import time_sentence
 from goldsmith.targets.base import Target
 from goldsmith.validate import SuiteResult
 from goldsmith.validate.plan import SuitePlan, plan_for
@@ -182,17 +184,23 @@ def bake(
     redactor = Redactor(loaded.secrets)
     run = _Run.open(options.work_dir, build_id, loaded.recipe.name, target, redactor, display)
     token = cancel or CancelToken()
+    events = run.events
+    waited = WaitLog(listener=lambda record: events.data("wait", **record.as_log()))
     ctx = BakeContext(aws=aws, target=target, journal=run.journal, events=run.events,
-                      waits=replace(target.waits(loaded.recipe.build), cancel=token), options=options,
+                      waits=replace(target.waits(loaded.recipe.build), cancel=token, log=waited), options=options,
                       cancel=token, loaded=loaded)
+    started = time.monotonic()
     run.events.info(f"build {build_id}: {loaded.recipe.name} {loaded.recipe.version} on {target.name} in {region}")
     report: Path | None = None
     try:
         run_steps(list(steps), state, ctx)
     finally:
         run.journal.finish(state.outcome if state.outcome != "running" else "failed")
+        spent = waited.accounting(time.monotonic() - started)
+        run.events.data("time", **spent)
+        run.events.info(f"time: {time_sentence(spent)}")
         entry = manifest_entry(state, recipe=loaded.recipe.name, version=loaded.recipe.version, target=target.name,
-                               requests=aws.requests())
+                               requests=aws.requests(), time_spent=spent)
         entry = json.loads(redactor(json.dumps(entry)))
         write_manifest(manifest_path, entry)
         run.events.info(f"manifest: {manifest_path}")

@@ -80,16 +80,52 @@ def suite_connection(machine: InstanceState, spec: InstanceSpec) -> Connection:
 
 
 def remove_instance(state: BuildState, spec: InstanceSpec, ctx: MachineContext) -> None:
-    """Close the session, terminate the instance and wait until it is gone (its group can go then)."""
+    """Close the session, terminate the instance (unless `start_removing_instance` did) and wait until it is
+    gone (its group can go then)."""
     machine = state.instances[spec.role]
+    start_removing_instance(state, spec.role, ctx)
+    if machine.instance_id is None:
+        return
+    ec2ops.wait_instance_gone(ctx.aws.ec2(state.region), machine.instance_id, ctx.waits)
+    ctx.journal.deleted("instance", machine.instance_id)
+    machine.instance_id = None
+    machine.terminating = False
+
+
+def start_removing_instance(state: BuildState, role: Role, ctx: MachineContext) -> None:
+    """Close the session and send TerminateInstances without waiting: the instance shuts down while the run
+    goes on, and `remove_instance` (a cleanup, at the end) waits for it only where its group must go."""
+    machine = state.instances[role]
     if machine.ssh is not None:
         machine.ssh.close()
         machine.ssh = None
-    if machine.instance_id is None:
+    if machine.instance_id is None or machine.terminating:
         return
-    ec2ops.terminate_instance(ctx.aws.ec2(state.region), machine.instance_id, ctx.waits)
-    ctx.journal.deleted("instance", machine.instance_id)
-    machine.instance_id = None
+    ec2ops.terminate_instance(ctx.aws.ec2(state.region), machine.instance_id, ctx.waits, wait_gone=False)
+    machine.terminating = True
+
+
+UEFI_BOOT_MODES = ("uefi", "uefi-preferred")
+
+
+def build_uefi_data(state: BuildState, ctx: MachineContext) -> str | None:
+    """The stopped build instance's UEFI variable store, when the source boots UEFI; None to send none.
+    Read once (before the build instance is terminated) and kept in the state."""
+    machine = state.build
+    if machine.uefi_read:
+        return machine.uefi_data
+    source = state.source_image or {}
+    instance_id = machine.instance_id
+    if source.get("BootMode") not in UEFI_BOOT_MODES or instance_id is None:
+        return None
+    if machine.instance.get("CurrentInstanceBootMode") == "legacy-bios":
+        return None  # uefi-preferred on an instance type without UEFI: no variable store
+    data = ec2ops.instance_uefi_data(ctx.aws.ec2(state.region), instance_id)
+    if data is None:
+        ctx.events.info(f"GetInstanceUefiData is not available here: {instance_id}'s UEFI variables are not "
+                        "carried over (the AMI starts from the default variable store)")
+    machine.uefi_data, machine.uefi_read = data or None, True
+    return machine.uefi_data
 
 
 def remove_security_group(state: BuildState, spec: InstanceSpec, ctx: MachineContext) -> None:

@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 
 def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str,
-                   requests: dict[str, int] | None = None) -> dict[str, Any]:
-    """`requests`: the AWS requests the bake sent, per service:Operation (goldsmith.aws.session.Aws.requests)."""
+                   requests: dict[str, int] | None = None, time_spent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`requests`: the AWS requests the bake sent, per service:Operation (goldsmith.aws.session.Aws.requests);
+    `time_spent`: where the wall time went (goldsmith.aws.wait_log.WaitLog.accounting)."""
     artifacts = {
         region: {
             "ami_id": a.image_id,
@@ -58,4 +59,5 @@ def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str,
             for s in state.steps
         ],
         "requests": dict(requests or {}),
+        "time": dict(time_spent or {}),
     }

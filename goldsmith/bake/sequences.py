@@ -1,8 +1,11 @@
 """The sequences (molecule-style): BAKE and VALIDATE_IMAGE, built once per run from the recipe.
 
 A step the recipe turns off is left out (as Packer's builder does), so the log and the manifest list
-only what ran. The instance steps appear in both sequences, in the build role and in the validation
-role, configured by an InstanceSpec each.
+only what ran. Some steps start work that runs in the background and a later step joins it (copy-regions
+starts the region copies right after register-image, finish-copies waits for them after validation):
+the starting step's cleanup undoes that work, so a failure or Ctrl-C anywhere in between removes it.
+The instance steps appear in both sequences, in the build role and in the validation role, configured by
+an InstanceSpec each.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from goldsmith.bake.machines import InstanceSpec
 from goldsmith.bake.state import BUILD, VALIDATION
 from goldsmith.bake.steps.apply_retention import ApplyRetention
 from goldsmith.bake.steps.check_cache import CheckCache
-from goldsmith.bake.steps.copy_regions import CopyRegions
+from goldsmith.bake.steps.copy_regions import CopyRegions, FinishCopies
 from goldsmith.bake.steps.create_key_pair import CreateKeyPair
 from goldsmith.bake.steps.create_security_group import CreateSecurityGroup
 from goldsmith.bake.steps.deprecate_image import DeprecateImage
@@ -120,12 +123,15 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [ValidateBuild(build)] if features.validate_build else []  # fail fast, before the stop
     steps += [RecordContents(build)]  # what is inside the image (packages, kernel, SBOM), read before the stop
     steps += [StopInstance(), SnapshotVolumes(), RegisterImage(validated=features.validate_image)]
+    # Region copies run while the image is validated; they stay private, and go if anything fails.
+    copies = CopyRegions(features.copy_regions) if features.copy_regions else None
+    steps += [copies] if copies else []
     if features.validate_image:  # an instance FROM the new AMI; nothing is shared before it passes
         steps += [*instance_steps(validation),
                   ValidateImage(validation, image_plan, on_failure=recipe.validate_.on_failure),
                   ReleaseInstance(validation)]
     # Every region's copy exists before anything is shared (all or nothing).
-    steps += [CopyRegions(features.copy_regions)] if features.copy_regions else []
+    steps += [FinishCopies(copies)] if copies else []
     steps += [ShareImage()] if features.share else []
     steps += [DeprecateImage()] if features.deprecate else []
     steps += [PromoteChannel(features.channel)] if features.channel else []

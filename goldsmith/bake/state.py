@@ -55,6 +55,9 @@ class InstanceState:
     endpoint: tuple[str, int] | None = None
     host_key: str | None = None
     ssh: SshSession | None = None
+    terminating: bool = False  # TerminateInstances was sent; whoever needs it gone waits (remove_instance)
+    uefi_data: str | None = None  # the build instance's UEFI variable store, read before it was terminated
+    uefi_read: bool = False  # uefi_data was read (None then means: none to carry over)
 
 
 @dataclass

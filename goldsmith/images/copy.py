@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws import images, kms, sharing
+from goldsmith.aws.polling import Poll
 from goldsmith.aws.tags import tags_dict
+from goldsmith.aws.wait_log import WaitLog
 from goldsmith.engine.cancel import NEVER, Cancelled, CancelToken
 from goldsmith.engine.journal import Entry, Journal
 from goldsmith.engine.signals import Terminated, signals_held, signals_raise
@@ -68,13 +70,15 @@ class RegionCopier:
 
     def __init__(self, aws: Aws, *, source_region: str, source_image_id: str, requests: Sequence[CopyRequest],
                  timeout: float, delay: float, token: str, hooks: CopyHooks | None = None,
-                 cancel: CancelToken = NEVER) -> None:
+                 cancel: CancelToken = NEVER, poll: Poll | None = None, log: WaitLog | None = None) -> None:
         self.aws = aws
         self.source_region = source_region
         self.source_image_id = source_image_id
         self.requests = list(requests)
         self.timeout = timeout
         self.delay = delay
+        self.poll = poll  # the copy waits' schedule (None: every `delay`)
+        self.log = log
         self.token = token
         self.hooks = hooks or CopyHooks()
         self.copies: dict[str, RegionCopy] = {}
@@ -82,16 +86,33 @@ class RegionCopier:
         self.cancel = cancel.child()  # cancelled with the caller's run, or alone when a sibling copy fails
         self._lock = threading.Lock()
         self._pool: cf.ThreadPoolExecutor | None = None
+        self._futures: list[cf.Future[RegionCopy]] = []
 
     def run(self) -> dict[str, RegionCopy]:
         """Copy to every region; the first failure cancels the others and is raised (nothing removed yet)."""
-        if not self.requests:
-            return {}
+        self.start()
+        return self.wait()
+
+    def start(self) -> None:
+        """Start every region's copy in worker threads and return at once (`wait` collects them)."""
+        if not self.requests or self._pool is not None:
+            return
         self._pool = cf.ThreadPoolExecutor(max_workers=len(self.requests), thread_name_prefix="copy")
         try:
             # Submitting is inside the try: a worker can finish (and a Ctrl-C arrive) before the last submit.
-            futures = [self._pool.submit(self._copy_one, request) for request in self.requests]
-            pending: set[cf.Future[RegionCopy]] = set(futures)
+            for request in self.requests:
+                self._futures.append(self._pool.submit(self._copy_one, request))
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait(self) -> dict[str, RegionCopy]:
+        """Wait until every copy started is available; the first failure cancels the others and is raised
+        (nothing removed yet). The calling thread waits in short slices, so Ctrl-C and its token reach it."""
+        if self._pool is None:
+            return {}
+        try:
+            pending: set[cf.Future[RegionCopy]] = set(self._futures)
             while pending:
                 done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_EXCEPTION)
                 self.parent.check()
@@ -140,7 +161,8 @@ class RegionCopier:
         with self._lock:
             self.copies[request.region] = copy
         self.hooks.copied(request, image_id, token)
-        image = images.wait_available(ec2, image_id, timeout=self.timeout, delay=self.delay, cancel=self.cancel)
+        image = images.wait_available(ec2, image_id, timeout=self.timeout, delay=self.delay, cancel=self.cancel,
+                                      poll=self.poll, log=self.log)
         copy.snapshots = ec2ops.snapshots_by_device(image)  # tagged by CopyImage's TagSpecifications
         copy.available = True
         self.hooks.finished(copy)

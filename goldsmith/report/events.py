@@ -89,6 +89,10 @@ class Events:
         if self.display:
             self.display.line(f"[{source}] {text}")
 
+    def data(self, event: str, **fields: Any) -> None:
+        """A record for the JSON log only, not the console (a wait, the run's time accounting)."""
+        self._write(event, **fields)
+
     def warn(self, message: str, **fields: Any) -> None:
         message = self.redact(message)
         self._write("warning", message=message, **fields)

@@ -82,6 +82,7 @@ class BuildView:
     snapshot_permissions: tuple[str, ...]
     channels: tuple[str, ...]
     requests: tuple[tuple[str, int], ...]
+    time_spent: str = ""  # where the wall time went (time_sentence), "" when the manifest does not say
     generated: str = field(default_factory=lambda: _when(time.time()))
 
     @property
@@ -115,7 +116,21 @@ def build_view(build_id: str, entry: Mapping[str, Any], log: BuildLog, journal: 
         snapshot_permissions=tuple(str(a) for a in entry.get("snapshot_permissions", [])),
         channels=tuple(str(c) for c in entry.get("channels", [])),
         requests=tuple((str(k), int(v)) for k, v in entry.get("requests", {}).items()),
+        time_spent=time_sentence(entry.get("time") or {}),
     )
+
+
+def time_sentence(spent: Mapping[str, Any]) -> str:
+    """Where a bake's wall time went (its manifest's "time", goldsmith.aws.wait_log.WaitLog.accounting):
+    "20.0 s: 12.6 s waiting for AWS (of which ~0.4 s polling overshoot), 7.4 s own work; ...". """
+    if not spent.get("wall"):
+        return ""
+    text = (f"{seconds(float(spent['wall']))}: {seconds(float(spent.get('aws_waits', 0)))} waiting for AWS "
+            f"(of which ~{seconds(float(spent.get('overshoot', 0)))} polling overshoot), "
+            f"{seconds(float(spent.get('own_work', 0)))} own work")
+    if float(spent.get("background_waits", 0)):
+        text += f"; region copies waited {seconds(float(spent['background_waits']))} beside it"
+    return text
 
 
 def resource_rows(entries: Sequence[Entry], outcome: str) -> list[Resource]:

@@ -73,6 +73,15 @@ class SandboxClient:
         """``instant`` (default) or ``aws`` (scaled-down AWS timings) times ``scale``."""
         self._call("PUT", "latency", {"profile": profile, "scale": scale})
 
+    def latency(self) -> dict[str, Any]:
+        """The latency profile, its scale, and its time_scale (sandbox seconds per AWS second, scale included)."""
+        return dict(self._call("GET", "latency"))
+
+    def transitions(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every transition the latency model made since `since` (wall time): resource, state, action, start,
+        end, seconds, and the bytes it was sized by."""
+        return list(self._call("GET", f"latency/transitions?since={since}"))
+
     def instances(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "instances"))
 

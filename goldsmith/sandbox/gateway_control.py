@@ -1,7 +1,7 @@
 """The gateway's control API under ``/_sandbox/`` (JSON in, JSON out), used by tests and benchmarks.
 
 GET health | GET counts[?region=R] | POST counts/reset | GET requests[?action=X] | GET/PUT faults |
-GET/PUT latency | GET instances | GET instances/<id>/endpoint | GET snapshots
+GET/PUT latency | GET latency/transitions[?since=T] | GET instances | GET instances/<id>/endpoint | GET snapshots
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class ControlApi:
             if method == "PUT":
                 g.faults.configure(dict(payload))
             return _json(200, g.faults.describe())
+        if (method, route) == ("GET", "latency/transitions"):
+            return _json(200, g.latency.transitions(float(query.get("since", "0") or 0)))
         if route == "latency":
             if method == "PUT":
                 g.latency.configure(str(payload.get("profile", "instant")), float(payload.get("scale", 1.0)))

@@ -51,6 +51,7 @@ class RuntimeLike(Protocol):
     def copy_snapshot(self, source_snapshot_id: str, new_snapshot_id: str) -> None: ...
     def delete_snapshot(self, snapshot_id: str) -> None: ...
     def snapshot_size(self, snapshot_id: str) -> int: ...
+    def base_bytes(self) -> int: ...
     def start_instance(self, instance_id: str, root_volume: str, data_volumes: dict[str, str], *,
                        user: str = ..., authorized_key: str | None = ...) -> Any: ...
     def stop_instance(self, instance_id: str) -> None: ...
@@ -116,6 +117,12 @@ class Machines:
         self._meta: dict[str, InstanceMeta] = {}
         self._snapshots: dict[str, tuple[str | None, int | None]] = {}
         self._base_regions: set[str] = set()
+        # For the latency model: each snapshot's data (bytes), each volume's source snapshot, the base AMI's
+        # snapshots (another account's), and the volumes snapshotted already.
+        self._data: dict[str, int] = {}
+        self._origin: dict[str, str | None] = {}
+        self._base_snapshots: set[str] = set()
+        self._snapshotted: set[str] = set()
         self._after: dict[str, Callable[[str, Params, bytes, Any], None]] = {
             "RunInstances": self._run, "StartInstances": self._start, "StopInstances": self._stop,
             "RebootInstances": self._reboot, "TerminateInstances": self._terminate,
@@ -144,6 +151,7 @@ class Machines:
                          if m.get("Ebs", {}).get("SnapshotId")]
             for snapshot_id in snapshots:
                 self.runtime.register_base_snapshot(snapshot_id)
+                self._base_snapshots.add(snapshot_id)
             self._base_regions.add(region)
             return snapshots
 
@@ -203,6 +211,8 @@ class Machines:
                     self._meta[instance_id] = meta
                 for volume in volumes:
                     self.runtime.create_volume(volume["VolumeId"], volume.get("SnapshotId") or None)
+                    with self._lock:
+                        self._origin[volume["VolumeId"]] = volume.get("SnapshotId") or None
                 self._start_one(instance_id, meta)
                 started.append(instance_id)
         except Exception:
@@ -212,7 +222,7 @@ class Machines:
     def _start_one(self, instance_id: str, meta: InstanceMeta) -> None:
         self.runtime.start_instance(instance_id, meta.root_volume, meta.data_volumes, user=DEFAULT_USER,
                                     authorized_key=meta.public_key)
-        self.latency.note(instance_id, "pending", self.latency.profile.instance_start)
+        self.latency.note(instance_id, "pending", self.latency.profile.instance_start, "RunInstances")
         self.latency.note_boot(instance_id)
 
     def _undo_run(self, region: str, ids: list[str]) -> None:
@@ -251,7 +261,7 @@ class Machines:
     def _stop(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for instance_id in indexed(params, "InstanceId"):
             self.runtime.stop_instance(instance_id)
-            self.latency.note(instance_id, "stopping", self.latency.profile.instance_stop)
+            self.latency.note(instance_id, "stopping", self.latency.profile.instance_stop, "StopInstances")
 
     def _reboot(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for instance_id in indexed(params, "InstanceId"):
@@ -262,7 +272,8 @@ class Machines:
             self.runtime.terminate_instance(instance_id)
             with self._lock:
                 self._meta.pop(instance_id, None)
-            self.latency.note(instance_id, "shutting-down", self.latency.profile.instance_terminate)
+            self.latency.note(instance_id, "shutting-down", self.latency.profile.instance_terminate,
+                              "TerminateInstances")
             left = {v["VolumeId"] for v in self.ec2(region).describe_volumes(
                 Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]} if volume_ids else set()
             for volume_id in volume_ids:
@@ -270,48 +281,78 @@ class Machines:
                     self.runtime.delete_volume(volume_id)
 
     # volumes and snapshots --------------------------------------------------------------------------------
-    def _capture(self, snapshot_id: str, volume_id: str) -> None:
+    def data_bytes(self, snapshot_id: str | None) -> int:
+        """The data a snapshot holds (what a copy moves): the base image's size for the base AMI's."""
+        if snapshot_id is None:
+            return 0
+        with self._lock:
+            if snapshot_id in self._data:
+                return self._data[snapshot_id]
+            base = snapshot_id in self._base_snapshots
+        return self.runtime.base_bytes() if base else 0
+
+    def _capture(self, snapshot_id: str, volume_id: str, action: str) -> float:
+        """Snapshot the volume in the runtime; returns the seconds the latency model gives it (not noted yet)."""
         stored = self.runtime.snapshot_volume(volume_id, snapshot_id)
         with self._lock:
+            origin = self._origin.get(volume_id)
+            first = volume_id not in self._snapshotted
+            self._snapshotted.add(volume_id)
+        inherited = self.data_bytes(origin)
+        # The first snapshot of a volume stores all of its data unless its source snapshot is our own.
+        incremental_to_source = origin is not None and origin not in self._base_snapshots
+        to_store = stored + (inherited if first and not incremental_to_source else 0)
+        with self._lock:
             self._snapshots[snapshot_id] = (volume_id, stored)
-        self.latency.note(snapshot_id, "pending", self.latency.profile.snapshot)
+            self._data[snapshot_id] = inherited + stored
+        seconds = self.latency.profile.snapshot_seconds(to_store)
+        self.latency.note(snapshot_id, "pending", seconds, action, volume=volume_id, stored_bytes=to_store)
+        return seconds
 
     def _create_snapshots(self, region: str, params: Params, body: bytes, _: Any) -> None:
         for snapshot_id, volume_id in xml_pairs(body, "snapshotId", "volumeId"):
-            self._capture(snapshot_id, volume_id)
+            self._capture(snapshot_id, volume_id, "CreateSnapshots")
 
     def _create_image(self, region: str, params: Params, body: bytes, _: Any) -> None:
+        """CreateImage costs what its snapshots cost (the longest, they run in parallel) plus registration."""
         image_id = xml_values(body, "imageId")[0]
         ec2 = self.ec2(region)
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
-        for snapshot in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"] if ids else []:
-            if image_id in snapshot.get("Description", ""):  # not a snapshot BlockDeviceMappings named
-                self._capture(snapshot["SnapshotId"], snapshot["VolumeId"])
-        self.latency.note(image_id, "pending", self.latency.profile.image)
+        snapshots = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"] if ids else []
+        seconds = [self._capture(snapshot["SnapshotId"], snapshot["VolumeId"], "CreateImage")
+                   for snapshot in snapshots
+                   if image_id in snapshot.get("Description", "")]  # not a snapshot BlockDeviceMappings named
+        self.latency.note(image_id, "pending", self.latency.profile.create_image_seconds(seconds), "CreateImage")
 
     def _register_image(self, region: str, params: Params, body: bytes, _: Any) -> None:
-        self.latency.note(xml_values(body, "imageId")[0], "pending", self.latency.profile.image)
+        self.latency.note(xml_values(body, "imageId")[0], "pending", self.latency.profile.image, "RegisterImage")
 
-    def _copy(self, source_id: str, new_id: str) -> None:
+    def _copy(self, source_id: str, new_id: str, seconds: float, action: str) -> None:
         self.runtime.copy_snapshot(source_id, new_id)
+        data = self.data_bytes(source_id)
         with self._lock:
             self._snapshots[new_id] = (None, None)
-        self.latency.note(new_id, "pending", self.latency.profile.copy)
+            self._data[new_id] = data
+        self.latency.note(new_id, "pending", seconds, action, data_bytes=data)
 
     def _copy_snapshot(self, region: str, params: Params, body: bytes, _: Any) -> None:
-        self._copy(params["SourceSnapshotId"], xml_values(body, "snapshotId")[0])
+        source = params["SourceSnapshotId"]
+        seconds = self.latency.profile.copy_seconds(self.data_bytes(source))
+        self._copy(source, xml_values(body, "snapshotId")[0], seconds, "CopySnapshot")
 
     def _copy_image(self, region: str, params: Params, body: bytes, _: Any) -> None:
+        """A copy's time grows with the image's data (every snapshot of it is copied)."""
         image_id = xml_values(body, "imageId")[0]
         new = self.ec2(region).describe_images(ImageIds=[image_id])["Images"][0]
         source = self.ec2(params["SourceRegion"]).describe_images(ImageIds=[params["SourceImageId"]])["Images"][0]
         old = {m["DeviceName"]: m.get("Ebs", {}).get("SnapshotId") for m in source["BlockDeviceMappings"]}
+        seconds = self.latency.profile.copy_seconds(sum(self.data_bytes(s) for s in old.values() if s))
         for mapping in new["BlockDeviceMappings"]:
             new_snapshot = mapping.get("Ebs", {}).get("SnapshotId")
             if new_snapshot and old.get(mapping["DeviceName"]):
-                self._copy(old[mapping["DeviceName"]], new_snapshot)
-        self.latency.note(image_id, "pending", self.latency.profile.copy)
+                self._copy(old[mapping["DeviceName"]], new_snapshot, seconds, "CopyImage")
+        self.latency.note(image_id, "pending", seconds, "CopyImage")
 
     def _delete_snapshot(self, region: str, params: Params, body: bytes, _: Any) -> None:
         self.runtime.delete_snapshot(params["SnapshotId"])
@@ -332,6 +373,8 @@ class Machines:
         volume_id = xml_values(body, "volumeId")[0]
         snapshots = xml_values(body, "snapshotId")
         self.runtime.create_volume(volume_id, snapshots[0] if snapshots else None)
+        with self._lock:
+            self._origin[volume_id] = snapshots[0] if snapshots else None
 
     # control API ------------------------------------------------------------------------------------------
     def instances(self) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.image import DEFAULT_USER
-from goldsmith.sandbox.volumes import VolumeStore, mounts_under, unmount_path
+from goldsmith.sandbox.volumes import VolumeStore, mounts_under, tree_bytes, unmount_path
 
 log = logging.getLogger(__name__)
 REBOOT_EXIT = 100  # instance_init.sh exits with this when the guest asked for a reboot
@@ -93,6 +93,7 @@ class InstanceRuntime:
         self._instances: dict[str, _Instance] = {}
         self._busy: set[str] = set()  # volumes whose upper is being copied, outside the lock
         self._closed = False  # set by shutdown(): calls that would mount or create something refuse
+        self._base_bytes: int | None = None
 
     # -- volumes and snapshots -------------------------------------------------------------
 
@@ -149,6 +150,12 @@ class InstanceRuntime:
         """Bytes stored in this snapshot's own layer."""
         with self._lock:
             return self._store.snapshot_size(snapshot_id)
+
+    def base_bytes(self) -> int:
+        """The base image's size in bytes (the data of the base AMI's root snapshot), measured once."""
+        if self._base_bytes is None:
+            self._base_bytes = tree_bytes(self._store.base_rootfs)
+        return self._base_bytes
 
     @property
     def state_dir(self) -> Path:

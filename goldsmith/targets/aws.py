@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from goldsmith.aws.calls import aws_call
 from goldsmith.aws.ec2 import Waits
+from goldsmith.aws.polling import AWS_POLLS
 from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.errors import PreflightError, SshError
 
@@ -37,8 +38,11 @@ class AwsTarget:
         return AwsSettings(region=self.region, profile=self.profile)
 
     def waits(self, build: Build) -> Waits:
+        """Each kind of wait on its own schedule (goldsmith.aws.polling.AWS_POLLS: under ~10 % lost per wait,
+        well inside EC2's request limits for ten bakes at once); 2 s between eventual-consistency retries."""
         t = build.timeouts
-        return Waits(delay=5.0, instance=600.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
+        return Waits(delay=AWS_POLLS.other.least, instance=600.0, stop=t.stop, snapshot=t.snapshot, image=t.image,
+                     polls=AWS_POLLS)
 
     def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
         """build.ssh_cidr; else, reached privately (or through a bastion), every IPv4 CIDR block of the VPC

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from goldsmith.aws.ec2 import Waits
+from goldsmith.aws.polling import AWS_POLLS, FLOOR
 from goldsmith.aws.session import Aws, AwsSettings
 
 if TYPE_CHECKING:
@@ -55,8 +56,16 @@ class SandboxTarget:
         return True
 
     def waits(self, build: Build) -> Waits:
+        """The AWS target's polling policy scaled as the latency profile scales AWS's time (its time_scale,
+        scale included), so an "aws" profile bake loses to polling what a real bake would."""
         t = build.timeouts
-        return Waits(delay=0.1, instance=120.0, stop=t.stop, snapshot=t.snapshot, image=t.image)
+        polls = AWS_POLLS.scaled(self.time_scale())
+        return Waits(delay=max(polls.other.least, FLOOR), instance=120.0, stop=t.stop, snapshot=t.snapshot,
+                     image=t.image, polls=polls)
+
+    def time_scale(self) -> float:
+        """Sandbox seconds per AWS second of the gateway's latency profile (0 when nothing takes time)."""
+        return float(self.info.client().latency().get("time_scale", 0.0))
 
     def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
         return [build.ssh_cidr or "127.0.0.1/32"]

@@ -325,3 +325,41 @@ def test_copies_of_a_validated_image_carry_its_validation_tag(sandbox: Any, sand
         tags = {t["Key"]: t["Value"] for t in image["Tags"]}
         assert tags["goldsmith:validation"] == "passed", (region, tags)
         assert tags["goldsmith:build-id"] == build_id
+
+
+def test_a_failed_validation_removes_the_copies_started_beside_it(sandbox: Any, sandbox_dir: Path,
+                                                                  sandbox_client: Any, tmp_path: Path) -> None:
+    """Copies start as soon as the image is available, before the validation instance is launched (issue 15);
+    when validation then fails they go with everything else, finished or not, and nothing was shared."""
+    project = tmp_path / "project"
+    (project / "suites").mkdir(parents=True)
+    (project / "invoke.yaml").write_text("{}\n")
+    (project / "suites" / "test_fails.py").write_text("def test_fails(host):\n    assert host.file('/nope').exists\n")
+    data = yaml.safe_load(SHARED.read_text())
+    data["image"]["regions"] = ["us-west-2"]
+    data["validate"] = {"suites": ["suites/test_fails.py"]}
+    recipe = project / "failing.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    mark = mark_of(sandbox_client)
+    sandbox_client.set_latency("aws", scale=1.0)  # a copy takes seconds: it is pending while the suite runs
+    try:
+        proc = bake(recipe, sandbox_dir, tmp_path / "work")
+    finally:
+        sandbox_client.set_latency("instant")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (build_id,) = build_ids(tmp_path / "work")
+    (copy_call,) = since(sandbox_client, mark, "CopyImage")
+    validation_launch = since(sandbox_client, mark, "RunInstances")[-1]
+    assert copy_call["seq"] < validation_launch["seq"]  # started beside the validation, not after it
+    for region in ("us-east-1", "us-west-2"):
+        found = find_tagged(client(sandbox, "ec2", region), region, build_id)
+        assert {k: v for k, v in found.resources.items() if v} == {}, region
+    assert copies_left(sandbox, tmp_path / "work", build_id) == []
+    assert since(sandbox_client, mark, "ModifyImageAttribute") == []
+    assert since(sandbox_client, mark, "ModifySnapshotAttribute") == []
+    # Where the time went: every wait in the JSON log, the accounting in the manifest.
+    records = [json.loads(line) for line in (tmp_path / "work" / "logs" / f"{build_id}.jsonl").read_text().splitlines()]
+    kinds = {r["kind"] for r in records if r["event"] == "wait"}
+    assert {"instance_running", "instance_stopped", "snapshot", "image"} <= kinds, kinds
+    spent = manifest_of(tmp_path / "work", build_id)["time"]
+    assert 0 < spent["aws_waits"] < spent["wall"] and spent["own_work"] > 0

@@ -53,6 +53,8 @@ class FakeRuntime:
     snapshots: set[str] = field(default_factory=set)
     running: dict[str, FakeInfo] = field(default_factory=dict)
     fail_on: str | None = None
+    stored: int = 4096  # bytes each snapshot_volume stores (the data changed since the volume's last snapshot)
+    base_size: int = 2**30  # the base image's data
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _record(self, *call: Any) -> None:
@@ -77,7 +79,7 @@ class FakeRuntime:
         self._record("snapshot_volume", volume_id, snapshot_id)
         assert volume_id in self.volumes
         self.snapshots.add(snapshot_id)
-        return 4096
+        return self.stored
 
     def copy_snapshot(self, source_snapshot_id: str, new_snapshot_id: str) -> None:
         self._record("copy_snapshot", source_snapshot_id, new_snapshot_id)
@@ -90,6 +92,9 @@ class FakeRuntime:
 
     def snapshot_size(self, snapshot_id: str) -> int:
         return 4096
+
+    def base_bytes(self) -> int:
+        return self.base_size
 
     def start_instance(self, instance_id: str, root_volume: str, data_volumes: dict[str, str], *,
                        user: str = "admin", authorized_key: str | None = None) -> FakeEndpoint:
@@ -336,7 +341,7 @@ def test_a_latency_scale_that_would_never_expire_is_refused(scale: float) -> Non
     model = LatencyModel()
     with pytest.raises(InputError, match="latency scale must be a number from 0 to 100"):
         model.configure("aws", scale)
-    assert model.describe() == {"profile": "instant", "scale": 1.0}
+    assert model.describe() == {"profile": "instant", "scale": 1.0, "time_scale": 0.0}
 
 
 @pytest.mark.parametrize("scale", ["NaN", "Infinity", "-Infinity"])
@@ -351,7 +356,7 @@ def test_the_control_api_answers_400_to_a_non_finite_scale(gateway: Gateway, sca
     body = json.loads(response.read())
     conn.close()
     assert response.status == 400 and "latency scale" in body["error"]
-    assert gateway.latency.describe() == {"profile": "instant", "scale": 1.0}
+    assert gateway.latency.describe() == {"profile": "instant", "scale": 1.0, "time_scale": 0.0}
 
 
 def _code(call: Any) -> str:

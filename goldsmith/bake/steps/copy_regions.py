@@ -1,19 +1,31 @@
-"""Copy the validated AMI to the recipe's other regions, in parallel, before anything is shared.
+"""Copy the AMI to the recipe's other regions, in parallel, while it is validated; nothing is shared before
+validation passed and every copy is available.
 
-Copies come before sharing so a failed copy never leaves a published image anywhere: ShareImage and
-DeprecateImage then work on every region's artifact. Each copy gets the source's name, description
-and tags (copies carry none), and that region's KMS key when the recipe encrypts. Every copy is
-journaled (intent before CopyImage, id after) and recorded in state.artifacts the moment it exists,
-so the cleanup, and `invoke clean` after a kill, remove copies still in progress.
+A cross-region copy takes minutes and so does validation: `copy-regions` starts the copies as soon as the
+image is available in the build region (right after register-image) and returns; `finish-copies`, after
+validation, waits for them. Until then the copies are private (CopyImage copies no launch permission) and
+carry no goldsmith:validation=passed tag: finish-copies tags them (and their snapshots) once validation has
+passed. If validation fails, or anything else does, copy-regions' cleanup removes every copy it started,
+finished or not, with its snapshots: all or nothing, as before. Copies still come before sharing, so a failed
+copy never leaves a published image anywhere: ShareImage and DeprecateImage then work on every region's
+artifact. Each copy gets the source's name, description and tags (copies carry none), and that region's KMS
+key when the recipe encrypts. Every copy is journaled (intent before CopyImage, id after) and recorded in
+state.artifacts the moment it exists, so the cleanup, and `invoke clean` after a kill, remove copies still in
+progress.
+
+The two steps share the copier: FinishCopies is made from its CopyRegions (the sequence builds them together).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
-from goldsmith.aws.tags import tags_dict
+from goldsmith.aws.images import tag_validation
+from goldsmith.aws.tags import VALIDATION_TAG, tags_dict
+from goldsmith.aws.wait_log import record_wait
 from goldsmith.bake.state import Artifact
 from goldsmith.errors import BakeError
 from goldsmith.images.copy import CopyHooks, CopyRequest, RegionCopier, RegionCopy, journal_hooks
@@ -49,9 +61,14 @@ class CopyRegions:
         self._copier = RegionCopier(
             ctx.aws, source_region=state.region, source_image_id=state.image_id, requests=requests,
             timeout=float(ctx.loaded.recipe.build.timeouts.copy), delay=ctx.waits.delay,
-            token=f"{state.build_id}-copy", hooks=self._hooks(state, ctx), cancel=ctx.cancel)
-        ctx.events.info(f"copying {state.image_id} to {', '.join(regions)}")
-        self._copier.run()
+            token=f"{state.build_id}-copy", hooks=self._hooks(state, ctx), cancel=ctx.cancel,
+            poll=ctx.waits.poll("copy"), log=ctx.waits.log)
+        ctx.events.info(f"copying {state.image_id} to {', '.join(regions)} (in the background)")
+        self._copier.start()
+
+    @property
+    def copier(self) -> RegionCopier | None:
+        return self._copier
 
     def _hooks(self, state: BuildState, ctx: BakeContext) -> CopyHooks:
         """Journal every copy (as `invoke copy` does) and record it as an artifact the moment it exists."""
@@ -84,3 +101,32 @@ class CopyRegions:
         problems = self._copier.remove_all(removed)
         if problems:
             raise BakeError("delete manually: " + "; ".join(problems))
+
+
+class FinishCopies:
+    """Wait for the copies copy-regions started; once validation passed, say so on each copy and its snapshots."""
+
+    name = "finish-copies"
+
+    def __init__(self, copies: CopyRegions) -> None:
+        self.copies = copies
+
+    def run(self, state: BuildState, ctx: BakeContext) -> None:
+        copier = self.copies.copier
+        if copier is None:
+            return
+        started = time.monotonic()
+        done = copier.wait()
+        # On the run's path only the join waits; it was as late as the copy that ended last (if it waited).
+        ids = {c.image_id for c in done.values()}
+        last = ctx.waits.log.last_of("copy", ids) if ctx.waits.log is not None else None
+        waited = last is not None and time.monotonic() - started > last.last_pause / 2
+        record_wait(ctx.waits.log, "copies", ", ".join(sorted(ids)), started, last.checks if last and waited else 1,
+                    last.last_pause if last and waited else 0.0)
+        if tags_dict(state.image.get("Tags")).get(VALIDATION_TAG) == "passed":
+            for copy in done.values():
+                tag_validation(ctx.aws.ec2(copy.region), [copy.image_id, *copy.snapshots.values()], "passed")
+        ctx.events.info("copies available: " + ", ".join(f"{c.region}={c.image_id}" for c in done.values()))
+
+    def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
+        return None  # copy-regions' cleanup removes the copies (all or nothing)

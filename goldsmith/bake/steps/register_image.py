@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.bake.billing import check_image_billing
+from goldsmith.bake.machines import build_uefi_data
 from goldsmith.bake.mappings import image_mappings
 from goldsmith.bake.state import Artifact
 from goldsmith.engine.signals import create_then_record
@@ -28,9 +29,6 @@ def image_tags(state: BuildState, ctx: BakeContext, *, validated: bool = True) -
     if not validated:
         tags[VALIDATION_TAG] = "none"
     return tags
-
-
-UEFI_BOOT_MODES = ("uefi", "uefi-preferred")
 
 
 def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None = None, *,
@@ -60,21 +58,6 @@ def register_params(state: BuildState, ctx: BakeContext, uefi_data: str | None =
     if uefi_data:
         params["UefiData"] = uefi_data
     return params
-
-
-def build_uefi_data(state: BuildState, ctx: BakeContext) -> str | None:
-    """The stopped build instance's UEFI variable store, when the source boots UEFI; None to send none."""
-    source: ImageTypeDef = state.source_image or {}
-    instance_id = state.build.instance_id
-    if source.get("BootMode") not in UEFI_BOOT_MODES or instance_id is None:
-        return None
-    if state.build.instance.get("CurrentInstanceBootMode") == "legacy-bios":
-        return None  # uefi-preferred on an instance type without UEFI: no variable store
-    data = ec2ops.instance_uefi_data(ctx.aws.ec2(state.region), instance_id)
-    if data is None:
-        ctx.events.info(f"GetInstanceUefiData is not available here: {instance_id}'s UEFI variables are not "
-                        "carried over (the AMI starts from the default variable store)")
-    return data or None
 
 
 class RegisterImage:

@@ -1,4 +1,10 @@
-"""Snapshot the root and every data volume of the stopped build instance."""
+"""Snapshot the root and every data volume of the stopped build instance, then let the instance go.
+
+A snapshot is point in time: once CreateSnapshots answered, the volumes are no longer needed. The build
+instance is terminated right then (its UEFI variable store read first), without waiting: it shuts down
+while the snapshots complete and the image is registered, validated and copied, and the cleanups at the
+end wait for it only where its security group must go. With --keep-on-error it stays until the end.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.images import delete_snapshot_retrying
+from goldsmith.bake.machines import build_uefi_data, start_removing_instance
+from goldsmith.bake.state import BUILD
 from goldsmith.engine.signals import create_then_record
 from goldsmith.errors import AwsError, BakeError
 
@@ -37,6 +45,10 @@ class SnapshotVolumes:
         missing = sorted(set(volumes) - set(state.snapshots))
         if missing:
             raise BakeError(f"no snapshot was made of {', '.join(missing)}")
+        if not ctx.options.keep_on_error:
+            build_uefi_data(state, ctx)  # register-image needs it, and the instance is about to go
+            start_removing_instance(state, BUILD, ctx)
+            ctx.events.info(f"terminating {instance_id} while its snapshots complete")
         ec2ops.wait_snapshots(ec2, list(state.snapshots.values()), ctx.waits)
         ctx.events.info("snapshots: " + ", ".join(f"{d}={s}" for d, s in sorted(state.snapshots.items())))
 

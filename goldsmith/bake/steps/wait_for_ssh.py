@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from goldsmith.aws.console import console_output
+from goldsmith.aws.wait_log import record_wait
 from goldsmith.bake.machines import InstanceSpec, connect_instance
 from goldsmith.errors import AwsError, SshError
 from goldsmith.ssh.reach import END, pin_from_console
@@ -47,9 +48,12 @@ class WaitForSsh:
         assert instance_id is not None
         ec2 = ctx.aws.ec2(state.region)
         limit = float(build.timeouts.host_key)
-        deadline = time.monotonic() + limit
+        started = time.monotonic()
+        deadline = started + limit
         why = f"no SSH host keys on its console within {limit:g} s (timeouts.host_key)"
+        poll, attempt, pause = ctx.waits.poll("console"), 0, 0.0
         while True:
+            attempt += 1
             try:
                 text = console_output(ec2, instance_id)
             except AwsError as exc:
@@ -57,6 +61,7 @@ class WaitForSsh:
                 break
             pin = pin_from_console(text)
             if pin:
+                record_wait(ctx.waits.log, "console", instance_id, started, attempt, pause)
                 return pin
             if END in text:
                 why = "its console lists no ed25519 or ECDSA host key"
@@ -64,7 +69,8 @@ class WaitForSsh:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ctx.cancel.sleep(min(ctx.waits.delay, left))
+            pause = min(poll.pause(time.monotonic() - started, attempt), left)
+            ctx.cancel.sleep(pause)
         if build.host_key == "required":
             raise SshError(f"{instance_id}: {why}; build.host_key: required refuses to trust a host key that "
                            "was not read from the console. Use an image with cloud-init, raise timeouts.host_key, "
