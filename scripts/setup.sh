@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything Goldsmith needs on a fresh Debian machine, as root. Idempotent and quick the second time.
-#   apt: debootstrap (the sandbox's base image; instances use util-linux unshare), OpenSSH (instances, scp benchmark, tests)
+#   apt: debootstrap (the sandbox's base image; instances use util-linux unshare), iproute2 and nftables (instances'
+#        network namespaces, security groups, NAT), OpenSSH (instances, scp benchmark, tests)
 #   pip: goldsmith itself, editable, with its dev tools (moto server, ruff, mypy, hypothesis, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(util-linux debootstrap openssh-client openssh-server sudo ca-certificates)
+packages=(util-linux iproute2 nftables debootstrap openssh-client openssh-server sudo ca-certificates)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

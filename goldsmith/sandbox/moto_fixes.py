@@ -32,6 +32,7 @@ from goldsmith.sandbox import (
     moto_fixes_iam,
     moto_fixes_kms,
     moto_fixes_launched,
+    moto_fixes_network,
     moto_fixes_ssm,
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
@@ -437,13 +438,15 @@ def _describe_regions(self: RegionsAndZonesBackend, region_names: list[str] | No
     return [r for r in _orig_describe_regions(self, region_names) if not r.name.startswith(OTHER_PARTITIONS)]
 
 
-def apply_all(base_image_name: str | None = None) -> None:
-    """Install every fix; with a name, each region's EC2 backend is born with the base AMIs."""
+def apply_all(base_image_name: str | None = None, vpc_cidr: str | None = None) -> None:
+    """Install every fix; with a name, each region's EC2 backend is born with the base AMIs; with a CIDR, its
+    default VPC is the sandbox network (moto_fixes_network)."""
     global _applied, _base_image_name
     _base_image_name = base_image_name
     if _applied:
         return
     _applied = True
+    moto_fixes_network.install(vpc_cidr)
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
     for attr in ("ena_support", "deprecation_time", "imds_support", "tpm_support"):
         setattr(Ami, attr, None)
