@@ -55,9 +55,11 @@ def check(recipe: str, var: Sequence[str]) -> str:
 
 
 def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str | None = None,
-         keep_on_error: bool = False, force: bool = False, source_ami: str | None = None) -> tuple[str, Path]:
+         keep_on_error: bool = False, force: bool = False,
+         source_ami: str | None = None) -> tuple[str, Path, Path | None]:
     """Bake a recipe, or reuse the image an earlier bake made from the same inputs (unless `force` or the
-    cache setting is off); returns (summary, manifest path). Errors are GoldsmithErrors with exit codes.
+    cache setting is off); returns (summary, manifest path, HTML report path or None). Errors are
+    GoldsmithErrors with exit codes.
 
     `source_ami` builds on that AMI instead of resolving the recipe's source (an upstream image baked
     elsewhere, such as by another CI job)."""
@@ -82,8 +84,8 @@ def bake(recipe: str, var: Sequence[str], settings: Settings, *, manifest: str |
     if state.reused_from:
         return (f"reused {state.image_name} -> {amis}: baked by build {state.reused_from} from the same inputs "
                 f"(fingerprint {state.fingerprint[:12]}); nothing baked, --force bakes anyway (run {state.build_id})",
-                result.manifest_path)
-    return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path
+                result.manifest_path, result.report_path)
+    return f"baked {state.image_name} -> {amis} (build {state.build_id})", result.manifest_path, result.report_path
 
 
 def _is_pipeline(path: Path) -> bool:
@@ -156,6 +158,8 @@ def pipeline(request: PipelineRequest, settings: Settings, *, report: Callable[[
     result = PipelineRunner(loaded, target, options, view, record).run()
     report(summary_table(result.record))
     report(f"manifest: {result.manifest_path}")
+    if result.report_path is not None:
+        report(f"report: {result.report_path}")
     if result.exit_code == 1:
         report(f"resume with: invoke pipeline {request.path} --resume {record.run_id}")
     return result.exit_code

@@ -28,7 +28,9 @@ from invoke.program import Program
 from invoke.tasks import task
 
 from goldsmith.tasks_adopt import adopt_tasks
+from goldsmith.tasks_contents import contents_tasks
 from goldsmith.tasks_lifecycle import lifecycle_tasks
+from goldsmith.tasks_report import report_tasks
 
 if TYPE_CHECKING:
     from goldsmith.commands import Settings
@@ -178,11 +180,13 @@ def bake(c: Context, recipe: str, target: str | None = None, var: list[str] | No
     from goldsmith import commands
 
     with _errors():
-        summary, path = commands.bake(recipe, var or [], _settings(c, target, region, profile),
-                                      manifest=manifest, keep_on_error=keep_on_error, force=force,
-                                      source_ami=source_ami)
+        summary, path, report = commands.bake(recipe, var or [], _settings(c, target, region, profile),
+                                              manifest=manifest, keep_on_error=keep_on_error, force=force,
+                                              source_ami=source_ami)
     _say(summary)
     _say(f"manifest: {path}")
+    if report is not None:
+        _say(f"report: {report}")
 
 
 @task(
@@ -489,6 +493,8 @@ sandbox.add_task(sandbox_endpoint)
 
 lifecycle = lifecycle_tasks(_settings, _errors, _say, _whole_number)  # promote, rollback, images, prune
 adopt = adopt_tasks(_errors, _say)  # init, import-packer
-ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, *adopt, lint, test, bench, docs, pipeline,
-                sandbox)
+reports = report_tasks(_settings, _errors, _say)  # report
+contents = contents_tasks(_settings, _errors, _say)  # diff
+ns = Collection(bake, check, clean, share, copy, validate, *lifecycle, *adopt, *reports, *contents, lint, test, bench,
+                docs, pipeline, sandbox)
 ns.configure({"goldsmith": dict(DEFAULTS)})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,14 @@ def _why_not() -> str:
         if shutil.which(tool) is None:
             return f"the sandbox needs {tool} (bash scripts/setup.sh installs it)"
     return ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite interrupts its bakes with SIGINT, as Ctrl-C does. Started in the background by a
+    non-interactive shell (`.ci/run &`), pytest inherits SIGINT ignored, and so would every bake it starts,
+    which would then never see the tests' Ctrl-C: restore Python's handler (children start with the default)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,21 +1,25 @@
-"""boto3 sessions and clients with one retry policy, cached per (service, region).
+"""AWS sessions and clients with one retry policy, cached per (service, region).
 
-Credentials, profiles, regions and ``AWS_ENDPOINT_URL*`` come from boto3's standard chain; the sandbox
-target passes its gateway URL and dummy credentials explicitly.
+Credentials, profiles, regions and ``AWS_ENDPOINT_URL*`` come from the SDK's standard chain; the sandbox
+target passes its gateway URL and its credentials explicitly.
+
+The clients are botocore's, made from a botocore session: boto3.Session adds resources and S3 transfers,
+which Goldsmith does not use, and importing boto3 imports s3transfer (a third of boto3's import time, paid
+by every bake). A boto3 client *is* this botocore client; the chain, retries and endpoints are botocore's.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ProfileNotFound
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AwsSettings:
-    """How to reach AWS: everything None means boto3's defaults (env, profile, config files)."""
+    """How to reach AWS: everything None means the SDK's defaults (env, profile, config files)."""
 
     region: str | None = None
     profile: str | None = None
@@ -41,8 +45,6 @@ class AwsSettings:
     retry_mode: Literal["legacy", "standard", "adaptive"] = "standard"
     max_attempts: int = 10
 
-
-_Client = TypeVar("_Client", bound="BaseClient")
 
 _LOADER: botocore.loaders.Loader | None = None
 _LOADER_LOCK = threading.Lock()
@@ -60,40 +62,53 @@ def shared_loader() -> botocore.loaders.Loader:
 
 @dataclass
 class Aws:
-    """A thread-safe cache of boto3 clients sharing one session and one retry configuration.
+    """A thread-safe cache of clients sharing one session and one retry configuration.
 
-    One cache per service, so each accessor returns its stub type (`EC2Client`, ...) without a cast.
+    Each accessor returns its stub type (`EC2Client`, ...).
     """
 
     settings: AwsSettings
-    _session: boto3.Session = field(init=False)
-    _ec2: dict[str, EC2Client] = field(init=False, default_factory=dict)
-    _ssm: dict[str, SSMClient] = field(init=False, default_factory=dict)
-    _kms: dict[str, KMSClient] = field(init=False, default_factory=dict)
-    _sts: dict[str, STSClient] = field(init=False, default_factory=dict)
-    _iam: dict[str, IAMClient] = field(init=False, default_factory=dict)
+    _session: botocore.session.Session = field(init=False)
+    _clients: dict[tuple[str, str], BaseClient] = field(init=False, default_factory=dict)
     _identity: Identity | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _sent: Counter[str] = field(init=False, default_factory=Counter)
+    _sent_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         s = self.settings
-        core = botocore.session.get_session()
+        core = botocore.session.Session(profile=s.profile)
         core.register_component("data_loader", shared_loader())
-        self._session = boto3.Session(
-            botocore_session=core,
-            profile_name=s.profile,
-            region_name=s.region,
-            aws_access_key_id=s.access_key_id,
-            aws_secret_access_key=s.secret_access_key,
-        )
-        with _LOADER_LOCK:  # boto3 appends its data path to the loader's search paths once per session
-            paths = core.get_component("data_loader").search_paths
-            paths[:] = list(dict.fromkeys(paths))
+        core.user_agent_extra = "goldsmith"
+        core.register("before-send", self._count)  # every client of this session inherits it
+        if s.region:
+            core.set_config_variable("region", s.region)
+        if s.access_key_id or s.secret_access_key:
+            core.set_credentials(s.access_key_id or "", s.secret_access_key or "")
+        try:  # a profile (--profile or AWS_PROFILE) missing from the config files: say so before any call
+            core.get_scoped_config()
+        except ProfileNotFound as exc:
+            from goldsmith.errors import InputError
+
+            raise InputError(f"{exc} (profiles in your AWS config and credentials files: "
+                             f"{', '.join(sorted(core.available_profiles)) or 'none'}).") from exc
+        self._session = core
+
+    def _count(self, event_name: str = "", **kwargs: Any) -> None:
+        """botocore's before-send.<service>.<Operation>: one HTTP request about to go (retries count too)."""
+        service, _, operation = event_name.removeprefix("before-send.").partition(".")
+        with self._sent_lock:
+            self._sent[f"{service}:{operation}"] += 1
+
+    def requests(self) -> dict[str, int]:
+        """How many requests this session's clients sent, per service:Operation (ec2:RunInstances: 1)."""
+        with self._sent_lock:
+            return dict(sorted(self._sent.items()))
 
     @property
     def region(self) -> str:
         # botocore reads AWS_DEFAULT_REGION and the profile; the other SDKs and the CLI v2 also read AWS_REGION.
-        region = self.settings.region or os.environ.get("AWS_REGION") or self._session.region_name
+        region = self.settings.region or os.environ.get("AWS_REGION") or self._region_from_config()
         if not region:
             from goldsmith.errors import InputError
 
@@ -103,6 +118,12 @@ class Aws:
             )
         return region
 
+    def _region_from_config(self) -> str | None:
+        try:
+            return self._session.get_config_variable("region")  # type: ignore[no-any-return]
+        except ProfileNotFound:
+            return None
+
     def _config(self) -> Config:
         return Config(
             retries={"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts},
@@ -111,33 +132,31 @@ class Aws:
             max_pool_connections=20,
         )
 
-    def _cached(self, cache: dict[str, _Client], region: str | None, make: Callable[[str], _Client]) -> _Client:
+    def _client(self, service: str, region: str | None) -> BaseClient:
+        """botocore's client for (service, region), made once: clients are thread-safe and hold the pool."""
         region = region or self.region
         with self._lock:
-            if region not in cache:
-                cache[region] = make(region)
-            return cache[region]
+            if (service, region) not in self._clients:
+                self._clients[service, region] = self._session.create_client(
+                    service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config())
+            return self._clients[service, region]
 
+    # The stub types (boto3-stubs) describe these very clients: boto3's client() returns create_client()'s.
     def ec2(self, region: str | None = None) -> EC2Client:
-        return self._cached(self._ec2, region, lambda r: self._session.client(
-            "ec2", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+        return cast("EC2Client", self._client("ec2", region))
 
     def ssm(self, region: str | None = None) -> SSMClient:
-        return self._cached(self._ssm, region, lambda r: self._session.client(
-            "ssm", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+        return cast("SSMClient", self._client("ssm", region))
 
     def kms(self, region: str | None = None) -> KMSClient:
-        return self._cached(self._kms, region, lambda r: self._session.client(
-            "kms", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+        return cast("KMSClient", self._client("kms", region))
 
     def sts(self, region: str | None = None) -> STSClient:
-        return self._cached(self._sts, region, lambda r: self._session.client(
-            "sts", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+        return cast("STSClient", self._client("sts", region))
 
     def iam(self) -> IAMClient:
         """IAM is global: one client, signed for the default region."""
-        return self._cached(self._iam, None, lambda r: self._session.client(
-            "iam", region_name=r, endpoint_url=self.settings.endpoint_url, config=self._config()))
+        return cast("IAMClient", self._client("iam", None))
 
     def identity(self) -> Identity:
         """Who these credentials are (GetCallerIdentity, asked once per Aws)."""

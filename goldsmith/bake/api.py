@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from goldsmith.aws.session import Aws
 from goldsmith.aws.tags import BUILD_ID_TAG, COMMIT_TAG, RECIPE_TAG, VERSION_TAG
 from goldsmith.bake import sequences
+from goldsmith.bake.build_report import write_build_report
 from goldsmith.bake.context import BakeContext, BakeOptions, MachineContext
 from goldsmith.bake.manifest import manifest_entry
 from goldsmith.bake.state import BuildState
@@ -87,6 +89,7 @@ class BakeResult:
     state: BuildState
     manifest_path: Path
     log_path: Path
+    report_path: Path | None = None  # the HTML report (None: it could not be written; the log says why)
 
 
 def new_build_id(prefix: str) -> str:
@@ -183,15 +186,31 @@ def bake(
                       waits=replace(target.waits(loaded.recipe.build), cancel=token), options=options,
                       cancel=token, loaded=loaded)
     run.events.info(f"build {build_id}: {loaded.recipe.name} {loaded.recipe.version} on {target.name} in {region}")
+    report: Path | None = None
     try:
         run_steps(list(steps), state, ctx)
     finally:
         run.journal.finish(state.outcome if state.outcome != "running" else "failed")
-        entry = manifest_entry(state, recipe=loaded.recipe.name, version=loaded.recipe.version, target=target.name)
-        write_manifest(manifest_path, json.loads(redactor(json.dumps(entry))))
+        entry = manifest_entry(state, recipe=loaded.recipe.name, version=loaded.recipe.version, target=target.name,
+                               requests=aws.requests())
+        entry = json.loads(redactor(json.dumps(entry)))
+        write_manifest(manifest_path, entry)
         run.events.info(f"manifest: {manifest_path}")
+        report = _write_report(options.work_dir, build_id, entry, redactor, run.events)
         run.events.close()
-    return BakeResult(state=state, manifest_path=manifest_path, log_path=run.log_path)
+    return BakeResult(state=state, manifest_path=manifest_path, log_path=run.log_path, report_path=report)
+
+
+def _write_report(work_dir: Path, build_id: str, entry: dict[str, Any], redactor: Redactor,
+                  events: Events) -> Path | None:
+    """The HTML report beside the manifest; a report that cannot be written is a warning, never a failed bake."""
+    try:
+        path = write_build_report(work_dir, build_id, entry=entry, redactor=redactor)
+    except Exception as exc:  # whatever went wrong (a disk, a template), the bake's own outcome stands
+        events.warn(f"the HTML report could not be written: {type(exc).__name__}: {exc}")
+        return None
+    events.info(f"report: {path}")
+    return path
 
 
 @dataclass(frozen=True)

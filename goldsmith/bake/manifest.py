@@ -9,7 +9,9 @@ if TYPE_CHECKING:
     from goldsmith.bake.state import BuildState
 
 
-def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str) -> dict[str, Any]:
+def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str,
+                   requests: dict[str, int] | None = None) -> dict[str, Any]:
+    """`requests`: the AWS requests the bake sent, per service:Operation (goldsmith.aws.session.Aws.requests)."""
     artifacts = {
         region: {
             "ami_id": a.image_id,
@@ -45,11 +47,15 @@ def manifest_entry(state: BuildState, *, recipe: str, version: str, target: str)
         "artifacts": artifacts,
         "launch_permissions": state.launch_permissions,
         "snapshot_permissions": state.snapshot_permissions,
+        "channels": list(state.channels),
         "tags": dict(state.tags),
         "validation": state.validation,
+        # What is inside the image (record-contents): os, kernel, package count, the contents file and SBOM.
+        "contents": state.contents,
         "steps": [
             {"name": s.name, "started_at": round(s.started_at, 3), "duration": round(s.duration, 4),
              "status": s.status}
             for s in state.steps
         ],
+        "requests": dict(requests or {}),
     }

@@ -26,6 +26,7 @@ from goldsmith.bake.steps.mount_volumes import MountVolumes
 from goldsmith.bake.steps.preflight import Preflight
 from goldsmith.bake.steps.promote_channel import PromoteChannel
 from goldsmith.bake.steps.provision import Provision
+from goldsmith.bake.steps.record_contents import RecordContents
 from goldsmith.bake.steps.register_image import RegisterImage
 from goldsmith.bake.steps.release_instance import ReleaseInstance
 from goldsmith.bake.steps.resolve_source import ResolveSource
@@ -117,6 +118,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     steps += [MountVolumes()] if features.mount_volumes else []
     steps += [Provision(build)]
     steps += [ValidateBuild(build)] if features.validate_build else []  # fail fast, before the stop
+    steps += [RecordContents(build)]  # what is inside the image (packages, kernel, SBOM), read before the stop
     steps += [StopInstance(), SnapshotVolumes(), RegisterImage(validated=features.validate_image)]
     if features.validate_image:  # an instance FROM the new AMI; nothing is shared before it passes
         steps += [*instance_steps(validation),

@@ -84,7 +84,9 @@ class BuildState(RunState):
     snapshot_permissions: list[str] = field(default_factory=list)
     kms_keys: dict[str, str] = field(default_factory=dict)  # region -> key ARN checked by preflight
     deprecation_time: str = ""  # ISO 8601 UTC, set on every artifact when the recipe asks
+    channels: list[str] = field(default_factory=list)  # channels this bake pointed at its images (image.channel)
     validation: dict[str, Any] = field(default_factory=dict)  # suite results, for the manifest
+    contents: dict[str, Any] = field(default_factory=dict)  # record-contents' summary (os, kernel, packages, files)
     image_result: SuiteResult | None = None  # the suites' result on the instance from the image
     keep_image: bool = False  # validation failed with on_failure: keep; the failed bake keeps AMI + snapshots
 

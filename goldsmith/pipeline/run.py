@@ -15,7 +15,7 @@ import json
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ from goldsmith.engine.signals import CancelScope
 from goldsmith.errors import GoldsmithError, InputError, Interrupted
 from goldsmith.images.channels import Where, promote_images
 from goldsmith.pipeline.record import DONE, RecipeRun, RunRecord, load_record
+from goldsmith.pipeline.run_report import write_run_report
 from goldsmith.recipe.hints import did_you_mean
 from goldsmith.recipe.model import Build
 from goldsmith.recipe.pipeline_loader import LoadedPipeline
 from goldsmith.report.pipeline_view import PipelineView
+from goldsmith.report.redact import Redactor
 from goldsmith.targets.base import Target
 
 
@@ -50,6 +52,7 @@ class PipelineOptions:
 class PipelineResult:
     record: RunRecord
     manifest_path: Path
+    report_path: Path | None = None  # the run's HTML report (None: it could not be written)
 
     @property
     def exit_code(self) -> int:
@@ -153,8 +156,9 @@ class PipelineRunner:
         self.record.outcome = "interrupted" if interrupted else ("failed" if failed else "succeeded")
         self.record.finished_at = time.time()
         self._save()
+        report = self._report()
         self.view.close()
-        return PipelineResult(self.record, self.manifest_path)
+        return PipelineResult(self.record, self.manifest_path, report)
 
     # -- scheduling (main thread) --------------------------------------------------------------------
 
@@ -305,6 +309,16 @@ class PipelineRunner:
     @property
     def manifest_path(self) -> Path:
         return self.options.manifest_path or self.options.work_dir / "manifests" / f"{self.record.run_id}.json"
+
+    def _report(self) -> Path | None:
+        """The run's HTML report beside its bakes'; one that cannot be written is a warning, never a failure."""
+        secrets = Redactor(s for member in self.loaded.members.values() for s in member.loaded.secrets)
+        try:
+            path = write_run_report(self.options.work_dir, asdict(self.record), secrets)
+        except Exception as exc:  # the run's outcome stands whatever happened to its report
+            self.view.line(f"WARNING: the HTML report could not be written: {type(exc).__name__}: {exc}")
+            return None
+        return path
 
     def _save(self) -> None:
         self.record.save(self.options.work_dir)

@@ -19,13 +19,12 @@ from pydantic import ValidationError
 from goldsmith.errors import InputError, Problem, RecipeError
 from goldsmith.recipe import templating
 from goldsmith.recipe.checks import CheckContext, escaping_path, run_checks, source_recipe_path
-from goldsmith.recipe.hints import show
 from goldsmith.recipe.model import Image, Recipe
 from goldsmith.recipe.problems import problems_from
 from goldsmith.recipe.publishing import publishing_problems
 from goldsmith.recipe.templating import BUILD_FACTS
 from goldsmith.recipe.variables import parse_var_args, resolve_variables
-from goldsmith.recipe.yaml_source import YamlDocument, parse_text, read_text
+from goldsmith.recipe.yaml_source import YamlDocument, read_mapping
 from goldsmith.report.redact import Redactor
 
 __all__ = ["BUILD_FACTS", "LoadedRecipe", "find_root", "load_recipe", "parse_var_args", "source_recipe_path"]
@@ -78,17 +77,20 @@ def find_root(recipe_path: Path) -> Path:
     return start
 
 
+def parse_recipe(path: Path) -> tuple[YamlDocument, list[Problem]]:
+    """The recipe file's document and its parse problems (duplicate keys); RecipeError if it has none."""
+    return read_mapping(Path(path), str(path), "recipe", "name, source, image, ...")
+
+
 def load_recipe(
-    path: Path, cli_vars: Mapping[str, str] = _NO_VARS, environ: Mapping[str, str] = os.environ
+    path: Path, cli_vars: Mapping[str, str] = _NO_VARS, environ: Mapping[str, str] = os.environ,
+    parsed: tuple[YamlDocument, list[Problem]] | None = None,
 ) -> LoadedRecipe:
-    """Load and check a recipe; raises RecipeError listing every problem found."""
+    """Load and check a recipe (already parsed by parse_recipe, or not); raises RecipeError listing every
+    problem found."""
     path = Path(path)
-    label = str(path)
-    document, problems = parse_text(read_text(path, label), label)
-    if document is None:
-        raise RecipeError(problems)
-    if not isinstance(document.data, dict):
-        raise RecipeError([_not_a_mapping(document)])
+    document, parse_problems = parsed or parse_recipe(path)
+    problems = list(parse_problems)
     recipe: Recipe | None = None
     try:
         recipe = Recipe.model_validate(document.data)
@@ -119,9 +121,3 @@ def _valid_image(data: Any) -> Image | None:
         return Image.model_validate(data)
     except ValidationError:
         return None
-
-
-def _not_a_mapping(document: YamlDocument) -> Problem:
-    line, column = document.position(())
-    message = f"a recipe must be a mapping of fields (name, source, image, ...), got {show(document.data)}"
-    return Problem(document.label, line, column, "", message)

@@ -19,14 +19,14 @@ from pydantic import ValidationError
 
 from goldsmith.errors import InputError, Problem, RecipeError
 from goldsmith.recipe.checks import source_recipe_path
-from goldsmith.recipe.hints import did_you_mean, show
-from goldsmith.recipe.loader import LoadedRecipe, find_root, load_recipe
+from goldsmith.recipe.hints import did_you_mean
+from goldsmith.recipe.loader import LoadedRecipe, find_root, load_recipe, parse_recipe
 from goldsmith.recipe.model import Image
 from goldsmith.recipe.pipeline_model import Pipeline, PipelineRecipe
 from goldsmith.recipe.problems import problems_from
 from goldsmith.recipe.publishing import publishing_problems
 from goldsmith.recipe.variables import declared_variables
-from goldsmith.recipe.yaml_source import YamlDocument, parse_text, read_text
+from goldsmith.recipe.yaml_source import YamlDocument, read_mapping
 
 _NO_VARS: Mapping[str, str] = MappingProxyType({})
 
@@ -70,13 +70,7 @@ def load_pipeline(path: Path, cli_vars: Mapping[str, str] = _NO_VARS,
     """Load and check a pipeline and its recipes; raises RecipeError listing every problem found."""
     path = Path(path)
     label = str(path)
-    document, problems = parse_text(read_text(path, label), label)
-    if document is None:
-        raise RecipeError(problems)
-    if not isinstance(document.data, dict):
-        line, column = document.position(())
-        raise RecipeError([Problem(label, line, column, "", "a pipeline must be a mapping of fields (name, "
-                                   f"recipes, ...), got {show(document.data)}")])
+    document, problems = read_mapping(path, label, "pipeline", "name, recipes, ...")
     pipeline: Pipeline | None = None
     try:
         pipeline = Pipeline.model_validate(document.data)
@@ -164,7 +158,12 @@ def _load_member(document: YamlDocument, index: int, entry: PipelineRecipe, shar
     except InputError as exc:
         problems.append(document.problem((*where, "recipe"), str(exc)))
         return None
-    declared = _declared(recipe_path)
+    try:
+        parsed = parse_recipe(recipe_path)
+    except RecipeError as exc:
+        problems.extend(exc.problems)
+        return None
+    declared = set(declared_variables(parsed[0].data))
     for name in entry.variables:
         if name not in declared:
             hint = did_you_mean(name, declared) or (f" (declared: {', '.join(sorted(declared))})" if declared else "")
@@ -175,19 +174,11 @@ def _load_member(document: YamlDocument, index: int, entry: PipelineRecipe, shar
     values.update({k: v for k, v in cli_vars.items() if k in declared})
     used_vars.update(k for k in cli_vars if k in declared)
     try:
-        loaded = load_recipe(recipe_path, values, environ)
+        loaded = load_recipe(recipe_path, values, environ, parsed)
     except RecipeError as exc:
         problems.extend(exc.problems)
         return None
     return _with_overrides(document, index, entry, loaded, problems)
-
-
-def _declared(recipe_path: Path) -> set[str]:
-    try:
-        document, _ = parse_text(read_text(recipe_path, str(recipe_path)), str(recipe_path))
-    except RecipeError:
-        return set()  # load_recipe reports it
-    return set(declared_variables(document.data)) if document is not None else set()
 
 
 def _with_overrides(document: YamlDocument, index: int, entry: PipelineRecipe, loaded: LoadedRecipe,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import sys
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from goldsmith.recipe.field_docs import attach_field_docs
 from goldsmith.recipe.model import Recipe
 from goldsmith.recipe.pipeline_model import Pipeline
 from goldsmith.recipe.templating import BUILD_FACTS
@@ -30,6 +32,7 @@ PIPELINE_SCHEMA_ID = "https://goldsmith.invalid/schema/pipeline.schema.json"
 
 def json_schema() -> dict[str, Any]:
     """The recipe's JSON Schema (draft 2020-12), with variables allowed as plain scalars."""
+    _documented(Recipe)
     schema = Recipe.model_json_schema(by_alias=True, mode="validation")
     variables = schema["properties"]["variables"]
     variables["additionalProperties"] = {
@@ -40,8 +43,17 @@ def json_schema() -> dict[str, Any]:
 
 def pipeline_json_schema() -> dict[str, Any]:
     """The pipeline's JSON Schema (draft 2020-12)."""
+    _documented(Pipeline)
     schema = Pipeline.model_json_schema(by_alias=True, mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": PIPELINE_SCHEMA_ID, **schema}
+
+
+@functools.cache
+def _documented(root: type[BaseModel]) -> list[type[BaseModel]]:
+    """The models reachable from root, their fields described by their docstrings (field_docs.py)."""
+    models = _models(root)
+    attach_field_docs(models)
+    return models
 
 
 def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
@@ -159,7 +171,7 @@ Provision steps are a list of mappings told apart by `type`: `shell`, `file`, `t
 def markdown() -> str:
     """The field reference for every model reachable from Recipe."""
     lines = [_INTRO]
-    for model in _models(Recipe):
+    for model in _documented(Recipe):
         lines.extend(_table(model))
     return "\n".join(lines).rstrip() + "\n"
 
@@ -196,7 +208,7 @@ recipes:
 def pipeline_markdown() -> str:
     """The field reference for the pipeline's models."""
     lines = [_PIPELINE_INTRO]
-    for model in _models(Pipeline):
+    for model in _documented(Pipeline):
         lines.extend(_table(model))
     return "\n".join(lines).rstrip() + "\n"
 

@@ -8,11 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are mistakes; loaded recipes never change; numbers may be written unquoted."""
+    """Unknown keys are mistakes; loaded recipes never change; numbers may be written unquoted. The
+    fields' docstrings become their descriptions only when the docs are generated (recipe/field_docs.py)."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, coerce_numbers_to_str=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 Positive = Annotated[int, Field(gt=0)]

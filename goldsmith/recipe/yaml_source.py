@@ -16,6 +16,7 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from goldsmith.errors import Problem, RecipeError
+from goldsmith.recipe.hints import show
 
 MAX_BYTES = 1024 * 1024
 Path_ = Sequence[str | int]
@@ -98,6 +99,20 @@ def read_document(path: Path, label: str) -> YamlDocument:
     if problems or document is None:
         raise RecipeError(problems)
     return document
+
+
+def read_mapping(path: Path, label: str, kind: str, fields: str) -> tuple[YamlDocument, list[Problem]]:
+    """Read and parse a file whose top level must be a mapping (a `kind`, "recipe" or "pipeline", of
+    `fields`, e.g. "name, source, image, ..."): the document and the problems found so far (duplicate keys),
+    or a RecipeError when there is no usable mapping at all."""
+    document, problems = parse_text(read_text(path, label), label)
+    if document is None:
+        raise RecipeError(problems)
+    if not isinstance(document.data, dict):
+        line, column = document.position(())
+        raise RecipeError([Problem(label, line, column, "", f"a {kind} must be a mapping of fields ({fields}), "
+                                   f"got {show(document.data)}")])
+    return document, problems
 
 
 def read_text(path: Path, label: str) -> str:

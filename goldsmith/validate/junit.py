@@ -56,6 +56,35 @@ def parse_junit(path: Path) -> Summary:
     return Summary(failures=tuple(failures), **counts)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One test of the report: its id, outcome (passed | failed | errors | skipped), time and message."""
+
+    test: str
+    outcome: str
+    seconds: float = 0.0
+    message: str = ""
+
+
+def parse_cases(path: Path) -> list[Case]:
+    """Every test case of the report, in file order (what the HTML report lists test by test)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ValidationFailed(f"the suites' JUnit report {path} could not be read: {exc}") from exc
+    cases = []
+    for case in root.iter("testcase"):
+        outcome, failure = _outcome(case)
+        skipped = case.find("skipped")
+        message = failure.message if failure else _message(skipped) if skipped is not None else ""
+        try:
+            seconds = float(case.get("time") or 0)
+        except ValueError:
+            seconds = 0.0
+        cases.append(Case(_test_id(case), outcome, seconds, message))
+    return cases
+
+
 def _outcome(case: ET.Element) -> tuple[str, Failure | None]:
     test = _test_id(case)
     for tag, outcome in (("failure", "failed"), ("error", "errors")):

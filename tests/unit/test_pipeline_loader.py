@@ -174,3 +174,18 @@ def test_channels_need_validated_recipes(project: Path) -> None:
     with pytest.raises(RecipeError, match=r"family.yaml:7:11: channels: recipe 'root' \(recipes\[0\]\) has no "
                                           r"validate.suites"):
         load_pipeline(path, environ={})
+
+
+def test_a_pipeline_or_member_recipe_that_is_not_a_mapping_is_located(project: Path) -> None:
+    path = project / "pipelines" / "listed.yaml"
+    path.write_text("- recipe: root\n")
+    with pytest.raises(RecipeError, match=r"listed.yaml:1:1: a pipeline must be a mapping of fields \(name, "
+                                          r"recipes, ...\), got a list"):
+        load_pipeline(path, environ={})
+    (project / "recipes" / "flat.yaml").write_text("just text\n")
+    path.write_text("name: flat\nrecipes:\n  - recipe: flat\n  - recipe: missing\n")
+    with pytest.raises(RecipeError) as caught:
+        load_pipeline(path, environ={})
+    text = str(caught.value)
+    assert "flat.yaml:1:1: a recipe must be a mapping of fields (name, source, image, ...)" in text
+    assert "listed.yaml:4:13: recipes[1].recipe:" in text, "each member's mistake, all at once"

@@ -21,8 +21,8 @@ from goldsmith.commands import Settings
 from goldsmith.tasks import DEFAULTS, _settings, ns
 
 REPO = Path(__file__).resolve().parents[2]
-TASKS = {"bake", "check", "init", "import-packer", "clean", "share", "copy", "validate", "promote",
-         "rollback", "images", "prune", "lint", "test", "bench", "docs", "pipeline.run", "pipeline.export",
+TASKS = {"bake", "check", "init", "import-packer", "report", "clean", "share", "copy", "validate", "promote",
+         "rollback", "images", "prune", "diff", "lint", "test", "bench", "docs", "pipeline.run", "pipeline.export",
          "sandbox.up", "sandbox.down",
          "sandbox.status", "sandbox.env", "sandbox.endpoint"}
 GOLDSMITH = "import sys; from goldsmith.cli import main; sys.argv[0] = 'goldsmith'; main()"

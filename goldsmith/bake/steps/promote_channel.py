@@ -29,6 +29,7 @@ class PromoteChannel:
         promote_images(ctx.aws, recipe=recipe.name, channel=self.channel, images=images,
                        note=f"{recipe.name} {recipe.version} (build {state.build_id})", where=where,
                        report=ctx.events.info)
+        state.channels.append(self.channel)
 
     def cleanup(self, state: BuildState, ctx: BakeContext) -> None:
         return None
