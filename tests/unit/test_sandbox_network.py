@@ -6,13 +6,16 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
 from goldsmith.sandbox.network import ALLOW_ALL, IngressRule, SandboxNetwork, outbound_ports, pool, probe
+from goldsmith.sandbox.runtime import _wait_ready
 
 NET = SandboxNetwork(ipaddress.IPv4Network("100.77.0.0/16"))
 
@@ -97,3 +100,18 @@ def test_the_probe_passes_here_and_leaves_nothing() -> None:
         before.count("gsp")
     assert "goldsmith_probe" not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
                                                    check=True).stdout
+
+
+def test_readiness_counts_only_listeners_in_the_instances_own_namespace(tmp_path: Path) -> None:
+    """A launcher not yet in the instance's namespace sees the host's sockets: the host's sshd is not the guest's."""
+    with socket.create_server(("127.0.0.1", 0)) as host_listener:
+        port = host_listener.getsockname()[1]
+        proc = subprocess.Popen(["sleep", "30"])
+        try:
+            other = tmp_path / "not-this-namespace"
+            other.write_text("")
+            assert not _wait_ready(proc, port, 0.3, other)
+            assert _wait_ready(proc, port, 5.0, Path("/proc/self/ns/net"))  # sleep is in our namespace
+        finally:
+            proc.kill()
+            proc.wait()
