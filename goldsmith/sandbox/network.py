@@ -107,8 +107,7 @@ class SandboxNetwork:
         self.detach(instance_id)
         name, veth = self.netns(instance_id), self.veth(instance_id)
         try:
-            _run(["ip", "netns", "add", name])
-            _run(["ip", "-batch", "-"], f"link add {veth} type veth peer name eth0 netns {name}\n"
+            _run(["ip", "-batch", "-"], f"netns add {name}\nlink add {veth} type veth peer name eth0 netns {name}\n"
                                         f"link set {veth} master {self.bridge} up\n")
             _run(["ip", "-n", name, "-batch", "-"],
                  f"link set lo up\naddr add {address}/32 dev eth0\nlink set eth0 up\n"
