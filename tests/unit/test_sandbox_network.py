@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import manage
+from goldsmith.sandbox.credentials import Credentials
 from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
+from goldsmith.sandbox.manage import SandboxInfo
 from goldsmith.sandbox.network import (
     ALLOW_ALL,
     IngressRule,
@@ -149,3 +152,10 @@ def test_unchanged_rules_do_not_rewrite_the_hosts(tmp_path: Path, monkeypatch: p
     assert applied == []
     runtime.set_ingress({"i-a": []})
     assert applied == [{"100.77.0.4": ()}]
+
+
+def test_a_daemon_from_before_the_sandbox_network_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = SandboxInfo(tmp_path, 4242, "http://127.0.0.1:1", 4243, "", "us-east-1", 0.0, Credentials("AKIAOLD", "s"))
+    monkeypatch.setattr(manage, "status", lambda state_dir: old)
+    with pytest.raises(EnvironmentProblem, match=r"pid 4242.*older Goldsmith.*`invoke sandbox.down`"):
+        manage.up(tmp_path)
