@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Everything Goldsmith needs on a fresh Debian machine, as root. Idempotent and quick the second time.
-#   apt: debootstrap (the sandbox's base image; instances use util-linux unshare), OpenSSH (instances, scp benchmark, tests),
+#   apt: debootstrap (the sandbox's base image; instances use util-linux unshare), iproute2 and nftables (instances'
+#        network namespaces, security groups, NAT), OpenSSH (instances, scp benchmark, tests),
 #        chromium (the tests open the HTML report in it, headless, through Playwright)
 #   pip: goldsmith itself, editable, with its dev tools (moto server, ruff, mypy, hypothesis, playwright, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(util-linux debootstrap openssh-client openssh-server sudo ca-certificates chromium)
+packages=(util-linux iproute2 nftables debootstrap openssh-client openssh-server sudo ca-certificates chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -18,3 +19,6 @@ fi
 echo "setup: pip install -e .[dev]" >&2
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "Running pip as the 'root'" || true
 python3 -c "import goldsmith, moto, invoke, paramiko" || { echo "setup: pip install failed" >&2; exit 1; }
+# The kernel features the sandbox needs (overlayfs, namespaces, bridge, veth, nftables with NAT): a throwaway of
+# each, made and removed; what is missing is named, exit 2.
+python3 -m goldsmith.sandbox check

@@ -29,6 +29,8 @@ from goldsmith.engine.files import write_json_atomic
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox import credentials
 from goldsmith.sandbox.moto_server import MotoProcess
+from goldsmith.sandbox.network import claim as claim_network
+from goldsmith.sandbox.network import release as release_network
 from goldsmith.sandbox.state_dir import PRIVATE_DIR, PRIVATE_FILE, make_private, private_file
 
 log = logging.getLogger(__name__)
@@ -97,11 +99,18 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
     _install_signal_handlers(stop)
     check_prerequisites()
     rootfs = ensure_base_image(settings.cache_dir, progress)
+    (state_dir / "runtime").mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    network = claim_network(state_dir / "runtime")  # first: moto's default VPC is this network
     progress("starting the control plane (moto)")
     (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)
     os.close(private_file(state_dir / "moto.log"))
-    moto = MotoProcess.spawn(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
-                             die_with_parent=True, iam=True, unix_socket=state_dir / MOTO_SOCKET)
+    try:
+        moto = MotoProcess.spawn(base_image_name=base_image_name(rootfs), log=state_dir / "moto.log",
+                                 die_with_parent=True, iam=True, unix_socket=state_dir / MOTO_SOCKET,
+                                 vpc_cidr=str(network.cidr))
+    except BaseException:
+        release_network(state_dir / "runtime")
+        raise
     runtime = gateway = None
     try:
         # While moto starts (~2 s): import boto3, botocore and the gateway, parse the models of the calls the
@@ -112,8 +121,7 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
 
         load_models("iam", "ec2")
         moto.wait_ready()
-        (state_dir / "runtime").mkdir(mode=PRIVATE_DIR, exist_ok=True)
-        runtime = InstanceRuntime(state_dir / "runtime", rootfs)
+        runtime = InstanceRuntime(state_dir / "runtime", rootfs, network)
         gateway = Gateway(moto.url, runtime, port=settings.port, credentials=moto.credentials)
         for region in settings.regions:
             gateway.machines.prepare_region(region)
@@ -122,7 +130,8 @@ def _serve_locked(settings: DaemonSettings, state_dir: Path, progress: Callable[
         write_json_atomic(state_dir / INFO_FILE, {
             "pid": os.getpid(), "gateway_url": gateway.url, "moto_pid": moto.proc.pid,
             "moto_socket": str(state_dir / MOTO_SOCKET), "region": settings.regions[0],
-            "regions": list(settings.regions), "started_at": time.time()}, mode=PRIVATE_FILE)
+            "regions": list(settings.regions), "started_at": time.time(), "network": str(network.cidr),
+            "host_address": network.host_address}, mode=PRIVATE_FILE)
         progress(f"sandbox serving at {gateway.url}")
         _SERVING.set()
         while not stop.wait(1.0):
@@ -159,6 +168,7 @@ def _shutdown(state_dir: Path, moto: MotoProcess, runtime: object | None, gatewa
     if isinstance(runtime, InstanceRuntime):
         steps.append(("shut the instance runtime down", runtime.shutdown))
     steps.append(("stop moto", moto.stop))
+    steps.append(("remove the sandbox network", lambda: release_network(state_dir / "runtime")))
     steps.append(("remove sandbox.json", lambda: (state_dir / INFO_FILE).unlink(missing_ok=True)))
     steps.append(("remove credentials.json",
                   lambda: (state_dir / credentials.CREDENTIALS_FILE).unlink(missing_ok=True)))

@@ -1,8 +1,10 @@
 """What the gateway does around the EC2 calls that touch machines: it drives the instance runtime.
 
-moto keeps the records (instances, volumes, snapshots, images); the runtime keeps the real filesystems and
-sshd processes. ``Machines.after`` runs once moto answered 200 and before the client sees the answer, so a
-StopInstances returns only when the instance is down and a CreateSnapshot only when the content is captured.
+moto keeps the records (instances, volumes, snapshots, images, security groups); the runtime keeps the real
+filesystems, sshd processes and network namespaces: an instance boots at the PrivateIpAddress moto gave it,
+and its security groups' ingress rules are handed to the runtime when it starts and whenever they change.
+``Machines.after`` runs once moto answered 200 and before the client sees the answer, so a StopInstances
+returns only when the instance is down and a CreateSnapshot only when the content is captured.
 Details the response lacks come from moto directly through boto3 (those calls are not counted).
 """
 
@@ -19,12 +21,15 @@ from typing import Any, Protocol
 
 from goldsmith.sandbox import moto_transport
 from goldsmith.sandbox.credentials import UNCHECKED, Credentials
+from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
 from goldsmith.sandbox.latency import LatencyModel
 from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 
 log = logging.getLogger(__name__)
 DEFAULT_USER = "admin"  # the base AMI's login user, like Debian's cloud images
 Params = dict[str, str]
+GROUP_ACTIONS = ("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "ModifySecurityGroupRules",
+                 "ModifyInstanceAttribute", "ModifyNetworkInterfaceAttribute")
 
 
 class EndpointLike(Protocol):
@@ -53,7 +58,9 @@ class RuntimeLike(Protocol):
     def snapshot_size(self, snapshot_id: str) -> int: ...
     def base_bytes(self) -> int: ...
     def start_instance(self, instance_id: str, root_volume: str, data_volumes: dict[str, str], *,
-                       user: str = ..., authorized_key: str | None = ...) -> Any: ...
+                       user: str = ..., authorized_key: str | None = ..., address: str | None = ...,
+                       ingress: Any = ...) -> Any: ...
+    def set_ingress(self, rules: dict[str, Any]) -> None: ...
     def stop_instance(self, instance_id: str) -> None: ...
     def reboot_instance(self, instance_id: str) -> None: ...
     def terminate_instance(self, instance_id: str) -> None: ...
@@ -72,6 +79,8 @@ class InstanceMeta:
     data_volumes: dict[str, str]
     public_key: str | None
     volumes: list[str] = field(default_factory=list)
+    address: str | None = None  # PrivateIpAddress: where the runtime puts it on the sandbox network
+    groups: list[str] = field(default_factory=list)  # its security groups' ids
 
 
 def local_name(tag: str) -> str:
@@ -131,6 +140,7 @@ class Machines:
             "CopyImage": self._copy_image, "RegisterImage": self._register_image,
             "DeleteSnapshot": self._delete_snapshot, "DeleteVolume": self._delete_volume,
             "CreateVolume": self._create_volume, "DeregisterImage": self._deregister_image,
+            **dict.fromkeys(GROUP_ACTIONS, self._groups_changed),
         }
 
     def ec2(self, region: str) -> Any:
@@ -197,7 +207,9 @@ class Machines:
             pairs = ec2.describe_key_pairs(KeyNames=[instance["KeyName"]], IncludePublicKey=True)["KeyPairs"]
             key = pairs[0].get("PublicKey")
         return InstanceMeta(instance["ImageId"], region, devices.get(root, ""),
-                            {d: v for d, v in devices.items() if d != root}, key, list(devices.values()))
+                            {d: v for d, v in devices.items() if d != root}, key, list(devices.values()),
+                            instance.get("PrivateIpAddress"),
+                            [g["GroupId"] for g in instance.get("SecurityGroups", [])])
 
     def _run(self, region: str, params: Params, body: bytes, _: Any) -> None:
         ids = xml_values(body, "instanceId")
@@ -220,8 +232,12 @@ class Machines:
             raise
 
     def _start_one(self, instance_id: str, meta: InstanceMeta) -> None:
+        rules = self._ingress(meta.region, {instance_id: meta})
         self.runtime.start_instance(instance_id, meta.root_volume, meta.data_volumes, user=DEFAULT_USER,
-                                    authorized_key=meta.public_key)
+                                    authorized_key=meta.public_key, address=meta.address,
+                                    ingress=rules.pop(instance_id, []))
+        if rules:  # the others' rules that name its groups now include its address
+            self.runtime.set_ingress(rules)
         self.latency.note(instance_id, "pending", self.latency.profile.instance_start, "RunInstances")
         self.latency.note_boot(instance_id)
 
@@ -279,6 +295,35 @@ class Machines:
             for volume_id in volume_ids:
                 if volume_id not in left:
                     self.runtime.delete_volume(volume_id)
+
+    # security groups ------------------------------------------------------------------------------------------
+    def _ingress(self, region: str, extra: dict[str, InstanceMeta] | None = None) -> dict[str, list[Any]]:
+        """Instance id -> its ingress rules, for every instance of the region known here (and `extra`)."""
+        with self._lock:
+            metas = {i: m for i, m in self._meta.items() if m.region == region} | (extra or {})
+        group_ids = sorted({g for m in metas.values() for g in m.groups})
+        if not group_ids:
+            return {i: [] for i in metas}
+        groups = self.ec2(region).describe_security_groups(
+            Filters=[{"Name": "group-id", "Values": group_ids}])["SecurityGroups"]
+        permissions = {g["GroupId"]: g.get("IpPermissions", []) for g in groups}
+        members = group_members({i: m.groups for i, m in metas.items()}, {i: m.address for i, m in metas.items()})
+        return {i: ingress_rules([p for g in m.groups for p in permissions.get(g, [])], members)
+                for i, m in metas.items()}
+
+    def _groups_changed(self, region: str, params: Params, body: bytes, _: Any) -> None:
+        """A group's rules or an instance's groups changed: every instance of the region gets its rules again."""
+        with self._lock:
+            ids = [i for i, m in self._meta.items() if m.region == region]
+        if not ids:
+            return
+        reservations = self.ec2(region).describe_instances(InstanceIds=ids)["Reservations"]
+        with self._lock:
+            for instance in (i for r in reservations for i in r["Instances"]):
+                meta = self._meta.get(instance["InstanceId"])
+                if meta is not None:
+                    meta.groups = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
+        self.runtime.set_ingress(self._ingress(region))
 
     # volumes and snapshots --------------------------------------------------------------------------------
     def data_bytes(self, snapshot_id: str | None) -> int:

@@ -47,6 +47,8 @@ class SandboxInfo:
     region: str
     started_at: float
     credentials: Credentials  # the sandbox's administrator key: every request must be signed with a key of its IAM
+    network: str = ""  # the sandbox network (every region's default VPC), e.g. 100.82.0.0/16
+    host_address: str = "127.0.0.1"  # this host's address on it: where instances see the builder's connections from
 
     def client(self) -> SandboxClient:
         """A client of its control API, signed with its key."""
@@ -110,7 +112,8 @@ def read_info(state_dir: Path) -> SandboxInfo | None:
         data = json.loads((state_dir / INFO_FILE).read_text())
         return SandboxInfo(state_dir, int(data["pid"]), str(data["gateway_url"]), int(data["moto_pid"]),
                            str(data["moto_socket"]), str(data["region"]), float(data["started_at"]),
-                           credentials.read(state_dir))
+                           credentials.read(state_dir), str(data.get("network", "")),
+                           str(data.get("host_address", "127.0.0.1")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -145,6 +148,11 @@ def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> Sandbo
         with _exclusive(state_dir):
             say = progress or (lambda _line: None)
             running = status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say)
+    if not running.network:
+        raise EnvironmentProblem(
+            f"the sandbox daemon (pid {running.pid}) in {state_dir} was started by an older Goldsmith, whose "
+            "instances share this host's network; restart it with `invoke sandbox.down` then `invoke sandbox.up` "
+            "(its instances go too)")
     return running
 
 

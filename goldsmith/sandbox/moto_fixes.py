@@ -34,6 +34,7 @@ from goldsmith.sandbox import (
     moto_fixes_iam,
     moto_fixes_kms,
     moto_fixes_launched,
+    moto_fixes_network,
     moto_fixes_ssm,
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
@@ -469,8 +470,9 @@ def _describe_regions(self: RegionsAndZonesBackend, region_names: list[str] | No
     return [r for r in _orig_describe_regions(self, region_names) if not r.name.startswith(OTHER_PARTITIONS)]
 
 
-def apply_all(base_image_name: str | None = None) -> None:
-    """Install every fix; with a name, each region's EC2 backend is born with the base AMIs."""
+def apply_all(base_image_name: str | None = None, vpc_cidr: str | None = None) -> None:
+    """Install every fix; with a name, each region's EC2 backend is born with the base AMIs; with a CIDR, its
+    default VPC is the sandbox network (moto_fixes_network)."""
     global _applied, _base_image_name
     _base_image_name = base_image_name
     if _applied:
@@ -496,3 +498,4 @@ def apply_all(base_image_name: str | None = None) -> None:
     moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
     moto_fixes_attributes.install()  # after launched and billing: it wraps their DescribeImageAttribute
     moto_fixes_ssm.install()
+    moto_fixes_network.install(vpc_cidr)  # last: it wraps every RunInstances above

@@ -99,17 +99,19 @@ class MotoProcess:
         die_with_parent: bool = False,
         iam: bool = False,
         unix_socket: Path | None = None,
+        vpc_cidr: str | None = None,
     ) -> MotoProcess:
         """Spawn the server and wait until it listens (on `unix_socket` if given, else on a TCP port of
         127.0.0.1); with die_with_parent it gets SIGTERM if we die. With iam, moto enforces IAM once this has
         created the administrator key (`credentials`)."""
-        moto = cls.spawn(port, base_image_name, log, die_with_parent, iam, unix_socket)
+        moto = cls.spawn(port, base_image_name, log, die_with_parent, iam, unix_socket, vpc_cidr)
         moto.wait_ready(timeout)
         return moto
 
     @classmethod
     def spawn(cls, port: int | None = None, base_image_name: str | None = None, log: Path | None = None,
-              die_with_parent: bool = False, iam: bool = False, unix_socket: Path | None = None) -> MotoProcess:
+              die_with_parent: bool = False, iam: bool = False, unix_socket: Path | None = None,
+              vpc_cidr: str | None = None) -> MotoProcess:
         """`start` without the wait: moto takes ~2 s to import, which the caller can spend on its own imports;
         `wait_ready` next (or `stop`)."""
         if unix_socket is not None and len(str(unix_socket)) > UNIX_PATH_MAX:
@@ -122,6 +124,8 @@ class MotoProcess:
             cmd += ["--base-image-name", base_image_name]
         if iam:
             cmd += ["--iam"]
+        if vpc_cidr:
+            cmd += ["--vpc-cidr", vpc_cidr]
         out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         try:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true", help="log every request (werkzeug)")
     parser.add_argument("--iam", action="store_true",
                         help=f"enforce IAM after the first {ADMIN_SETUP_CALLS} requests (the sandbox's setup)")
+    parser.add_argument("--vpc-cidr", default=None,
+                        help="every region's default VPC (the sandbox network; default: moto's 172.31.0.0/16)")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     if args.iam:  # moto reads it when its settings module is imported, below
         os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(ADMIN_SETUP_CALLS)
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from goldsmith.sandbox import moto_fixes
 
-    moto_fixes.apply_all(args.base_image_name or default_base_image_name())
+    moto_fixes.apply_all(args.base_image_name or default_base_image_name(), args.vpc_cidr)
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if args.socket:

@@ -16,6 +16,9 @@ _COMMANDS = {
     "setpriv": "util-linux",
     "mount": "mount",
     "cp": "coreutils",
+    "ip": "iproute2",  # instances' network namespaces, veth pairs and the sandbox's bridge
+    "nft": "nftables",  # security groups' ingress rules and outbound NAT
+    "nsenter": "util-linux",
 }
 
 
@@ -29,6 +32,8 @@ def check_prerequisites() -> None:
         problems.append(f"install the missing tools with: apt-get install {' '.join(missing)}")
     if not _has_overlayfs():
         problems.append("the kernel lacks overlayfs; load it with: modprobe overlay")
+    if not Path("/proc/self/ns/net").exists():
+        problems.append("the kernel lacks network namespaces (CONFIG_NET_NS), which every instance needs")
     if problems:
         raise EnvironmentProblem("The sandbox cannot run on this machine: " + "; ".join(problems) + ".")
 

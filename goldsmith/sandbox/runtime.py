@@ -1,7 +1,9 @@
 """The sandbox's instance runtime: real Linux machines in namespaces, each with its own sshd.
 
 An instance is its root volume (overlayfs) pivoted to `/` in new pid/mount/uts/ipc namespaces made
-by `unshare`, sharing the host's network; its sshd listens on 127.0.0.1 and a port of its own. Data
+by `unshare`, inside a network namespace of its own (goldsmith.sandbox.network: its address on the
+sandbox's bridge, its security groups' ingress rules enforced by the host); its sshd listens on port 22
+there. Data
 volumes appear as directories at their device names (/dev/sdf), which Goldsmith bind-mounts through
 fstab. One supervisor thread per running instance starts it, restarts it when the guest reboots, and
 unmounts its volumes once it is down. Everything lives under `state_dir` and is gone after shutdown().
@@ -17,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import network as net
 from goldsmith.sandbox.image import DEFAULT_USER
 from goldsmith.sandbox.volumes import VolumeStore, mounts_under, tree_bytes, unmount_path
 
@@ -34,6 +36,8 @@ BOOT_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 KILL_GRACE = 30.0  # after SIGKILL: the kernel tears the pid namespace down, then _finish unmounts
 BUSY_TIMEOUT = 600.0  # a live snapshot copy of a large volume
+SSH_PORT = 22
+FIRST_ADDRESS = 4  # AWS reserves a subnet's first four addresses (network, router, DNS, future use)
 _HERE = Path(__file__).resolve().parent
 _LAUNCH = _HERE / "instance_launch.sh"
 _INIT = _HERE / "instance_init.sh"
@@ -67,8 +71,9 @@ class _Instance:
     directory: Path
     root_volume: str
     data_volumes: dict[str, str]
+    address: str
+    ingress: tuple[net.IngressRule, ...] = net.ALLOW_ALL
     state: str = "stopped"
-    port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     stopping: bool = False
     boots: int = 0  # boots that reached "sshd accepts connections" since the last start
@@ -83,10 +88,13 @@ class _Instance:
 class InstanceRuntime:
     """Starts, stops, reboots and snapshots sandbox instances; safe to call from many threads."""
 
-    def __init__(self, state_dir: Path, base_rootfs: Path) -> None:
+    def __init__(self, state_dir: Path, base_rootfs: Path, network: net.SandboxNetwork | None = None) -> None:
+        """With `network` (claimed by the caller for this state_dir), use it; else claim one. shutdown() and
+        cleanup_stale() release it."""
         self._state = state_dir.resolve()
         self._state.mkdir(parents=True, exist_ok=True)
         (self._state / "instances").mkdir(exist_ok=True)
+        self.network = network or net.claim(self._state)
         self._store = VolumeStore(self._state / "store", base_rootfs)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -180,11 +188,21 @@ class InstanceRuntime:
         *,
         user: str = DEFAULT_USER,
         authorized_key: str | None = None,
+        address: str | None = None,
+        ingress: tuple[net.IngressRule, ...] | list[net.IngressRule] | None = None,
     ) -> Endpoint:
-        """Boot an instance from its volumes; return once its sshd accepts TCP connections."""
+        """Boot an instance from its volumes at `address` (default: its last one, or a free one), reachable
+        as `ingress` allows (default: from anywhere); return once its sshd accepts TCP connections."""
         with self._lock:
             self._refuse_if_closed()
-            inst = self._prepare(instance_id, root_volume, data_volumes, user, authorized_key)
+            inst = self._prepare(instance_id, root_volume, data_volumes, user, authorized_key, address)
+            inst.ingress = net.ALLOW_ALL if ingress is None else tuple(ingress)
+            try:
+                self.network.attach(instance_id, inst.address)
+                self._apply_ingress()
+            except BaseException:
+                self._finish(inst)
+                raise
             inst.thread = threading.Thread(
                 target=self._supervise, args=(inst,), name=f"sandbox-{instance_id}", daemon=True
             )
@@ -194,8 +212,8 @@ class InstanceRuntime:
                 inst.failure = f"the sandbox could not start its supervisor thread ({exc})"
                 self._finish(inst)
             self._changed.wait_for(lambda: inst.boots > 0 or inst.state == "stopped", BOOT_TIMEOUT)
-            if inst.boots > 0 and inst.port is not None:
-                return Endpoint("127.0.0.1", inst.port)
+            if inst.boots > 0:
+                return Endpoint(inst.address, SSH_PORT)
             failure = inst.failure or "it did not accept SSH connections in time"
             if self._closed:
                 failure = "the sandbox is shutting down"
@@ -252,9 +270,22 @@ class InstanceRuntime:
     def endpoint(self, instance_id: str) -> Endpoint | None:
         with self._lock:
             inst = self._instances.get(instance_id)
-            if inst is None or inst.state != "running" or inst.port is None:
+            if inst is None or inst.state != "running":
                 return None
-            return Endpoint("127.0.0.1", inst.port)
+            return Endpoint(inst.address, SSH_PORT)
+
+    def set_ingress(self, rules: dict[str, list[net.IngressRule]]) -> None:
+        """Replace the ingress rules of these instances (their security groups changed); unknown ids are ignored.
+        The host's rules are rewritten only if some running instance's rules did change."""
+        with self._lock:
+            changed = False
+            for instance_id, allowed in rules.items():
+                inst = self._instances.get(instance_id)
+                if inst is not None and inst.ingress != tuple(allowed):
+                    inst.ingress = tuple(allowed)
+                    changed = changed or inst.state != "stopped"
+            if changed:
+                self._apply_ingress()
 
     def instances(self) -> list[InstanceInfo]:
         with self._lock:
@@ -282,6 +313,7 @@ class InstanceRuntime:
             for volume in self._store.volumes.values():
                 volume.mountpoint = None
             _remove_state(self._state)
+            net.release(self._state)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -301,17 +333,17 @@ class InstanceRuntime:
             raise ValueError(f"instance {instance_id} does not exist in the sandbox") from None
 
     def _info(self, inst: _Instance) -> InstanceInfo:
-        running = inst.state == "running" and inst.port is not None
         return InstanceInfo(
             instance_id=inst.instance_id,
             state="stopped" if inst.state == "stopped" else "running",  # "pending" is still booting
-            endpoint=Endpoint("127.0.0.1", inst.port) if running and inst.port else None,
+            endpoint=Endpoint(inst.address, SSH_PORT) if inst.state == "running" else None,
             root_volume=inst.root_volume,
             volumes=dict(inst.data_volumes),
             pid=inst.proc.pid if inst.proc is not None else None,
         )
 
-    def _prepare(self, instance_id: str, root: str, data: dict[str, str], user: str, key: str | None) -> _Instance:
+    def _prepare(self, instance_id: str, root: str, data: dict[str, str], user: str, key: str | None,
+                 address: str | None) -> _Instance:
         """Mount the volumes and write the instance's metadata; the caller holds the lock."""
         inst = self._instances.get(instance_id)
         if inst is not None and inst.state != "stopped":
@@ -319,8 +351,11 @@ class InstanceRuntime:
         for device in data:
             if not device.startswith("/dev/") or ".." in device or device.count("/") != 2:
                 raise ValueError(f"device name {device!r} must look like /dev/sdf")
+        address = address or (inst.address if inst is not None else self._free_address())
+        if any(i.address == address and i.state != "stopped" for i in self._instances.values()):
+            raise ValueError(f"address {address} is already used by another instance")
         directory = self._state / "instances" / instance_id
-        inst = _Instance(instance_id, directory, root, dict(data))
+        inst = _Instance(instance_id, directory, root, dict(data), address)
         meta = directory / "meta"
         meta.mkdir(parents=True, exist_ok=True)
         mounted: list[str] = []
@@ -334,30 +369,31 @@ class InstanceRuntime:
             for volume_id in mounted:
                 self._store.unmount(volume_id)
             raise
-        inst.port = self._free_port()
         shutil.copyfile(_INIT, meta / "init")
         (meta / "instance-id").write_text(instance_id + "\n")
         (meta / "user").write_text(user + "\n")
         (meta / "authorized_key").write_text(authorized_key_line(key) if key else "")
-        (meta / "port").write_text(f"{inst.port}\n")
         inst.state = "pending"
         self._instances[instance_id] = inst
         return inst
 
-    def _free_port(self) -> int:
-        """A TCP port on 127.0.0.1 that nothing listens on and no other instance holds."""
-        taken = {i.port for i in self._instances.values() if i.state != "stopped"}
-        while True:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = int(sock.getsockname()[1])
-            if port not in taken:
-                return port
+    def _free_address(self) -> str:
+        """An instance address of the network no instance of this runtime holds (when the caller gives none)."""
+        taken = {i.address for i in self._instances.values()}
+        for host in self.network.cidr.hosts():
+            if int(host) - int(self.network.cidr.network_address) >= FIRST_ADDRESS and str(host) not in taken:
+                return str(host)
+        raise EnvironmentProblem(f"no free address left in the sandbox network {self.network.cidr}")
+
+    def _apply_ingress(self) -> None:
+        """Write the rules of every instance that has a network namespace (the caller holds the lock)."""
+        self.network.apply_ingress({i.address: i.ingress for i in self._instances.values() if i.state != "stopped"})
 
     def _launch_command(self, inst: _Instance) -> list[str]:
         disks = [f"{dev}={inst.directory / 'disks' / dev.rsplit('/', 1)[1]}" for dev in sorted(inst.data_volumes)]
         return [
             "setpriv", "--pdeathsig", "KILL", "--",
+            "nsenter", f"--net={self.network.netns_path(inst.instance_id)}", "--",
             "unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child=SIGKILL",
             "--propagation", "private", "--",
             "/bin/sh", str(_LAUNCH), str(inst.directory / "root"), str(inst.directory / "meta"),
@@ -388,7 +424,7 @@ class InstanceRuntime:
                 if inst.stopping:
                     return
                 proc = self._spawn(inst)
-            ready = _wait_ready(proc, inst.port or 0, BOOT_TIMEOUT)
+            ready = _wait_ready(proc, SSH_PORT, BOOT_TIMEOUT, self.network.netns_path(inst.instance_id))
             with self._lock:
                 if ready:
                     inst.state, inst.boots, attempts = "running", inst.boots + 1, 0
@@ -409,28 +445,27 @@ class InstanceRuntime:
         return inst.proc
 
     def _should_restart(self, inst: _Instance, code: int, ready: bool, attempts: int) -> bool:
-        """Restart after a guest reboot, or once more with a new port if sshd lost a port race."""
+        """Restart after a guest reboot."""
         if ready:
             return code == REBOOT_EXIT
         tail = inst.console.read_text(errors="replace")[-2000:] if inst.console.exists() else ""
-        if "Address already in use" in tail and attempts < 3:
-            inst.port = self._free_port()
-            (inst.directory / "meta" / "port").write_text(f"{inst.port}\n")
-            return True
         inst.failure = f"its init exited with status {code}; console log: {inst.console}\n{tail[-600:]}"
         return False
 
     def _finish(self, inst: _Instance) -> None:
-        """Sync and unmount the instance's volumes, then mark it stopped."""
+        """Sync and unmount the instance's volumes, remove its network namespace, then mark it stopped."""
         os.sync()
         with self._lock:
             try:
                 for volume_id in [inst.root_volume, *inst.data_volumes.values()]:
                     with contextlib.suppress(ValueError):
                         self._store.unmount(volume_id)
+                self.network.detach(inst.instance_id)
             finally:
-                inst.state, inst.port, inst.stopping, inst.proc = "stopped", None, False, None
+                inst.state, inst.stopping, inst.proc = "stopped", False, None
                 self._changed.notify_all()
+            with contextlib.suppress(EnvironmentProblem):
+                self._apply_ingress()
 
     def _signal_init(self, inst: _Instance, signum: int) -> None:
         """Send a signal to the instance's PID 1 (the child of unshare)."""
@@ -458,17 +493,35 @@ def _kill_launcher(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
-    """Wait until something on `port` greets us as an SSH server, or the instance exits."""
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float, netns: Path) -> bool:
+    """Wait until something listens on TCP `port` in the instance's network namespace `netns` (seen through the
+    launcher's /proc/PID/net, so whatever its security groups allow), or the instance exits. Until the launcher
+    has joined that namespace its /proc/PID/net is the host's, whose own sshd must not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-                if sock.recv(8).startswith(b"SSH-"):
-                    return True
-        except OSError:
-            pass
+        if _in_netns(proc.pid, netns) and _listening(proc.pid, port):
+            return True
         time.sleep(0.01)
+    return False
+
+
+def _in_netns(pid: int, netns: Path) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(netns).st_ino
+    except OSError:
+        return False
+
+
+def _listening(pid: int, port: int) -> bool:
+    """True if a socket of `pid`'s network namespace listens on TCP `port` (IPv4 or IPv6)."""
+    wanted = f":{port:04X}"
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(f[1].endswith(wanted) and f[3] == "0A" for f in (line.split() for line in lines) if len(f) > 3):
+            return True
     return False
 
 
@@ -534,3 +587,4 @@ def cleanup_stale(state_dir: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
     _remove_state(state_dir)
+    net.release(state_dir)

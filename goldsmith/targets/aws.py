@@ -80,11 +80,16 @@ class AwsTarget:
         return f"{address}/32"
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
-        key = _ADDRESS_KEY[build.interface]
-        host = instance.get(key)
-        if not host:
-            raise SshError(
-                f"instance {instance.get('InstanceId')} has no {key} (build.interface: {build.interface}); "
-                "pick another interface or a subnet that assigns one."
-            )
-        return str(host), build.ssh_port
+        return instance_endpoint(instance, build)
+
+
+def instance_endpoint(instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
+    """The instance's address per build.interface (as DescribeInstances reports it) and build.ssh_port."""
+    key = _ADDRESS_KEY[build.interface]
+    host = instance.get(key)
+    if not host:
+        raise SshError(
+            f"instance {instance.get('InstanceId')} has no {key} (build.interface: {build.interface}); "
+            "pick another interface or a subnet that assigns one."
+        )
+    return str(host), build.ssh_port

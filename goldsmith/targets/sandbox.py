@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from goldsmith.aws.ec2 import Waits
 from goldsmith.aws.polling import AWS_POLLS, FLOOR
 from goldsmith.aws.session import Aws, AwsSettings
+from goldsmith.targets.aws import AwsTarget, instance_endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -68,7 +69,17 @@ class SandboxTarget:
         return float(self.info.client().latency().get("time_scale", 0.0))
 
     def builder_cidrs(self, aws: Aws, vpc_id: str, build: Build) -> list[str]:
-        return [build.ssh_cidr or "127.0.0.1/32"]
+        """As on AWS (the VPC's blocks when reached privately or through a bastion), but this machine's
+        public /32 is its address on the sandbox network, where instances see its connections come from."""
+        if build.ssh_cidr is None and not build.interface.startswith("private") and build.bastion is None:
+            return [f"{self.info.host_address}/32"]
+        return AwsTarget().builder_cidrs(aws, vpc_id, build)
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
-        return self.info.client().endpoint(str(instance["InstanceId"]))
+        """As on AWS: the instance's address per build.interface, port build.ssh_port. A DNS interface gets the
+        address its name stands for (what the VPC's resolver answers; this host cannot resolve *.internal)."""
+        interface = _DNS_TO_ADDRESS.get(build.interface, build.interface)
+        return instance_endpoint(instance, build.model_copy(update={"interface": interface}))
+
+
+_DNS_TO_ADDRESS = {"private_dns": "private_ip", "public_dns": "public_ip"}

@@ -52,6 +52,8 @@ class FakeRuntime:
     volumes: dict[str, str | None] = field(default_factory=dict)
     snapshots: set[str] = field(default_factory=set)
     running: dict[str, FakeInfo] = field(default_factory=dict)
+    addresses: dict[str, str | None] = field(default_factory=dict)
+    ingress: dict[str, list[Any]] = field(default_factory=dict)
     fail_on: str | None = None
     stored: int = 4096  # bytes each snapshot_volume stores (the data changed since the volume's last snapshot)
     base_size: int = 2**30  # the base image's data
@@ -97,11 +99,16 @@ class FakeRuntime:
         return self.base_size
 
     def start_instance(self, instance_id: str, root_volume: str, data_volumes: dict[str, str], *,
-                       user: str = "admin", authorized_key: str | None = None) -> FakeEndpoint:
+                       user: str = "admin", authorized_key: str | None = None, address: str | None = None,
+                       ingress: Any = None) -> FakeEndpoint:
         self._record("start_instance", instance_id, root_volume, dict(data_volumes), user, authorized_key)
+        self.addresses[instance_id], self.ingress[instance_id] = address, list(ingress or [])
         endpoint = FakeEndpoint("127.0.0.1", 20000 + len(self.calls))
         self.running[instance_id] = FakeInfo(instance_id, "running", endpoint, root_volume, data_volumes)
         return endpoint
+
+    def set_ingress(self, rules: dict[str, Any]) -> None:
+        self.ingress.update({i: list(r) for i, r in rules.items()})
 
     def stop_instance(self, instance_id: str) -> None:
         self._record("stop_instance", instance_id)
