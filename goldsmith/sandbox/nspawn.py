@@ -6,7 +6,10 @@ host's PID 1 is not systemd, so nspawn neither registers the machine nor makes a
 (--register=no --keep-unit). What cloud-init does on EC2 comes from the sandbox, read-only and per
 instance, never from the volume: the metadata directory at /run/sandbox and the unit
 goldsmith-firstboot.service in /run/systemd/system, which the init is told to start
-(`systemd.wants=`, read from PID 1's command line in a container) before sshd.
+(`systemd.wants=`, read from PID 1's command line in a container) before sshd, from the first moment
+(the root file system is writable from the start; waiting for local-fs.target cost ~90 ms of each boot).
+--suppress-sync: the guest's sync() and fsync() return at once (dpkg and journald call them a lot); the
+runtime syncs the host before it unmounts or snapshots a volume, which is when it matters.
 
 Containment, as container runtimes do it and at least as strict as the unshare launcher it replaced:
 nspawn binds /proc/sys, /proc/irq, /proc/bus, /proc/fs and /sys read-only and masks /proc/kcore,
@@ -50,8 +53,7 @@ _FIRSTBOOT_SCRIPT = _HERE / "instance_firstboot.sh"
 FIRSTBOOT_UNIT_TEXT = f"""[Unit]
 Description=Goldsmith sandbox: what cloud-init does on EC2 (host keys, launch key, hostname)
 DefaultDependencies=no
-After=local-fs.target systemd-remount-fs.service
-Before=sysinit.target ssh.service ssh.socket shutdown.target
+Before=ssh.service ssh.socket shutdown.target
 Conflicts=shutdown.target
 ConditionPathExists={META_MOUNT}/instance-id
 
@@ -126,7 +128,7 @@ def boot_command(spec: BootSpec) -> list[str]:
         f"--machine={spec.instance_id}", "--register=no", "--keep-unit",
         f"--network-namespace-path={spec.netns}",
         "--console=read-only", "--link-journal=no", "--resolv-conf=copy-host", "--timezone=off",
-        "--kill-signal=SIGRTMIN+4",
+        "--kill-signal=SIGRTMIN+4", "--suppress-sync=yes",
         f"--drop-capability={','.join(DROPPED_CAPABILITIES)}",
         f"--system-call-filter=~{' '.join(DENIED_SYSCALLS)}",
         *masked, *binds,

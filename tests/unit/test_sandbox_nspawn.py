@@ -82,5 +82,5 @@ def test_metadata_holds_the_first_boot_unit_and_the_launch_key(tmp_path: Path) -
     assert (meta / "instance-id").read_text() == "i-0abc\n"
     assert (meta / "authorized_key").read_text() == "ssh-ed25519 AAAA test\n"
     unit = (meta / nspawn.FIRSTBOOT_UNIT).read_text()
-    assert "Before=sysinit.target ssh.service" in unit and "ExecStart=/bin/bash /run/sandbox/firstboot" in unit
+    assert "Before=ssh.service" in unit and "ExecStart=/bin/bash /run/sandbox/firstboot" in unit
     assert subprocess.run(["bash", "-n", str(meta / "firstboot")], check=False).returncode == 0
