@@ -77,7 +77,7 @@ class SandboxClient:
         return list(self._call("GET", "instances"))
 
     def endpoint(self, instance_id: str) -> tuple[str, int]:
-        """Where the instance's sshd listens (127.0.0.1 and its own port)."""
+        """Where the instance's sshd listens: its address on the sandbox network, port 22 (as on EC2)."""
         data = self._call("GET", f"instances/{instance_id}/endpoint")
         return str(data["host"]), int(data["port"])
 

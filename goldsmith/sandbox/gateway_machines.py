@@ -1,9 +1,10 @@
 """What the gateway does around the EC2 calls that touch machines: it drives the instance runtime.
 
 moto keeps the records (instances, volumes, snapshots, images, security groups); the runtime keeps the real
-filesystems, sshd processes and network namespaces: an instance boots at the PrivateIpAddress moto gave it, and
-its security groups' ingress rules are handed to the runtime when it starts and whenever they change. ``Machines.after`` runs once moto answered 200 and before the client sees the answer, so a
-StopInstances returns only when the instance is down and a CreateSnapshot only when the content is captured.
+filesystems, sshd processes and network namespaces: an instance boots at the PrivateIpAddress moto gave it,
+and its security groups' ingress rules are handed to the runtime when it starts and whenever they change.
+``Machines.after`` runs once moto answered 200 and before the client sees the answer, so a StopInstances
+returns only when the instance is down and a CreateSnapshot only when the content is captured.
 Details the response lacks come from moto directly through boto3 (those calls are not counted).
 """
 
@@ -199,7 +200,8 @@ class Machines:
             key = pairs[0].get("PublicKey")
         return InstanceMeta(instance["ImageId"], region, devices.get(root, ""),
                             {d: v for d, v in devices.items() if d != root}, key, list(devices.values()),
-                            instance.get("PrivateIpAddress"), [g["GroupId"] for g in instance.get("SecurityGroups", [])])
+                            instance.get("PrivateIpAddress"),
+                            [g["GroupId"] for g in instance.get("SecurityGroups", [])])
 
     def _run(self, region: str, params: Params, body: bytes, _: Any) -> None:
         ids = xml_values(body, "instanceId")

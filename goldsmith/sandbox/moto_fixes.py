@@ -446,7 +446,6 @@ def apply_all(base_image_name: str | None = None, vpc_cidr: str | None = None) -
     if _applied:
         return
     _applied = True
-    moto_fixes_network.install(vpc_cidr)
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
     for attr in ("ena_support", "deprecation_time", "imds_support", "tpm_support"):
         setattr(Ami, attr, None)
@@ -464,3 +463,4 @@ def apply_all(base_image_name: str | None = None, vpc_cidr: str | None = None) -
     moto_fixes_kms.install()
     moto_fixes_launched.install()  # after ebs and billing: it wraps their RunInstances and attributes
     moto_fixes_ssm.install()
+    moto_fixes_network.install(vpc_cidr)  # last: it wraps every RunInstances above

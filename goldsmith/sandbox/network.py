@@ -10,9 +10,11 @@ veth pair (eth0 inside, its address as a /32 with the host as default gateway, s
 sends, to the host, the internet or another instance, goes through the host's routing and filters).
 The nftables table inet goldsmith_<hex> holds everything else: the security groups' ingress rules per
 instance address (stateful, as AWS's; whatever no rule allows is dropped, as AWS does), no ICMP redirects
-on the bridge, and masquerading of the /16 towards every other interface (outbound access for apt and
-pip). IPv4 forwarding is switched on while a sandbox runs and restored by the last one to go. Names are
-unique per sandbox, so concurrent sandboxes never touch each other's bridge, namespaces or rules.
+on the bridge, and the way out: an instance reaches its peers, the host, DNS and the TCP ports of
+GOLDSMITH_SANDBOX_OUTBOUND_PORTS (default 80 and 443: apt, pip, curl) elsewhere, masqueraded as container
+runtimes do; nothing else leaves this machine, and other sandboxes' networks are out of reach. IPv4
+forwarding is switched on while a sandbox runs and restored by the last one to go. Names are unique per
+sandbox, so concurrent sandboxes never touch each other's bridge, namespaces or rules.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from goldsmith.errors import EnvironmentProblem
 
 POOL_ENV = "GOLDSMITH_SANDBOX_NETWORK"
 DEFAULT_POOL = "100.64.0.0/10"
+OUTBOUND_ENV = "GOLDSMITH_SANDBOX_OUTBOUND_PORTS"
+DEFAULT_OUTBOUND = "80,443"  # apt, pip, curl; DNS (53) is always allowed
 SANDBOX_PREFIX = 16  # one default VPC: moto carves its /20 default subnets from it
 NETWORK_FILE = "network.json"
 NETNS_DIR = Path("/run/netns")
@@ -97,8 +101,9 @@ class SandboxNetwork:
     def attach(self, instance_id: str, address: str) -> None:
         """Make the instance's namespace with eth0 at `address` on the bridge (it persists across reboots)."""
         if not self.contains(address) or address == self.host_address:
-            raise EnvironmentProblem(f"address {address} of instance {instance_id} is not an instance address "
-                                     f"of the sandbox network {self.cidr}")
+            raise EnvironmentProblem(f"instance {instance_id} got the address {address}, outside the sandbox "
+                                     f"network {self.cidr}: the sandbox runs instances only in subnets of that "
+                                     "network (every region's default VPC); launch into one of them")
         self.detach(instance_id)
         name, veth = self.netns(instance_id), self.veth(instance_id)
         try:
@@ -124,7 +129,12 @@ class SandboxNetwork:
         _run(["nft", "-f", "-"], self.ruleset(rules))
 
     def ruleset(self, rules: Mapping[str, Sequence[IngressRule]]) -> str:
-        """The whole table as nft reads it: a chain per instance, a verdict map from address to chain."""
+        """The whole table as nft reads it: a chain per instance, a verdict map from address to chain.
+
+        Inbound to an instance (from the host or another instance): what its groups allow, else dropped.
+        Outbound from an instance to anything but this network and the host: DNS and the TCP ports of
+        outbound_ports() (package access), masqueraded; anything else is rejected at once.
+        """
         br, net = self.bridge, self.cidr
         chains, verdicts = [], []
         for address in sorted(rules, key=ipaddress.ip_address):
@@ -133,16 +143,20 @@ class SandboxNetwork:
             chains.append(f"  chain {chain} {{\n{body}    drop\n  }}\n")
             verdicts.append(f"{address} : jump {chain}")
         vmap = f"    ip daddr vmap {{ {', '.join(verdicts)} }}\n" if verdicts else ""
+        ports = ", ".join(str(p) for p in outbound_ports())
         return (
             f"table inet {self.table} {{}}\ndelete table inet {self.table}\n"
             f"table inet {self.table} {{\n"
             f"  chain ingress {{\n    ct state established,related accept\n    ct state invalid drop\n"
             f"{vmap}    drop\n  }}\n"
             + "".join(chains)
-            + f"  chain output {{\n    type filter hook output priority 0; policy accept;\n"
+            + f"  chain outbound {{\n    ct state established,related accept\n    ip saddr != {net} drop\n"
+            f"    oifname \"gsb*\" drop\n    udp dport 53 accept\n    tcp dport {{ 53, {ports} }} accept\n"
+            f"    reject with icmpx type admin-prohibited\n  }}\n"
+            f"  chain output {{\n    type filter hook output priority 0; policy accept;\n"
             f"    oifname \"{br}\" icmp type redirect drop\n    oifname \"{br}\" ip daddr {net} jump ingress\n  }}\n"
             f"  chain forward {{\n    type filter hook forward priority 0; policy accept;\n"
-            f"    oifname \"{br}\" ip daddr {net} jump ingress\n  }}\n"
+            f"    oifname \"{br}\" ip daddr {net} jump ingress\n    iifname \"{br}\" jump outbound\n  }}\n"
             f"  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n"
             f"    ip saddr {net} oifname != \"{br}\" masquerade\n  }}\n"
             "}\n"
@@ -173,6 +187,18 @@ def check_tools() -> list[str]:
     return sorted({pkg for cmd, pkg in COMMANDS.items() if shutil.which(cmd) is None})
 
 
+def outbound_ports() -> tuple[int, ...]:
+    """TCP ports instances may reach beyond this host (besides DNS): HTTP and HTTPS unless configured."""
+    text = os.environ.get(OUTBOUND_ENV, DEFAULT_OUTBOUND)
+    try:
+        ports = tuple(sorted({int(p) for p in text.replace(",", " ").split()}))
+    except ValueError:
+        ports = ()
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise EnvironmentProblem(f"{OUTBOUND_ENV}={text!r} is not a list of TCP ports such as {DEFAULT_OUTBOUND!r}")
+    return ports
+
+
 def pool() -> ipaddress.IPv4Network:
     text = os.environ.get(POOL_ENV, DEFAULT_POOL)
     try:
@@ -189,6 +215,8 @@ def claim(state_dir: Path) -> SandboxNetwork:
     state_dir = state_dir.resolve()
     with _host_lock():
         recorded = _recorded(state_dir)
+        if recorded is not None:  # a daemon killed before it released: its leftovers go first
+            _teardown(state_dir, recorded)
         taken = _routed_networks()
         network = recorded if recorded is not None and not _overlaps(recorded.cidr, taken) else None
         network = network or _choose(state_dir, taken)
@@ -206,17 +234,21 @@ def release(state_dir: Path) -> None:
     state_dir = state_dir.resolve()
     with _host_lock():
         network = _recorded(state_dir)
-        if network is None:
-            return
-        for entry in NETNS_DIR.glob(f"gs{network.tag}-*") if NETNS_DIR.exists() else []:
-            _run(["ip", "netns", "del", entry.name], check=False)
-        for veth in _bridge_ports(network.bridge):
-            _run(["ip", "link", "del", veth], check=False)
-        if Path(f"/sys/class/net/{network.bridge}").exists():
-            _run(["ip", "link", "del", network.bridge], check=False)
-        _run(["nft", "delete", "table", "inet", network.table], check=False)
-        (state_dir / NETWORK_FILE).unlink(missing_ok=True)
-        _restore_forwarding()
+        if network is not None:
+            _teardown(state_dir, network)
+            _restore_forwarding()
+
+
+def _teardown(state_dir: Path, network: SandboxNetwork) -> None:
+    """Remove the network's namespaces, veths, bridge and table, then its record (the caller holds the lock)."""
+    for entry in NETNS_DIR.glob(f"gs{network.tag}-*") if NETNS_DIR.exists() else []:
+        _run(["ip", "netns", "del", entry.name], check=False)
+    for veth in _bridge_ports(network.bridge):
+        _run(["ip", "link", "del", veth], check=False)
+    if Path(f"/sys/class/net/{network.bridge}").exists():
+        _run(["ip", "link", "del", network.bridge], check=False)
+    _run(["nft", "delete", "table", "inet", network.table], check=False)
+    (state_dir / NETWORK_FILE).unlink(missing_ok=True)
 
 
 def _choose(state_dir: Path, taken: list[ipaddress.IPv4Network]) -> SandboxNetwork:

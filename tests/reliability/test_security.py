@@ -50,13 +50,13 @@ def logged_bake(sandbox: Any, sandbox_dir: Path, tmp_path_factory: pytest.TempPa
     return {"run": run, "requests": client.requests()}
 
 
-def test_security_groups_allow_ssh_from_the_builder_only(logged_bake: dict[str, Any]) -> None:
+def test_security_groups_allow_ssh_from_the_builder_only(logged_bake: dict[str, Any], sandbox: Any) -> None:
     rules = logged_bake["requests"]
     ingress = [r["params"] for r in rules if r["action"] == "AuthorizeSecurityGroupIngress"]
     assert len(ingress) == 2  # the build instance's group and the validation instance's group
     for params in ingress:
         cidrs = [v for k, v in params.items() if k.endswith((".CidrIp", ".CidrIpv6"))]
-        assert cidrs == ["127.0.0.1/32"], params
+        assert cidrs == [f"{sandbox.host_address}/32"], params  # this host, as the instances see it
         assert not set(params.values()) & set(OPEN_TO_ALL)
         assert (params["IpPermissions.1.FromPort"], params["IpPermissions.1.ToPort"]) == ("22", "22")
     assert not any(v in OPEN_TO_ALL for r in rules for v in r["params"].values())

@@ -24,6 +24,15 @@ def sandbox_credentials() -> Credentials:
     return credentials.read(manage.default_state_dir())
 
 
+def sandbox_host_address() -> str:
+    """This host's address on the session's sandbox network: where instances see its connections from."""
+    from goldsmith.sandbox import manage
+
+    info = manage.read_info(manage.default_state_dir())
+    assert info is not None, "the session's sandbox is not up"
+    return info.host_address
+
+
 def aws_keys(sandbox: Any = None) -> dict[str, str]:
     """boto3.client() arguments signing with the sandbox's key (the session's when `sandbox` is None)."""
     c = sandbox.credentials if sandbox is not None else sandbox_credentials()
@@ -63,3 +72,16 @@ def deprecated_a_moment_ago(ec2: Any, image_id: str) -> datetime:
     when = datetime.fromisoformat(shown.replace("Z", "+00:00"))
     time.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()) + 0.5)
     return when
+
+
+def ssh_group(ec2: Any, host_address: str, name: str = "test-ssh-from-host") -> str:
+    """A security group letting SSH in from this host only (its address on the sandbox network), as a bake's
+    is; created once per sandbox and region. Instances launched without it are in the default group, which,
+    as on AWS, lets nothing in from outside."""
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+    if found:
+        return str(found[0]["GroupId"])
+    group = str(ec2.create_security_group(GroupName=name, Description="SSH from the test host")["GroupId"])
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": f"{host_address}/32"}]}])
+    return group

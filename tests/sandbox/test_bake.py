@@ -19,7 +19,15 @@ from goldsmith.engine.runner import FAULT_ENV
 from goldsmith.errors import BakeError
 from goldsmith.recipe.loader import load_recipe
 from goldsmith.targets.sandbox import SandboxTarget
-from tests.sandbox.helpers import REPO, build_ids, leftovers, manifest_of, run_invoke
+from tests.sandbox.helpers import (
+    REPO,
+    build_ids,
+    leftovers,
+    manifest_of,
+    run_invoke,
+    sandbox_host_address,
+    ssh_group,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -40,7 +48,8 @@ def _ssh(ec2: Any, sandbox_client: Any, image_id: str, tmp: Path) -> tuple[param
     """Launch an instance from the AMI with a fresh key and connect to it as admin."""
     key = ec2.create_key_pair(KeyName=f"t-{tmp.name}", KeyType="ed25519")
     inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                             KeyName=key["KeyName"])["Instances"][0]
+                             KeyName=key["KeyName"],
+                             SecurityGroupIds=[ssh_group(ec2, sandbox_host_address())])["Instances"][0]
     host, port = sandbox_client.endpoint(inst["InstanceId"])
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a test-only throwaway instance

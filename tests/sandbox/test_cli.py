@@ -80,7 +80,7 @@ def test_sandbox_env_endpoint_and_status(sandbox: Any, sandbox_dir: Path, ec2: A
         proc = run_invoke(["sandbox.endpoint", instance["InstanceId"]], work_dir=tmp_path, env=env)
         assert proc.returncode == 0, proc.stderr
         host, port = proc.stdout.split()
-        assert host == "127.0.0.1" and int(port) > 0
+        assert (host, port) == (instance["PrivateIpAddress"], "22")
         status = run_invoke(["sandbox.status"], work_dir=tmp_path, env=env)
         assert instance["InstanceId"] in status.stdout and port in status.stdout
     finally:

@@ -9,6 +9,7 @@ import paramiko
 import pytest
 
 from goldsmith.ssh.reach import host_keys_from_console
+from tests.sandbox.helpers import ssh_group
 
 pytestmark = pytest.mark.sandbox
 
@@ -23,9 +24,11 @@ def _server_key(host: str, port: int, key_type: str) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 
 
-def test_console_output_carries_the_host_keys_sshd_presents(ec2: Any, sandbox_client: Any) -> None:
+def test_console_output_carries_the_host_keys_sshd_presents(ec2: Any, sandbox: Any, sandbox_client: Any) -> None:
     image = ec2.describe_images(Owners=["136693071363"])["Images"][0]
-    instance_id = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    group = ssh_group(ec2, sandbox.host_address)
+    instance_id = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1,
+                                    SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
     try:
         keys = host_keys_from_console(ec2.get_console_output(InstanceId=instance_id)["Output"])
         assert {k.split()[0] for k in keys} >= {"ssh-ed25519"}

@@ -20,7 +20,7 @@ import pytest
 from goldsmith.sandbox import manage
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.runtime import instance_processes
-from tests.sandbox.helpers import aws_keys
+from tests.sandbox.helpers import aws_keys, ssh_group
 
 pytestmark = pytest.mark.sandbox
 
@@ -71,7 +71,9 @@ def test_bake_by_hand_then_down_leaves_nothing(private_sandbox: manage.SandboxIn
     material = ec2.create_key_pair(KeyName="e2e", KeyType="ed25519")["KeyMaterial"]
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(material))
     [base] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["debian-12-sandbox-amd64-*"]}])["Images"]
-    run1 = ec2.run_instances(ImageId=base["ImageId"], MinCount=1, MaxCount=1, KeyName="e2e", BlockDeviceMappings=[
+    group = ssh_group(ec2, info.host_address)
+    run1 = ec2.run_instances(ImageId=base["ImageId"], MinCount=1, MaxCount=1, KeyName="e2e", SecurityGroupIds=[group],
+                             BlockDeviceMappings=[
         {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10, "VolumeType": "gp3"}}])
     first = run1["Instances"][0]["InstanceId"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[first], WaiterConfig={"Delay": 0.2})
@@ -98,7 +100,8 @@ def test_bake_by_hand_then_down_leaves_nothing(private_sandbox: manage.SandboxIn
     assert {m["DeviceName"]: (m["Ebs"]["SnapshotId"], m["Ebs"]["VolumeSize"], m["Ebs"]["VolumeType"])
             for m in image["BlockDeviceMappings"]} == {
         "/dev/xvda": (by_device["/dev/xvda"], 8, "gp3"), "/dev/sdf": (by_device["/dev/sdf"], 10, "gp3")}
-    second = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, KeyName="e2e")["Instances"][0]["InstanceId"]
+    second = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, KeyName="e2e",
+                               SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[second], WaiterConfig={"Delay": 0.2})
     with ssh(client, second, key) as session:
         assert run(session, "cat /baked.txt") == "root content\n"

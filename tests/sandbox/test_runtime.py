@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import shutil
 import socket
@@ -271,15 +272,22 @@ def test_shutdown_leaves_no_process_mount_or_directory(tmp_path: Path, base_imag
     assert base_image.is_dir()
 
 
-def test_port_is_sshd_only_on_loopback(runtime: InstanceRuntime, key: Key) -> None:
+def test_each_instance_has_its_own_address_and_sshd_on_port_22(runtime: InstanceRuntime, key: Key) -> None:
     runtime.create_volume("vol-root", "snap-base")
     endpoint = runtime.start_instance("i-net", "vol-root", {}, authorized_key=key.public)
+    assert endpoint.port == 22 and ipaddress.ip_address(endpoint.host) in runtime.network.cidr
     with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
         assert sock.recv(8).startswith(b"SSH-2.0")
     guest = Guest(endpoint, key)
+    assert guest.run("ip -4 -o addr show dev eth0")[1].split()[3] == f"{endpoint.host}/32"
     listening = guest.run("sudo ss -Hltnp | grep sshd")[1]
+    # its own network namespace: none of the host's interfaces, only its loopback and eth0
+    links = [line.split(": ")[1].split("@")[0] for line in guest.run("ip -o link")[1].splitlines()]
+    assert links == ["lo", "eth0"], links
+    # the address sshd sees us connect from: the host's on the sandbox network (the builder's /32)
+    assert guest.run("echo $SSH_CLIENT")[1].split()[0] == runtime.network.host_address
     guest.close()
-    assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{endpoint.port}"]
+    assert {line.split()[3] for line in listening.splitlines()} <= {"0.0.0.0:22", "[::]:22"}
 
 
 CRASHING_DAEMON = """
@@ -338,7 +346,7 @@ def test_many_threads_start_and_stop_instances_at_once(runtime: InstanceRuntime,
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         endpoints = list(pool.map(start, range(4)))
-        assert len({e.port for e in endpoints}) == 4
+        assert len({e.host for e in endpoints}) == 4 and {e.port for e in endpoints} == {22}
         for n, endpoint in enumerate(endpoints):
             guest = Guest(endpoint, key)
             assert guest.run("hostname")[1].strip() == ids[n]

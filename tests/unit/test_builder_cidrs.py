@@ -11,6 +11,8 @@ from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.session import Aws
 from goldsmith.errors import PreflightError
 from goldsmith.recipe.model import Build
+from goldsmith.sandbox.credentials import Credentials
+from goldsmith.sandbox.manage import SandboxInfo
 from goldsmith.targets.aws import AwsTarget
 from goldsmith.targets.sandbox import SandboxTarget
 
@@ -27,7 +29,15 @@ def test_ssh_cidr_overrides_the_detected_address(aws: Aws, tmp_path: Path) -> No
     assert build.ssh_cidr == "203.0.113.7/32"
     assert AwsTarget().builder_cidrs(aws, "vpc-0123456789abcdef0", build) == ["203.0.113.7/32"]
     assert SandboxTarget(state_dir=tmp_path).builder_cidrs(aws, "vpc-0123456789abcdef0", build) == ["203.0.113.7/32"]
-    assert SandboxTarget(state_dir=tmp_path).builder_cidrs(aws, "vpc-0123456789abcdef0", Build()) == ["127.0.0.1/32"]
+
+
+def test_the_sandbox_opens_ssh_to_the_hosts_address_on_its_network(aws: Aws, tmp_path: Path) -> None:
+    info = SandboxInfo(tmp_path, 1, "http://127.0.0.1:1", 2, str(tmp_path / "moto.sock"), "us-east-1", 0.0,
+                       Credentials("AKIAEXAMPLE", "secret"), "100.77.0.0/16", "100.77.0.1")
+    target = SandboxTarget(state_dir=tmp_path, _info=info)
+    assert target.builder_cidrs(aws, "vpc-0123456789abcdef0", Build()) == ["100.77.0.1/32"]
+    vpc = aws.ec2().create_vpc(CidrBlock="100.78.0.0/16")["Vpc"]["VpcId"]
+    assert target.builder_cidrs(aws, vpc, Build(interface="private_ip")) == ["100.78.0.0/16"]  # as on AWS
 
 
 @pytest.mark.parametrize(("value", "message"), [("::/0", "whole internet"), ("10.0.0.300/8", "not an address range")])
