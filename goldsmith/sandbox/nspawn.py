@@ -12,12 +12,13 @@ goldsmith-firstboot.service in /run/systemd/system, which the init is told to st
 runtime syncs the host before it unmounts or snapshots a volume, which is when it matters.
 
 Containment, as container runtimes do it and at least as strict as the unshare launcher it replaced:
-nspawn binds /proc/sys, /proc/irq, /proc/bus, /proc/fs and /sys read-only and masks /proc/kcore,
-/proc/keys, /proc/kallsyms, /proc/timer_list and /proc/sysrq-trigger; we mask /proc/latency_stats and
-/proc/sched_debug too. The capability bounding set is nspawn's default (no sys_module, sys_time,
-sys_rawio, syslog, mac_*, bpf, perfmon...) minus DROPPED_CAPABILITIES. It keeps sys_boot, because the
-guest's reboot() only ends its own pid namespace (nspawn then exits with REBOOT_EXIT), and its kexec
-calls are refused by the system call filter. Guests are root in the host's user namespace with
+nspawn binds /proc/sys, /proc/irq, /proc/bus, /proc/fs, /proc/acpi and /sys read-only and masks
+/proc/kcore and /proc/sysrq-trigger; we mask /proc/keys, /proc/kallsyms, /proc/timer_list,
+/proc/latency_stats and /proc/sched_debug with /dev/null (MASKED_PROC). The capability bounding set is
+nspawn's default (no sys_module, sys_time, sys_rawio, syslog, mac_*, bpf, perfmon...) minus
+DROPPED_CAPABILITIES. It keeps sys_boot, because the guest's reboot() only ends its own pid namespace
+(nspawn then exits with REBOOT_EXIT), and kexec is refused by the system call filter (nspawn's, and
+ours in case a later nspawn allows it). Guests are root in the host's user namespace with
 CAP_SYS_ADMIN: this guards against a recipe's accidents, not a hostile guest. Not a VM.
 """
 
@@ -42,7 +43,8 @@ DROPPED_CAPABILITIES = (
     "CAP_NET_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_TTY_CONFIG",
 )  # fmt: skip
 DENIED_SYSCALLS = ("kexec_load", "kexec_file_load")
-MASKED_PROC = ("/proc/latency_stats", "/proc/sched_debug")
+# Host internals nspawn 252 leaves readable (it masks /proc/kcore and /proc/sysrq-trigger itself).
+MASKED_PROC = ("/proc/keys", "/proc/timer_list", "/proc/kallsyms", "/proc/latency_stats", "/proc/sched_debug")
 NSPAWN_RUN_DIR = Path("/run/systemd/nspawn")
 # nspawn keeps per-machine directories in NSPAWN_RUN_DIR: a private tmpfs there (in the launcher's own mount
 # namespace) keeps them off the host and apart per instance.
@@ -117,7 +119,7 @@ def boot_command(spec: BootSpec) -> list[str]:
         binds.append(f"--bind={source}:{device}")
         if device.startswith("/dev/sd"):  # the Xen-style alias AWS documents for the same device
             binds.append(f"--bind={source}:/dev/xvd{device.removeprefix('/dev/sd')}")
-    masked = [f"--inaccessible={path}" for path in MASKED_PROC if Path(path).exists()]
+    masked = [f"--bind-ro=/dev/null:{path}" for path in MASKED_PROC if Path(path).exists()]
     return [
         "setpriv", "--pdeathsig", "KILL", "--",
         "nsenter", f"--net={spec.netns}", "--",

@@ -57,7 +57,7 @@ def test_lighttpd_is_enabled_and_running(host: Any) -> None:
 
 
 def test_lighttpd_listens_on_the_port(host: Any) -> None:
-    assert host.socket(f"tcp://{PORT}").is_listening
+    assert host.socket(f"tcp://0.0.0.0:{PORT}").is_listening  # lighttpd.conf: every IPv4 address, no IPv6
 
 
 def test_http_get_returns_the_page(host: Any) -> None:
