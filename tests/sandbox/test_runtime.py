@@ -230,6 +230,33 @@ def test_reboot_drops_connection_and_keeps_disk(runtime: InstanceRuntime, key: K
     guest.close()
 
 
+def test_the_image_s_systemd_is_pid_1_and_stop_is_its_clean_poweroff(runtime: InstanceRuntime, key: Key) -> None:
+    runtime.create_volume("vol-root", "snap-base")
+    endpoint = runtime.start_instance("i-power", "vol-root", {}, authorized_key=key.public)
+    guest = Guest(endpoint, key)
+    assert guest.run("cat /proc/1/comm")[1] == "systemd\n"
+    assert guest.run("systemctl is-system-running --wait")[1] == "running\n"
+    assert guest.run("systemctl is-active ssh systemd-journald dbus")[1].split() == ["active"] * 3
+    assert guest.run("hostname")[1] == "i-power\n"
+    machine_id = guest.run("cat /etc/machine-id")[1]
+    guest.close()
+    runtime.stop_instance("i-power")
+    console = runtime.console_output("i-power")
+    assert "Reached target" in console and "poweroff.target" in console and "Powering off." in console
+
+    endpoint = runtime.start_instance("i-power", "vol-root", {})
+    guest = Guest(endpoint, key)
+    assert guest.run("cat /etc/machine-id")[1] == machine_id  # committed on the first boot, as on EC2
+    assert guest.run("sudo journalctl --list-boots --no-pager | grep -c UTC")[1].strip() == "2"  # the journal persists
+    # a poweroff from inside stops the instance (EC2: instance-initiated shutdown behaviour "stop")
+    guest.run("nohup sudo sh -c 'sleep 0.5; poweroff' </dev/null >/dev/null 2>&1 &")
+    deadline = time.monotonic() + 60
+    while runtime.endpoint("i-power") is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [i.state for i in runtime.instances()] == ["stopped"]
+    assert _mounts_under(runtime.state_dir) == []
+
+
 def _instance_processes(state: Path) -> list[int]:
     """Processes in another mount namespace that sees our state dir, or launched with it."""
     own_ns = os.readlink("/proc/self/ns/mnt")
