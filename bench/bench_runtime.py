@@ -4,7 +4,7 @@
 
 Also times `sandbox.up` on a fresh state dir with the base image cached (then down). Prints a table,
 then one JSON line per figure (bench/common.py). Needs root. `--build` also times a first-time base
-image build into a throwaway cache directory (~30-60 s, downloads from deb.debian.org).
+image build into a throwaway cache directory (~1-2 min, downloads from deb.debian.org).
 """
 
 from __future__ import annotations

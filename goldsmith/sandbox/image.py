@@ -112,7 +112,7 @@ def _build_lock(path: Path) -> Iterator[None]:
 def _debootstrap(target: Path, progress: Progress) -> None:
     """Install Debian minbase plus our packages into `target`, streaming debootstrap's lines."""
     cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(target), MIRROR]
-    progress(f"building base image with debootstrap ({SUITE} minbase, ~30-60 s)")
+    progress(f"building base image with debootstrap ({SUITE} minbase with systemd, ~1-2 min)")
     _run_streaming(cmd, progress, "debootstrap")
 
 
