@@ -19,3 +19,6 @@ fi
 echo "setup: pip install -e .[dev]" >&2
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "Running pip as the 'root'" || true
 python3 -c "import goldsmith, moto, invoke, paramiko" || { echo "setup: pip install failed" >&2; exit 1; }
+# The kernel features the sandbox needs (overlayfs, namespaces, bridge, veth, nftables with NAT): a throwaway of
+# each, made and removed; what is missing is named, exit 2.
+python3 -m goldsmith.sandbox check

@@ -179,8 +179,8 @@ def create_security_group(ec2: EC2Client, *, name: str, vpc_id: str, tags: Mappi
 
 
 def allow_ssh_from(ec2: EC2Client, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
-                   waits: Waits) -> None:
-    """Let SSH in from one CIDR only (the builder's /32); never 0.0.0.0/0.
+                   waits: Waits, extra_ports: Sequence[int] = ()) -> None:
+    """Let SSH (and `extra_ports`, TCP) in from one CIDR only (the builder's /32); never 0.0.0.0/0.
 
     A group just created may be unknown for a moment (eventual consistency): InvalidGroup.NotFound is
     retried (`retry_not_found`).
@@ -192,8 +192,9 @@ def allow_ssh_from(ec2: EC2Client, group_id: str, *, cidr: str, port: int, tags:
         with aws_call("AuthorizeSecurityGroupIngress", group_id):
             ec2.authorize_security_group_ingress(
                 GroupId=group_id,
-                IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                                "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}]}],
+                IpPermissions=[{"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
+                                "IpRanges": [{"CidrIp": cidr, "Description": "goldsmith builder"}]}
+                               for p in (port, *extra_ports)],
                 TagSpecifications=tag_specs(["security-group-rule"], tags),
             )
 

@@ -35,6 +35,7 @@ class InstanceSpec:
     encrypt: Encryption | None = None  # build: encrypt every volume (with the region's key)
     bastion_key: PrivateKey | None = None  # build.bastion.private_key_file, loaded when the sequence is built
     label: str = ""  # for the Name tag: "build base" -> "goldsmith build base BUILD_ID"
+    ingress: tuple[int, ...] = ()  # TCP ports opened besides SSH, from the same builder CIDRs (validate.ingress)
 
     def resource_name(self, build_id: str) -> str:
         """Key pair and security group name: goldsmith-ID for the build, goldsmith-ID-validate otherwise."""

@@ -105,7 +105,7 @@ def bake(loaded: LoadedRecipe, features: Features, *, work_dir: Path = Path(".go
     build = InstanceSpec(BUILD, recipe.build, recipe.build.instance_type, volumes=recipe.volumes,
                          encrypt=recipe.image.encrypt, bastion_key=key, label=f"build {recipe.name}")
     validation = InstanceSpec(VALIDATION, recipe.build, recipe.validate_.instance_type or recipe.build.instance_type,
-                              bastion_key=key, label="validate")
+                              bastion_key=key, label="validate", ingress=tuple(recipe.validate_.ingress))
 
     def image_plan(state: BuildState) -> SuitePlan:
         from goldsmith.validate.plan import plan_for
@@ -137,7 +137,7 @@ def validate_image(image_ref: str, loaded: LoadedRecipe | None, build: Build, in
                    plan: Callable[[BuildState], SuitePlan]) -> Sequence[BuildState, MachineContext]:
     """`invoke validate`: the validation instance steps around the suites, for an existing image."""
     spec = InstanceSpec(VALIDATION, build, instance_type, bastion_key=bastion_key(loaded) if loaded else None,
-                        label="validate")
+                        label="validate", ingress=tuple(loaded.recipe.validate_.ingress) if loaded else ())
     steps: list[Step[BuildState, Any]] = [
         FindImage(image_ref, loaded.recipe if loaded else None, build), *instance_steps(spec),
         ValidateImage(spec, plan, record=False), ReleaseInstance(spec),

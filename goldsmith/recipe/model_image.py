@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from goldsmith.recipe import formats
-from goldsmith.recipe.strict import Positive, StrictModel
+from goldsmith.recipe.strict import Port, Positive, StrictModel
 
 MAX_DEPRECATE_DAYS = 3650  # EnableImageDeprecation: at most 10 years from now
 MAX_PUBLIC_DEPRECATE_DAYS = 730  # ... and for a public AMI at most 2 years from its creation
@@ -180,8 +180,18 @@ class Validate(StrictModel):
     """What to do with an image that fails its suites."""
     on_build: bool = False
     """Also run the suites on the build instance before it is stopped."""
+    ingress: list[Port] = []
+    """TCP ports opened on the validation instance's security group besides SSH, from the builder's address
+    only (the same /32 as SSH), so that suites can reach the image's services from outside, e.g. [8080]."""
 
     @field_validator("instance_type")
     @classmethod
     def _type(cls, value: str | None) -> str | None:
         return value and formats.check(formats.INSTANCE_TYPE_RE, value, "instance type", "t3.micro")
+
+    @field_validator("ingress")
+    @classmethod
+    def _ingress(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise formats.FieldProblem(f"ports must be listed once each, got {value}")
+        return value

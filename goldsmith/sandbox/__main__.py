@@ -1,4 +1,4 @@
-"""``python -m goldsmith.sandbox serve|up|down|status|env`` — run or manage the local sandbox."""
+"""``python -m goldsmith.sandbox serve|up|down|status|env|check`` — run or manage the local sandbox."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("up", "start the daemon in the background (idempotent) and print the env"),
                        ("down", "stop the daemon and everything it started"),
                        ("status", "show the daemon, its instances and snapshots"),
-                       ("env", "print export lines for the sandbox (starting it if needed)")):
+                       ("env", "print export lines for the sandbox (starting it if needed)"),
+                       ("check", "check that this machine can run the sandbox (tools, kernel features)")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS)
     return parser
@@ -49,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(manage.env_lines(info)))
         elif args.command == "down":
             manage.down(state_dir)
+        elif args.command == "check":
+            from goldsmith.sandbox.network import probe
+            from goldsmith.sandbox.prereqs import check_prerequisites
+
+            check_prerequisites()
+            probe()
+            print("this machine can run the sandbox")
         else:
             print(manage.status_text(state_dir))
     except GoldsmithError as exc:

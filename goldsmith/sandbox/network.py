@@ -182,6 +182,38 @@ def _rule_lines(rule: IngressRule) -> list[str]:
 # -- the sandbox's claim on the host -----------------------------------------------------------------------
 
 
+def probe() -> None:
+    """Make and remove a throwaway namespace, bridge, veth pair and nftables table (filter, reject, NAT): what
+    the sandbox network needs of the kernel. Raise EnvironmentProblem naming the missing feature."""
+    tag = f"{os.getpid() & 0xFFFFFF:06x}"
+    ns, bridge, veth, table = f"gsprobe{tag}", f"gsp{tag}", f"gpv{tag}", f"goldsmith_probe_{tag}"
+    rules = (f"table inet {table} {{\n  chain f {{ type filter hook forward priority 0; policy accept;\n"
+             f"    iifname \"{bridge}\" ct state new reject with icmpx type admin-prohibited\n  }}\n"
+             f"  chain n {{ type nat hook postrouting priority 100; policy accept;\n"
+             f"    ip saddr 100.64.0.0/10 oifname != \"{bridge}\" masquerade\n  }}\n}}\n")
+    steps: list[tuple[list[str], str | None, str]] = [
+        (["ip", "netns", "add", ns], None, "network namespaces (CONFIG_NET_NS)"),
+        (["ip", "link", "add", bridge, "type", "bridge"], None, "bridges (CONFIG_BRIDGE; modprobe bridge)"),
+        (["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns], None,
+         "veth pairs (CONFIG_VETH; modprobe veth)"),
+        (["nft", "-f", "-"], rules, "nftables with NAT and reject (CONFIG_NF_TABLES, CONFIG_NFT_MASQ, CONFIG_NFT_CT, "
+                                    "CONFIG_NFT_REJECT_INET; modprobe nf_tables nft_masq nft_reject_inet)"),
+    ]
+    try:
+        for cmd, stdin, feature in steps:
+            result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise EnvironmentProblem(f"the kernel lacks {feature}, which the sandbox network needs: "
+                                         f"`{' '.join(cmd)}` failed: {result.stderr.strip()}")
+        if not os.access(_FORWARD, os.W_OK):
+            raise EnvironmentProblem(f"{_FORWARD} is not writable here (a read-only /proc/sys?): the sandbox "
+                                     "network needs IPv4 forwarding for its instances' outbound access")
+    finally:
+        for cmd in (["nft", "delete", "table", "inet", table], ["ip", "link", "del", veth],
+                    ["ip", "link", "del", bridge], ["ip", "netns", "del", ns]):
+            subprocess.run(cmd, capture_output=True, check=False)
+
+
 def check_tools() -> list[str]:
     """The Debian packages to install for the commands the network needs."""
     return sorted({pkg for cmd, pkg in COMMANDS.items() if shutil.which(cmd) is None})

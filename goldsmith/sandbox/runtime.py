@@ -403,7 +403,7 @@ class InstanceRuntime:
                 if inst.stopping:
                     return
                 proc = self._spawn(inst)
-            ready = _wait_ready(proc, SSH_PORT, BOOT_TIMEOUT)
+            ready = _wait_ready(proc, SSH_PORT, BOOT_TIMEOUT, self.network.netns_path(inst.instance_id))
             with self._lock:
                 if ready:
                     inst.state, inst.boots, attempts = "running", inst.boots + 1, 0
@@ -480,15 +480,23 @@ def _kill_launcher(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
-    """Wait until something listens on TCP `port` in the instance's network namespace (seen through the
-    launcher's /proc/PID/net, so whatever its security groups allow), or the instance exits."""
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float, netns: Path) -> bool:
+    """Wait until something listens on TCP `port` in the instance's network namespace `netns` (seen through the
+    launcher's /proc/PID/net, so whatever its security groups allow), or the instance exits. Until the launcher
+    has joined that namespace its /proc/PID/net is the host's, whose own sshd must not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if _listening(proc.pid, port):
+        if _in_netns(proc.pid, netns) and _listening(proc.pid, port):
             return True
         time.sleep(0.01)
     return False
+
+
+def _in_netns(pid: int, netns: Path) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(netns).st_ino
+    except OSError:
+        return False
 
 
 def _listening(pid: int, port: int) -> bool:

@@ -14,12 +14,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from goldsmith.sandbox import manage
 from goldsmith.sandbox.network import NETNS_DIR, IngressRule, SandboxNetwork
 from goldsmith.sandbox.runtime import Endpoint, InstanceRuntime
+from tests.sandbox.helpers import REPO, aws_keys, run_invoke, ssh_group
 from tests.sandbox.test_runtime import Guest, Key, base_image  # noqa: F401  (base_image: a fixture)
 
 pytestmark = pytest.mark.sandbox
@@ -174,10 +177,6 @@ def test_a_sigkilled_daemon_leaves_nothing_after_down_and_up_works_again(tmp_pat
     info = manage.up(state_dir)
     network = SandboxNetwork(ipaddress.IPv4Network(info.network))
     try:
-        import boto3
-
-        from tests.sandbox.helpers import aws_keys, ssh_group
-
         ec2 = boto3.client("ec2", region_name=info.region, endpoint_url=info.gateway_url, **aws_keys(info))
         image = ec2.describe_images(Owners=["136693071363"])["Images"][0]["ImageId"]
         group = ssh_group(ec2, info.host_address)
@@ -209,3 +208,40 @@ def test_a_connect_to_a_filtered_port_times_out_rather_than_being_refused(runtim
         assert isinstance(raised.value, TimeoutError) or raised.value.errno == errno.ETIMEDOUT, raised.value
     finally:
         sock.close()
+
+
+def test_security_group_changes_through_the_api_take_effect(ec2: Any, sandbox: Any) -> None:
+    me = f"{sandbox.host_address}/32"
+    ssh = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": me}]}]
+    closed = ec2.create_security_group(GroupName="net-closed", Description="no rules")["GroupId"]
+    image = ec2.describe_images(Owners=["136693071363"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroupIds=[closed])["Instances"][0]
+    address = instance["PrivateIpAddress"]
+    try:
+        assert not connects(address, 22)  # a group without the SSH rule blocks SSH
+        ec2.authorize_security_group_ingress(GroupId=closed, IpPermissions=ssh)
+        assert connects(address, 22)
+        ec2.revoke_security_group_ingress(GroupId=closed, IpPermissions=ssh)
+        assert not connects(address, 22)
+        elsewhere = ec2.create_security_group(GroupName="net-elsewhere", Description="SSH from elsewhere")["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=elsewhere, IpPermissions=[
+            {**ssh[0], "IpRanges": [{"CidrIp": "203.0.113.7/32"}]}])
+        ec2.modify_instance_attribute(InstanceId=instance["InstanceId"], Groups=[elsewhere])
+        assert not connects(address, 22)  # SSH from another /32 only: not from this host
+        ec2.modify_instance_attribute(InstanceId=instance["InstanceId"], Groups=[elsewhere, ssh_group(ec2, me[:-3])])
+        assert connects(address, 22)
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+def test_validate_ingress_opens_its_ports_from_the_builder_only(sandbox: Any, sandbox_dir: Path, tmp_path: Path,
+                                                                sandbox_client: Any) -> None:
+    sandbox_client.reset_counts()
+    proc = run_invoke(["bake", str(REPO / "tests" / "fixtures" / "recipes" / "ingress.yaml")], work_dir=tmp_path,
+                      env={"GOLDSMITH_SANDBOX_DIR": str(sandbox_dir)})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    granted = [r["params"] for r in sandbox_client.requests("AuthorizeSecurityGroupIngress")]
+    ports = sorted(tuple(v for k, v in p.items() if k.endswith(".FromPort")) for p in granted)
+    assert ports == [("22",), ("22", "8080")]  # the build instance's group, the validation instance's
+    for params in granted:
+        assert {v for k, v in params.items() if k.endswith(".CidrIp")} == {f"{sandbox.host_address}/32"}

@@ -161,3 +161,20 @@ def test_recipe_paths_must_stay_inside_the_root(tmp_path: Path) -> None:
         load_recipe(recipe, environ={})
     assert [p.field for p in caught.value.problems] == ["provision[0].script", "provision[1].source"]
     assert "must be a path relative to the project root" in str(caught.value)
+
+
+def test_validate_ingress_takes_tcp_ports_once_each(tmp_path: Path) -> None:
+    (tmp_path / "invoke.yaml").write_text("")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nsource: {id: ami-12345678}\nimage: {name: r-image}\nvalidate:\n"
+                      "  ingress: [8080, 443]\n")
+    assert load_recipe(recipe, environ={}).recipe.validate_.ingress == [8080, 443]
+    recipe.write_text("name: r\nsource: {id: ami-12345678}\nimage: {name: r-image}\nvalidate:\n"
+                      "  ingress: [8080, 70000, http]\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe, environ={})
+    assert [p.field for p in caught.value.problems] == ["validate.ingress[1]", "validate.ingress[2]"]
+    assert "r.yaml:5:19: validate.ingress[1]: must be at most 65535" in str(caught.value)
+    recipe.write_text("name: r\nsource: {id: ami-12345678}\nimage: {name: r-image}\nvalidate:\n  ingress: [80, 80]\n")
+    with pytest.raises(RecipeError, match=r"5:12: validate\.ingress: ports must be listed once each"):
+        load_recipe(recipe, environ={})

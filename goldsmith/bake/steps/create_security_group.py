@@ -1,4 +1,5 @@
-"""A temporary security group that lets SSH into one role's instance from the builder's address only."""
+"""A temporary security group that lets SSH (and the validation's validate.ingress ports) into one role's
+instance from the builder's address only."""
 
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ class CreateSecurityGroup:
             group_id = ec2ops.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags)
             machine.security_group_id = group_id
             ctx.journal.created(entry, group_id)
+        extra = tuple(p for p in self.spec.ingress if p != build.ssh_port)
         for cidr in cidrs:
-            ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags, waits=ctx.waits)
-        ctx.events.info(f"security group {group_id} allows SSH from {', '.join(cidrs)} only")
+            ec2ops.allow_ssh_from(ec2, group_id, cidr=cidr, port=build.ssh_port, tags=state.tags, waits=ctx.waits,
+                                  extra_ports=extra)
+        ports = f"SSH and TCP {', '.join(map(str, extra))}" if extra else "SSH"
+        ctx.events.info(f"security group {group_id} allows {ports} from {', '.join(cidrs)} only")
 
     def cleanup(self, state: BuildState, ctx: MachineContext) -> None:
         if not kept_on_error(state, ctx):
