@@ -1,12 +1,14 @@
 """Testinfra suite for images baked from recipes/web.yaml (WEB_PORT comes from the recipe's validate.env).
 
 It checks what users check on a booted instance: lighttpd enabled, running, listening on the port, and
-serving the page.
+serving the page, inside the instance and to this machine (the recipe's validate.ingress opens the port
+to the builder's address only).
 """
 
 from __future__ import annotations
 
 import os
+import urllib.request
 from typing import Any
 
 import pytest
@@ -64,3 +66,11 @@ def test_http_get_returns_the_page(host: Any) -> None:
     response = host.check_output("bash -c %s", HTTP_GET.format(port=PORT))
     assert response.startswith("HTTP/1.0 200 OK"), response[:200]
     assert "Served from a Goldsmith golden image" in response
+
+
+def test_http_get_from_this_machine_through_the_validation_ingress(host: Any) -> None:
+    address = host.backend.get_hostname()  # where the suite reached the instance (its public or private address)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # straight to the instance
+    with opener.open(f"http://{address}:{PORT}/", timeout=10) as response:
+        assert response.status == 200
+        assert "Served from a Goldsmith golden image" in response.read().decode()
