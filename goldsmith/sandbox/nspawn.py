@@ -34,7 +34,7 @@ from goldsmith.errors import EnvironmentProblem
 NSPAWN = "systemd-nspawn"
 NSPAWN_PACKAGE = "systemd-container"
 REBOOT_EXIT = 133  # systemd-nspawn's exit status when the container rebooted
-POWEROFF_SIGNAL = signal.SIGRTMIN + 4  # systemd: start poweroff.target (EC2's ACPI shutdown)
+POWEROFF_SIGNAL = "SIGRTMIN+4"  # systemd: start poweroff.target (EC2's ACPI shutdown); nspawn sends it on SIGTERM
 REBOOT_SIGNAL = signal.SIGRTMIN + 5  # systemd: start reboot.target (EC2's RebootInstances)
 META_MOUNT = "/run/sandbox"
 FIRSTBOOT_UNIT = "goldsmith-firstboot.service"
@@ -130,7 +130,7 @@ def boot_command(spec: BootSpec) -> list[str]:
         f"--machine={spec.instance_id}", "--register=no", "--keep-unit",
         f"--network-namespace-path={spec.netns}",
         "--console=read-only", "--link-journal=no", "--resolv-conf=copy-host", "--timezone=off",
-        "--kill-signal=SIGRTMIN+4", "--suppress-sync=yes",
+        f"--kill-signal={POWEROFF_SIGNAL}", "--suppress-sync=yes",
         f"--drop-capability={','.join(DROPPED_CAPABILITIES)}",
         f"--system-call-filter=~{' '.join(DENIED_SYSCALLS)}",
         *masked, *binds,
