@@ -12,9 +12,10 @@ The nftables table inet goldsmith_<hex> holds everything else: the security grou
 instance address (stateful, as AWS's; whatever no rule allows is dropped, as AWS does), no ICMP redirects
 on the bridge, and the way out: an instance reaches its peers, the host, DNS and the TCP ports of
 GOLDSMITH_SANDBOX_OUTBOUND_PORTS (default 80 and 443: apt, pip, curl) elsewhere, masqueraded as container
-runtimes do; nothing else leaves this machine, and other sandboxes' networks are out of reach. IPv4
-forwarding is switched on while a sandbox runs and restored by the last one to go. Names are unique per
-sandbox, so concurrent sandboxes never touch each other's bridge, namespaces or rules.
+runtimes do, and the VPC's resolver at the network's base + 2 (as on AWS), forwarded to the host's;
+nothing else leaves this machine, and other sandboxes' networks are out of reach. IPv4 forwarding is
+switched on while a sandbox runs and restored by the last one to go. Names are unique per sandbox, so
+concurrent sandboxes never touch each other's bridge, namespaces or rules.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ NETNS_DIR = Path("/run/netns")
 _HOST_LOCK = Path("/run/goldsmith-network.lock")  # one claim at a time on this host
 _FORWARD_SAVED = Path("/run/goldsmith-ip-forward")  # ip_forward's value before the first sandbox changed it
 _FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+RESOLV_CONFS = (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf"))
 # command -> Debian package that provides it
 COMMANDS = {"ip": "iproute2", "nft": "nftables", "nsenter": "util-linux"}
 
@@ -83,6 +85,11 @@ class SandboxNetwork:
         """The host's address on the bridge: the source instances see (the builder's /32) and their gateway."""
         return str(self.cidr.network_address + 1)
 
+    @property
+    def dns_address(self) -> str:
+        """The VPC's resolver, as on AWS at the network's base + 2: DNS sent there goes to the host's resolvers."""
+        return str(self.cidr.network_address + 2)
+
     def netns(self, instance_id: str) -> str:
         return f"gs{self.tag}-{instance_id}"
 
@@ -107,8 +114,7 @@ class SandboxNetwork:
         self.detach(instance_id)
         name, veth = self.netns(instance_id), self.veth(instance_id)
         try:
-            _run(["ip", "netns", "add", name])
-            _run(["ip", "-batch", "-"], f"link add {veth} type veth peer name eth0 netns {name}\n"
+            _run(["ip", "-batch", "-"], f"netns add {name}\nlink add {veth} type veth peer name eth0 netns {name}\n"
                                         f"link set {veth} master {self.bridge} up\n")
             _run(["ip", "-n", name, "-batch", "-"],
                  f"link set lo up\naddr add {address}/32 dev eth0\nlink set eth0 up\n"
@@ -159,8 +165,19 @@ class SandboxNetwork:
             f"    oifname \"{br}\" ip daddr {net} jump ingress\n    iifname \"{br}\" jump outbound\n  }}\n"
             f"  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n"
             f"    ip saddr {net} oifname != \"{br}\" masquerade\n  }}\n"
-            "}\n"
+            + self._resolver_chain()
+            + "}\n"
         )
+
+    def _resolver_chain(self) -> str:
+        """DNAT of DNS sent to dns_address to the host's first upstream resolver (none known: no chain)."""
+        resolvers = upstream_resolvers()
+        if not resolvers:
+            return ""
+        to = f"ip daddr {self.dns_address}"
+        return (f"  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n"
+                f"    iifname \"{self.bridge}\" {to} udp dport 53 dnat ip to {resolvers[0]}\n"
+                f"    iifname \"{self.bridge}\" {to} tcp dport 53 dnat ip to {resolvers[0]}\n  }}\n")
 
 
 def _rule_lines(rule: IngressRule) -> list[str]:
@@ -217,6 +234,27 @@ def probe() -> None:
 def check_tools() -> list[str]:
     """The Debian packages to install for the commands the network needs."""
     return sorted({pkg for cmd, pkg in COMMANDS.items() if shutil.which(cmd) is None})
+
+
+def upstream_resolvers(paths: Sequence[Path] = RESOLV_CONFS) -> list[str]:
+    """The host's IPv4 name servers an instance can reach: /etc/resolv.conf's, or systemd-resolved's uplinks
+    when that names only its local stub (127.0.0.53 is the host's loopback, out of an instance's reach)."""
+    for path in paths:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        found = []
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == "nameserver":
+                with contextlib.suppress(ValueError):
+                    address = ipaddress.ip_address(fields[1])
+                    if address.version == 4 and not address.is_loopback:
+                        found.append(str(address))
+        if found:
+            return found
+    return []
 
 
 def outbound_ports() -> tuple[int, ...]:

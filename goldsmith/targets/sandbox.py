@@ -67,5 +67,10 @@ class SandboxTarget:
         return AwsTarget().builder_cidrs(aws, vpc_id, build)
 
     def ssh_endpoint(self, aws: Aws, instance: InstanceTypeDef, build: Build) -> tuple[str, int]:
-        """As on AWS: the instance's address per build.interface, port build.ssh_port."""
-        return instance_endpoint(instance, build)
+        """As on AWS: the instance's address per build.interface, port build.ssh_port. A DNS interface gets the
+        address its name stands for (what the VPC's resolver answers; this host cannot resolve *.internal)."""
+        interface = _DNS_TO_ADDRESS.get(build.interface, build.interface)
+        return instance_endpoint(instance, build.model_copy(update={"interface": interface}))
+
+
+_DNS_TO_ADDRESS = {"private_dns": "private_ip", "public_dns": "public_ip"}

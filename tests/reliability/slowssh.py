@@ -1,24 +1,25 @@
-"""An SSH server that refuses connections for its first N seconds, in front of the sandbox's instances.
+"""An SSH server that refuses connections for its first N seconds, at the sandbox's instances' own addresses.
 
 The sandbox answers RunInstances only once the instance's sshd accepts connections, so a bake never
 sees a refusing server there. This harness puts a network path in between, without touching the
-product: a small HTTP proxy in front of the gateway passes every AWS call through unchanged, but
-answers "where does instance i-... listen?" with the port of a relay that listens only after N
-seconds (until then, connecting is refused: nothing listens) and then relays bytes to the real sshd.
-A state dir whose sandbox.json names the proxy makes `invoke bake` use it.
+product: a small HTTP proxy in front of the gateway passes every AWS call through unchanged, and when a
+RunInstances answer names new instances, it first makes this host refuse TCP connections to their port 22
+(an nftables table of its own: TCP reset, as from a host where nothing listens yet) for N seconds, counting
+the refused attempts. A state dir whose sandbox.json names the proxy makes `invoke bake` use it. Needs root
+(nft), as the sandbox does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import re
 import shutil
-import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,63 +27,51 @@ from urllib.parse import urlsplit
 from goldsmith.sandbox.credentials import CREDENTIALS_FILE
 from goldsmith.sandbox.daemon import INFO_FILE
 
-ENDPOINT_RE = re.compile(r"^/_sandbox/instances/(i-[0-9a-f]+)/endpoint$")
+ADDRESS_RE = re.compile(rb"<privateIpAddress>([0-9.]+)</privateIpAddress>")
+_tables = count()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class RefusalWindow:
+    """TCP connections to `address`:22 are reset for `refuse_for` seconds from creation; `refused` counts them."""
 
-
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := src.recv(65536):
-            dst.sendall(data)
-    with contextlib.suppress(OSError):
-        dst.shutdown(socket.SHUT_WR)
-
-
-class LateRelay:
-    """Listens on `port` only `refuse_for` seconds after creation, then relays to the target port."""
-
-    def __init__(self, target_port: int, refuse_for: float) -> None:
-        self.target_port = target_port
-        self.port = _free_port()
+    def __init__(self, address: str, refuse_for: float) -> None:
+        self.address = address
+        self.table = f"goldsmith_test_refuse_{next(_tables)}_{int(time.time() * 1000) % 100000}"
         self.created = time.monotonic()
-        self.listening_at: float | None = None
-        self.accepted = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, args=(refuse_for,), daemon=True).start()
+        self.ended_at: float | None = None
+        self.refused = 0
+        subprocess.run(["nft", "-f", "-"], check=True, text=True, input=(
+            f"table inet {self.table} {{\n  chain out {{\n    type filter hook output priority -10; policy accept;\n"
+            f"    ip daddr {address} tcp dport 22 tcp flags syn counter reject with tcp reset\n  }}\n}}\n"))
+        self._timer = threading.Timer(refuse_for, self.end)
+        self._timer.start()
 
-    def _serve(self, refuse_for: float) -> None:
-        if self._stop.wait(refuse_for):
+    def end(self) -> None:
+        """Read the counter, then let connections through (idempotent)."""
+        if self.ended_at is not None:
             return
-        with socket.create_server(("127.0.0.1", self.port)) as server:
-            server.settimeout(0.2)
-            self.listening_at = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    client, _ = server.accept()
-                except TimeoutError:
-                    continue
-                self.accepted += 1
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-                for a, b in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+        self._timer.cancel()
+        listed = subprocess.run(["nft", "-j", "list", "table", "inet", self.table], capture_output=True, text=True,
+                                check=False)
+        if listed.returncode == 0:
+            self.refused = sum(item["counter"]["packets"] for item in _expressions(json.loads(listed.stdout))
+                               if "counter" in item)
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True, check=False)
+        self.ended_at = time.monotonic()
 
-    def stop(self) -> None:
-        self._stop.set()
+
+def _expressions(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for item in document.get("nftables", []) for e in item.get("rule", {}).get("expr", [])]
 
 
 class SlowSshProxy:
-    """The gateway proxy; `relays` maps instance id -> its LateRelay."""
+    """The gateway proxy; `windows` maps each launched instance's address -> its RefusalWindow."""
 
     def __init__(self, gateway_url: str, refuse_for: float) -> None:
         parts = urlsplit(gateway_url)
         self.upstream = (parts.hostname or "127.0.0.1", int(parts.port or 80))
         self.refuse_for = refuse_for
-        self.relays: dict[str, LateRelay] = {}
+        self.windows: dict[str, RefusalWindow] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -101,11 +90,12 @@ class SlowSshProxy:
         finally:
             conn.close()
 
-    def relay_for(self, instance_id: str, real_port: int) -> LateRelay:
+    def refuse_at_first(self, answer: bytes) -> None:
+        """Open a refusal window for every instance a RunInstances answer names."""
         with self._lock:
-            if instance_id not in self.relays:
-                self.relays[instance_id] = LateRelay(real_port, self.refuse_for)
-            return self.relays[instance_id]
+            for address in ADDRESS_RE.findall(answer):
+                if address.decode() not in self.windows:
+                    self.windows[address.decode()] = RefusalWindow(address.decode(), self.refuse_for)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -120,10 +110,8 @@ class SlowSshProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 status, out_headers, data = proxy.forward(self.command, self.path, headers, body)
-                match = ENDPOINT_RE.match(self.path)
-                if match and status == 200:
-                    relay = proxy.relay_for(match.group(1), int(json.loads(data)["port"]))
-                    data = json.dumps({"host": "127.0.0.1", "port": relay.port}).encode()
+                if status == 200 and b"Action=RunInstances" in body:
+                    proxy.refuse_at_first(data)
                 self.send_response(status)
                 for key, value in out_headers:
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
@@ -146,7 +134,7 @@ class SlowSshProxy:
         return where
 
     def close(self) -> None:
-        for relay in self.relays.values():
-            relay.stop()
+        for window in self.windows.values():
+            window.end()
         self.server.shutdown()
         self.server.server_close()

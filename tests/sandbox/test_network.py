@@ -145,7 +145,11 @@ def test_outbound_is_package_access_only(runtime: InstanceRuntime, key: Key) -> 
         guest.close()
         pytest.skip("this host has no outbound HTTP access itself")
     answer = guest.run(http_get_inside("deb.debian.org", 80, "/debian/"), check=False)[1]
+    # the VPC's resolver (base + 2, as on AWS) answers too: it forwards to the host's
+    guest.run(f"echo 'nameserver {runtime.network.dns_address}' | sudo tee /etc/resolv.conf >/dev/null")
+    resolved = guest.run("getent ahostsv4 deb.debian.org", check=False)
     guest.close()
+    assert resolved[0] == 0 and resolved[1].split(), resolved
     assert answer.split("\r\n", 1)[0].split()[1] == "200", answer[:300]
 
 

@@ -4,6 +4,7 @@ clear error for IPv6-only subnets (moto server over HTTP)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,13 @@ def test_an_ipv6_only_subnet_is_refused_before_launch(aws: Aws) -> None:
     subnet = ec2.create_subnet(VpcId=vpc, Ipv6Native=True, Ipv6CidrBlock=block.replace("/56", "/64"))["Subnet"]
     with pytest.raises(PreflightError, match="is IPv6-only"):
         ec2ops.subnet_vpc(ec2, subnet["SubnetId"])
+
+
+@pytest.mark.parametrize(("interface", "expected"), [("public_ip", "100.77.0.9"), ("private_dns", "100.77.0.8"),
+                                                     ("public_dns", "100.77.0.9"), ("private_ip", "100.77.0.8")])
+def test_the_sandbox_reaches_an_instance_at_the_address_its_interface_names(aws: Aws, tmp_path: Path, interface: str,
+                                                                           expected: str) -> None:
+    target = SandboxTarget(state_dir=tmp_path, _info=None)
+    instance: Any = {"InstanceId": "i-1", "PrivateIpAddress": "100.77.0.8", "PublicIpAddress": "100.77.0.9",
+                     "PrivateDnsName": "ip-100-77-0-8.ec2.internal", "PublicDnsName": "ec2-100-77-0-9.compute"}
+    assert target.ssh_endpoint(aws, instance, Build(interface=interface, ssh_port=2222)) == (expected, 2222)

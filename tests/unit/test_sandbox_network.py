@@ -14,7 +14,15 @@ import pytest
 
 from goldsmith.errors import EnvironmentProblem
 from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
-from goldsmith.sandbox.network import ALLOW_ALL, IngressRule, SandboxNetwork, outbound_ports, pool, probe
+from goldsmith.sandbox.network import (
+    ALLOW_ALL,
+    IngressRule,
+    SandboxNetwork,
+    outbound_ports,
+    pool,
+    probe,
+    upstream_resolvers,
+)
 from goldsmith.sandbox.runtime import _wait_ready
 
 NET = SandboxNetwork(ipaddress.IPv4Network("100.77.0.0/16"))
@@ -115,3 +123,17 @@ def test_readiness_counts_only_listeners_in_the_instances_own_namespace(tmp_path
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_instances_resolve_through_the_vpc_resolver_forwarded_to_the_hosts(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    etc, resolved = tmp_path / "resolv.conf", tmp_path / "resolved.conf"
+    etc.write_text("# systemd-resolved's stub\nnameserver 127.0.0.53\noptions edns0\n")
+    resolved.write_text("nameserver 2001:db8::53\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n")
+    assert upstream_resolvers((etc, resolved)) == ["192.0.2.53", "192.0.2.54"]
+    assert upstream_resolvers((tmp_path / "missing", etc)) == []
+    monkeypatch.setattr("goldsmith.sandbox.network.upstream_resolvers", lambda: ["192.0.2.53"])
+    assert NET.dns_address == "100.77.0.2"
+    assert 'iifname "gsb644d0000" ip daddr 100.77.0.2 udp dport 53 dnat ip to 192.0.2.53' in NET.ruleset({})
+    monkeypatch.setattr("goldsmith.sandbox.network.upstream_resolvers", lambda: [])
+    assert "dnat" not in NET.ruleset({})
