@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox.cgroups import join_command
 
 NSPAWN = "systemd-nspawn"
 NSPAWN_PACKAGE = "systemd-container"
@@ -76,6 +77,7 @@ class BootSpec:
     meta: Path  # write_meta()'s directory
     netns: Path  # the instance's network namespace, /run/netns/NAME
     disks: dict[str, Path]  # device name (/dev/sdf) -> mounted data volume
+    cgroups: list[Path]  # the instance's own cgroups (goldsmith.sandbox.cgroups), joined before nspawn starts
 
 
 def require_nspawn() -> str:
@@ -125,7 +127,7 @@ def boot_command(spec: BootSpec) -> list[str]:
         "nsenter", f"--net={spec.netns}", "--",
         "unshare", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--propagation", "private",
         "--",
-        "/bin/sh", "-c", _PRIVATE_RUN_DIR, "boot",
+        "/bin/sh", "-c", join_command(spec.cgroups) + _PRIVATE_RUN_DIR, "boot",
         require_nspawn(), "--quiet", "--boot", f"--directory={spec.root}",
         f"--machine={spec.instance_id}", "--register=no", "--keep-unit",
         f"--network-namespace-path={spec.netns}",

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import cgroups, nspawn
 from goldsmith.sandbox import network as net
-from goldsmith.sandbox import nspawn
 from goldsmith.sandbox.image import DEFAULT_USER
 from goldsmith.sandbox.volumes import VolumeStore, mounts_under, unmount_path
 
@@ -376,7 +376,7 @@ class InstanceRuntime:
         disks = {dev: inst.directory / "disks" / dev.rsplit("/", 1)[1] for dev in inst.data_volumes}
         return nspawn.boot_command(nspawn.BootSpec(
             inst.instance_id, inst.directory / "root", inst.directory / "meta",
-            self.network.netns_path(inst.instance_id), disks,
+            self.network.netns_path(inst.instance_id), disks, cgroups.instance_groups(self._state, inst.instance_id),
         ))  # fmt: skip
 
     def _supervise(self, inst: _Instance) -> None:
@@ -440,6 +440,8 @@ class InstanceRuntime:
                     with contextlib.suppress(ValueError):
                         self._store.unmount(volume_id)
                 self.network.detach(inst.instance_id)
+                if not cgroups.remove_instance(self._state, inst.instance_id):
+                    log.warning("the cgroups of sandbox instance %s still hold processes", inst.instance_id)
             finally:
                 inst.state, inst.stopping, inst.proc = "stopped", False, None
                 self._changed.notify_all()
@@ -553,7 +555,8 @@ def _root_is_under(proc_entry: Path, prefix: str) -> bool:
 
 
 def _remove_state(state_dir: Path) -> None:
-    """Unmount everything under state_dir and delete what the runtime made there."""
+    """Unmount everything under state_dir and delete what the runtime made there (its cgroups too)."""
+    cgroups.remove_sandbox(state_dir)
     for point in mounts_under(state_dir):
         unmount_path(point)
     for name in ("instances", "store"):
@@ -566,7 +569,9 @@ def cleanup_stale(state_dir: Path) -> None:
     if not state_dir.exists():
         return
     for _ in range(50):
-        pids = instance_processes(state_dir)
+        pids = instance_processes(state_dir) + [
+            pid for root in cgroups.hierarchies() for pid in cgroups.processes(root / cgroups.group_root(state_dir))
+        ]
         if not pids:
             break
         for pid in pids:

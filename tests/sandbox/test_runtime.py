@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import cgroups
 from goldsmith.sandbox.image import ensure_base_image
 from goldsmith.sandbox.prereqs import check_prerequisites
 from goldsmith.sandbox.runtime import Endpoint, InstanceRuntime, cleanup_stale
@@ -290,12 +291,17 @@ def test_shutdown_leaves_no_process_mount_or_directory(tmp_path: Path, base_imag
     assert len(runtime.instances()) == 2 and all(i.state == "running" for i in runtime.instances())
     guests = _instance_processes(state)
     assert len(guests) >= 2 * 3, guests  # per instance at least: unshare, init, sshd
+    # each instance's systemd has a cgroup of its own (shared ones made units fail at random: 219/CGROUP)
+    for n in range(2):
+        groups = [root / cgroups.group_root(state) / f"i-{n}" for root in cgroups.hierarchies()]
+        assert groups and all(cgroups.processes(group) for group in groups), groups
     runtime.stop_instance("i-0")
     assert [i.state for i in runtime.instances() if i.instance_id == "i-0"] == ["stopped"]
     runtime.shutdown()
     assert _instance_processes(state) == []
     assert _mounts_under(state) == []
     assert list(state.iterdir()) == []
+    assert not any((root / cgroups.group_root(state)).exists() for root in cgroups.hierarchies())
     assert base_image.is_dir()
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from goldsmith.errors import EnvironmentProblem
-from goldsmith.sandbox import nspawn, prereqs
+from goldsmith.sandbox import cgroups, nspawn, prereqs
 
 
 def _spec(tmp_path: Path) -> nspawn.BootSpec:
     return nspawn.BootSpec("i-0abc", tmp_path / "root", tmp_path / "meta", Path("/run/netns/gs1-i-0abc"),
-                           {"/dev/sdf": tmp_path / "disks" / "sdf", "/dev/xvdg": tmp_path / "disks" / "xvdg"})
+                           {"/dev/sdf": tmp_path / "disks" / "sdf", "/dev/xvdg": tmp_path / "disks" / "xvdg"}, [])
 
 
 def test_a_missing_nspawn_names_the_package_and_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,3 +84,23 @@ def test_metadata_holds_the_first_boot_unit_and_the_launch_key(tmp_path: Path) -
     unit = (meta / nspawn.FIRSTBOOT_UNIT).read_text()
     assert "Before=ssh.service" in unit and "ExecStart=/bin/bash /run/sandbox/firstboot" in unit
     assert subprocess.run(["bash", "-n", str(meta / "firstboot")], check=False).returncode == 0
+
+
+def test_the_launcher_joins_the_instance_s_own_cgroups_before_nspawn_starts(tmp_path: Path) -> None:
+    groups = [Path("/sys/fs/cgroup/unified/goldsmith-abc/i-0abc"), Path("/sys/fs/cgroup/systemd/goldsmith-abc/i-0abc")]
+    spec = nspawn.BootSpec("i-0abc", tmp_path / "root", tmp_path / "meta", Path("/run/netns/x"), {}, groups)
+    command = nspawn.boot_command(spec)
+    script = command[command.index("-c") + 1]
+    assert script.startswith("echo $$ > /sys/fs/cgroup/unified/goldsmith-abc/i-0abc/cgroup.procs && "
+                             "echo $$ > /sys/fs/cgroup/systemd/goldsmith-abc/i-0abc/cgroup.procs && mount -t tmpfs")
+    assert script.endswith('exec "$@"')
+
+
+def test_cgroup_names_are_per_sandbox_and_the_hierarchies_are_systemd_s(tmp_path: Path) -> None:
+    assert cgroups.group_root(tmp_path / "a") != cgroups.group_root(tmp_path / "b")
+    assert cgroups.group_root(tmp_path / "a") == cgroups.group_root(tmp_path / "a" / ".." / "a")
+    mounts = Path("/proc/self/mounts").read_text()
+    assert {str(p) for p in cgroups.hierarchies()} == {
+        line.split()[1] for line in mounts.splitlines()
+        if line.split()[2] == "cgroup2" or (line.split()[2] == "cgroup" and "name=systemd" in line.split()[3])
+    }
