@@ -54,13 +54,14 @@ def join_command(groups: list[Path]) -> str:
 
 
 def remove_tree(group: Path) -> bool:
-    """Remove a cgroup and its children, deepest first; False if one still holds processes."""
-    if not group.is_dir():
-        return True
+    """Remove a cgroup and its children, deepest first; False if one still holds processes.
+
+    Others may remove parts of the tree meanwhile (a guest's systemd, another cleanup): gone is fine.
+    """
     ok = True
-    for child in sorted((p for p in group.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        ok = _rmdir(child) and ok
-    return _rmdir(group) and ok
+    for dirpath, _dirs, _files in os.walk(group, topdown=False):  # os.walk ignores directories that vanish
+        ok = _rmdir(Path(dirpath)) and ok
+    return ok
 
 
 def remove_instance(state_dir: Path, instance_id: str, attempts: int = 50) -> bool:
@@ -91,9 +92,7 @@ def _rmdir(path: Path) -> bool:
 def processes(group: Path) -> list[int]:
     """Every process in the cgroup and its children."""
     found: list[int] = []
-    if not group.is_dir():
-        return found
-    for procs in group.rglob("cgroup.procs"):
+    for dirpath, _dirs, _files in os.walk(group):
         with contextlib.suppress(OSError, ValueError):
-            found.extend(int(p) for p in procs.read_text().split())
+            found.extend(int(p) for p in (Path(dirpath) / "cgroup.procs").read_text().split())
     return found
