@@ -148,6 +148,11 @@ def up(state_dir: Path, progress: Callable[[str], None] | None = None) -> Sandbo
         with _exclusive(state_dir):
             say = progress or (lambda _line: None)
             running = status(state_dir) or _await_starting(state_dir, say) or _start(state_dir, say)
+    if not running.network:
+        raise EnvironmentProblem(
+            f"the sandbox daemon (pid {running.pid}) in {state_dir} was started by an older Goldsmith, whose "
+            "instances share this host's network; restart it with `invoke sandbox.down` then `invoke sandbox.up` "
+            "(its instances go too)")
     return running
 
 

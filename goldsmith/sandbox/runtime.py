@@ -266,12 +266,17 @@ class InstanceRuntime:
             return Endpoint(inst.address, SSH_PORT)
 
     def set_ingress(self, rules: dict[str, list[net.IngressRule]]) -> None:
-        """Replace the ingress rules of these instances (their security groups changed); unknown ids are ignored."""
+        """Replace the ingress rules of these instances (their security groups changed); unknown ids are ignored.
+        The host's rules are rewritten only if some running instance's rules did change."""
         with self._lock:
+            changed = False
             for instance_id, allowed in rules.items():
-                if instance_id in self._instances:
-                    self._instances[instance_id].ingress = tuple(allowed)
-            self._apply_ingress()
+                inst = self._instances.get(instance_id)
+                if inst is not None and inst.ingress != tuple(allowed):
+                    inst.ingress = tuple(allowed)
+                    changed = changed or inst.state != "stopped"
+            if changed:
+                self._apply_ingress()
 
     def instances(self) -> list[InstanceInfo]:
         with self._lock:

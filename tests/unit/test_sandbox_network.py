@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import manage
+from goldsmith.sandbox.credentials import Credentials
 from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
+from goldsmith.sandbox.manage import SandboxInfo
 from goldsmith.sandbox.network import (
     ALLOW_ALL,
     IngressRule,
@@ -23,7 +26,7 @@ from goldsmith.sandbox.network import (
     probe,
     upstream_resolvers,
 )
-from goldsmith.sandbox.runtime import _wait_ready
+from goldsmith.sandbox.runtime import InstanceRuntime, _Instance, _wait_ready
 
 NET = SandboxNetwork(ipaddress.IPv4Network("100.77.0.0/16"))
 
@@ -137,3 +140,22 @@ def test_instances_resolve_through_the_vpc_resolver_forwarded_to_the_hosts(tmp_p
     assert 'iifname "gsb644d0000" ip daddr 100.77.0.2 udp dport 53 dnat ip to 192.0.2.53' in NET.ruleset({})
     monkeypatch.setattr("goldsmith.sandbox.network.upstream_resolvers", lambda: [])
     assert "dnat" not in NET.ruleset({})
+
+
+def test_unchanged_rules_do_not_rewrite_the_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    applied: list[dict[str, object]] = []
+    monkeypatch.setattr(SandboxNetwork, "apply_ingress", lambda self, rules: applied.append(dict(rules)))
+    runtime = InstanceRuntime(tmp_path / "state", tmp_path, NET)
+    rule = IngressRule("tcp", 22, 22, ("100.77.0.1/32",))
+    runtime._instances["i-a"] = _Instance("i-a", tmp_path, "vol-a", {}, "100.77.0.4", (rule,), state="running")
+    runtime.set_ingress({"i-a": [rule], "i-unknown": []})
+    assert applied == []
+    runtime.set_ingress({"i-a": []})
+    assert applied == [{"100.77.0.4": ()}]
+
+
+def test_a_daemon_from_before_the_sandbox_network_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = SandboxInfo(tmp_path, 4242, "http://127.0.0.1:1", 4243, "", "us-east-1", 0.0, Credentials("AKIAOLD", "s"))
+    monkeypatch.setattr(manage, "status", lambda state_dir: old)
+    with pytest.raises(EnvironmentProblem, match=r"pid 4242.*older Goldsmith.*`invoke sandbox.down`"):
+        manage.up(tmp_path)
