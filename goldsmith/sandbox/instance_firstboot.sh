@@ -5,8 +5,8 @@
 # On the first boot of this instance id (an AMI's instances all start with the build instance's id
 # recorded, or none): new host keys, the launch key in the user's authorized_keys, the hostname. On every
 # boot: fstab's device entries mounted (the data volumes: systemd's fstab generator skips entries of /dev
-# devices in a container, so this does what it does on EC2), and the host keys on the console, where
-# GetConsoleOutput lets a client pin them.
+# devices in a container, so this does what it does on EC2), the VPC's resolver in /etc/resolv.conf, and
+# the host keys on the console, where GetConsoleOutput lets a client pin them.
 set -u
 meta=/run/sandbox
 id=$(cat "$meta/instance-id")
@@ -46,6 +46,8 @@ if [ "$(cat /var/lib/sandbox/instance-id 2>/dev/null)" != "$id" ]; then
     first_boot
 fi
 mount -a || log "mount -a failed; see /etc/fstab"
+# As EC2's DHCP client does: the VPC's resolver (unless the image hands resolv.conf to a resolver of its own).
+if [ -s "$meta/resolv.conf" ] && [ ! -L /etc/resolv.conf ]; then cp "$meta/resolv.conf" /etc/resolv.conf; fi
 # cloud-init writes this block through `logger`, so on EC2 every line carries the "ec2: " tag (and the
 # console may put a timestamp before it): clients must find the key anywhere on the line.
 {

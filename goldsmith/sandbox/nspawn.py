@@ -97,9 +97,13 @@ def prepare_host() -> None:
     NSPAWN_RUN_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def write_meta(meta: Path, instance_id: str, user: str, authorized_key: str) -> None:
-    """The instance's metadata and first-boot unit, bound read-only into it (the instance's "IMDS")."""
+def write_meta(meta: Path, instance_id: str, user: str, authorized_key: str, nameserver: str | None = None) -> None:
+    """The instance's metadata and first-boot unit, bound read-only into it (the instance's "IMDS"), and the
+    resolver its /etc/resolv.conf names (as EC2's DHCP gives the VPC's; None: the image's file stays)."""
     meta.mkdir(parents=True, exist_ok=True)
+    (meta / "resolv.conf").unlink(missing_ok=True)
+    if nameserver:
+        (meta / "resolv.conf").write_text(f"nameserver {nameserver}\n")
     shutil.copyfile(_FIRSTBOOT_SCRIPT, meta / "firstboot")
     (meta / FIRSTBOOT_UNIT).write_text(FIRSTBOOT_UNIT_TEXT)
     (meta / "instance-id").write_text(instance_id + "\n")
@@ -131,7 +135,7 @@ def boot_command(spec: BootSpec) -> list[str]:
         require_nspawn(), "--quiet", "--boot", f"--directory={spec.root}",
         f"--machine={spec.instance_id}", "--register=no", "--keep-unit",
         f"--network-namespace-path={spec.netns}",
-        "--console=read-only", "--link-journal=no", "--resolv-conf=copy-host", "--timezone=off",
+        "--console=read-only", "--link-journal=no", "--resolv-conf=off", "--timezone=off",
         f"--kill-signal={POWEROFF_SIGNAL}", "--suppress-sync=yes",
         f"--drop-capability={','.join(DROPPED_CAPABILITIES)}",
         f"--system-call-filter=~{' '.join(DENIED_SYSCALLS)}",

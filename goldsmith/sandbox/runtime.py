@@ -360,7 +360,8 @@ class InstanceRuntime:
             for volume_id in mounted:
                 self._store.unmount(volume_id)
             raise
-        nspawn.write_meta(meta, instance_id, user, authorized_key_line(key) if key else "")
+        nspawn.write_meta(meta, instance_id, user, authorized_key_line(key) if key else "",
+                          self.network.dns_address if net.upstream_resolvers() else None)
         inst.state = "pending"
         self._instances[instance_id] = inst
         return inst

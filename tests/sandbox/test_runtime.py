@@ -239,6 +239,9 @@ def test_the_image_s_systemd_is_pid_1_and_stop_is_its_clean_poweroff(runtime: In
     assert guest.run("systemctl is-system-running --wait")[1] == "running\n"
     assert guest.run("systemctl is-active ssh systemd-journald dbus")[1].split() == ["active"] * 3
     assert guest.run("hostname")[1] == "i-power\n"
+    # the VPC's resolver, as EC2's DHCP gives it, and it answers (forwarded to the host's)
+    assert guest.run("cat /etc/resolv.conf")[1] == f"nameserver {runtime.network.dns_address}\n"
+    assert guest.run("getent ahostsv4 deb.debian.org", check=False)[0] == 0
     machine_id = guest.run("cat /etc/machine-id")[1]
     guest.close()
     runtime.stop_instance("i-power")
