@@ -352,6 +352,7 @@ def test_cleanup_stale_after_a_crashed_daemon(tmp_path: Path, base_image: Path) 
     assert _instance_processes(state) == []
     assert _mounts_under(state) == []
     assert list(state.iterdir()) == []
+    assert not any((root / cgroups.group_root(state)).exists() for root in cgroups.hierarchies())
     shutil.rmtree(state)
 
 
