@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Everything Goldsmith needs on a fresh Debian machine, as root. Idempotent and quick the second time.
-#   apt: debootstrap (the sandbox's base image; instances use util-linux unshare), iproute2 and nftables (instances'
-#        network namespaces, security groups, NAT), OpenSSH (instances, scp benchmark, tests),
+#   apt: debootstrap (the sandbox's base image), systemd-container (systemd-nspawn boots each instance's own
+#        systemd), iproute2 and nftables (instances' network namespaces, security groups, NAT), OpenSSH (instances, scp benchmark, tests),
 #        chromium (the tests open the HTML report in it, headless, through Playwright)
 #   pip: goldsmith itself, editable, with its dev tools (moto server, ruff, mypy, hypothesis, playwright, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(util-linux iproute2 nftables debootstrap openssh-client openssh-server sudo ca-certificates chromium)
+packages=(util-linux systemd-container iproute2 nftables debootstrap openssh-client openssh-server sudo ca-certificates chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

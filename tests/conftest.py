@@ -27,7 +27,7 @@ CACHE_ENV = "INVOKE_GOLDSMITH_CACHE"
 def _why_not() -> str:
     if os.geteuid() != 0:
         return "the sandbox needs root"
-    for tool in ("unshare", "debootstrap"):
+    for tool in ("unshare", "debootstrap", "systemd-nspawn"):
         if shutil.which(tool) is None:
             return f"the sandbox needs {tool} (bash scripts/setup.sh installs it)"
     return ""

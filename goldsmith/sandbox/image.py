@@ -1,9 +1,11 @@
 """The sandbox's base image: a Debian 12 root filesystem made once with debootstrap, then cached.
 
-The image plays the part of a stock cloud AMI: an `admin` user with passwordless sudo, OpenSSH
-without host keys (each instance makes its own on first boot, like cloud-init), cached apt lists so
-instances can install small packages, and tiny `reboot`/`shutdown` commands that ask the sandbox's
-init (PID 1) to reboot or halt, since the image has no init system of its own.
+The image plays the part of the official Debian 12 cloud AMI where recipes depend on it: systemd as
+init (systemd-sysv: /sbin/init, reboot, shutdown), journald, dbus, OpenSSH without host keys (each
+instance makes its own on first boot, as cloud-init does), an `admin` user with passwordless sudo, an
+empty machine-id (set on first boot), the AMI's apt sources (bookworm, -updates, -security) with their
+lists cached so that instances can install small packages. What cloud-init does on EC2 is not in the
+image: the runtime provides it read-only per instance (goldsmith.sandbox.firstboot).
 """
 
 from __future__ import annotations
@@ -25,22 +27,13 @@ DEFAULT_USER = "admin"
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("openssh-server", "ca-certificates", "sudo", "iproute2", "procps", "python3-minimal")
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "ca-certificates", "sudo", "iproute2", "procps",
+    "python3-minimal",
+)  # fmt: skip
 # Bump when the recipe below changes in a way the package list and scripts don't show.
-RECIPE_REVISION = "3"
-
-# Power commands of the image: the sandbox's init treats SIGUSR1 as "reboot" and SIGTERM as "halt".
-_POWER_SHIM = """#!/bin/sh
-# Sandbox power command: asks PID 1 (the sandbox init) to reboot or halt this instance.
-name=$(basename "$0")
-want=halt
-case "$name" in reboot) want=reboot ;; esac
-if [ "$name" = shutdown ]; then
-    for arg in "$@"; do case "$arg" in -r|--reboot) want=reboot ;; esac; done
-fi
-if [ "$(id -u)" != 0 ]; then echo "$name: must be root" >&2; exit 1; fi
-if [ "$want" = reboot ]; then kill -USR1 1; else kill -TERM 1; fi
-"""
+RECIPE_REVISION = "4"
 
 _CONFIGURE = f"""set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -51,6 +44,13 @@ chmod 0440 /etc/sudoers.d/90-{DEFAULT_USER}
 rm -f /etc/ssh/ssh_host_*
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
 echo localhost > /etc/hostname
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+cat > /etc/apt/sources.list <<SOURCES
+deb {MIRROR} {SUITE} main
+deb {MIRROR} {SUITE}-updates main
+deb {SECURITY_MIRROR} {SUITE}-security main
+SOURCES
 apt-get update -q
 apt-get clean
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old
@@ -65,7 +65,7 @@ def _quiet(_line: str) -> None:
 
 def image_key() -> str:
     """A short hash of everything that decides the image's content, so a changed recipe rebuilds."""
-    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, DEFAULT_USER, _POWER_SHIM, _CONFIGURE, RECIPE_REVISION])
+    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, DEFAULT_USER, _CONFIGURE, RECIPE_REVISION])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -112,19 +112,13 @@ def _build_lock(path: Path) -> Iterator[None]:
 def _debootstrap(target: Path, progress: Progress) -> None:
     """Install Debian minbase plus our packages into `target`, streaming debootstrap's lines."""
     cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(target), MIRROR]
-    progress(f"building base image with debootstrap ({SUITE} minbase, ~30-60 s)")
+    progress(f"building base image with debootstrap ({SUITE} minbase with systemd, ~1-2 min)")
     _run_streaming(cmd, progress, "debootstrap")
 
 
 def _configure(root: Path, progress: Progress) -> None:
-    """Add the admin user, power shims and apt lists; remove host keys and caches."""
+    """Add the admin user, apt sources and lists; remove host keys, the machine-id and caches."""
     progress("configuring base image (admin user, sudo, apt lists)")
-    for name in ("reboot", "shutdown", "halt", "poweroff"):
-        shim = root / "usr" / "sbin" / name
-        if shim.is_symlink() or shim.exists():
-            shim.unlink()
-        shim.write_text(_POWER_SHIM)
-        shim.chmod(0o755)
     cmd = [
         "unshare", "--mount", "--pid", "--fork", "--kill-child", "--",
         "sh", "-c", 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/sh -c "$2"', "configure",

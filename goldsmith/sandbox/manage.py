@@ -192,7 +192,7 @@ def _refuse_keyless(state_dir: Path, pid: int) -> None:
 
 def _start(state_dir: Path, say: Callable[[str], None]) -> SandboxInfo:
     _clean_leftovers(state_dir)
-    say(f"starting the sandbox in {state_dir} (the first start builds the base image, about a minute)")
+    say(f"starting the sandbox in {state_dir} (the first start builds the base image, a minute or two)")
     log_path = state_dir / "daemon.log"
     with os.fdopen(private_file(log_path), "ab") as log:
         proc = subprocess.Popen(

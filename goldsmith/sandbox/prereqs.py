@@ -19,6 +19,7 @@ _COMMANDS = {
     "ip": "iproute2",  # instances' network namespaces, veth pairs and the sandbox's bridge
     "nft": "nftables",  # security groups' ingress rules and outbound NAT
     "nsenter": "util-linux",
+    "systemd-nspawn": "systemd-container",  # boots each instance's own systemd
 }
 
 

@@ -1,15 +1,14 @@
-"""The sandbox's instance runtime: real Linux machines in namespaces, each with its own sshd.
+"""The sandbox's instance runtime: real Linux machines that boot their image's own systemd.
 
-An instance is its root volume (overlayfs) pivoted to `/` in new pid/mount/uts/ipc namespaces made
-by `unshare`, inside a network namespace of its own (goldsmith.sandbox.network: its address on the
-sandbox's bridge, its security groups' ingress rules enforced by the host); its sshd listens on port 22
-there. Data
-volumes appear as directories at their device names (/dev/sdf), which Goldsmith bind-mounts through
-fstab. One supervisor thread per running instance starts it, restarts it when the guest reboots, and
-unmounts its volumes once it is down. Everything lives under `state_dir` and is gone after shutdown().
-No bubblewrap: it always sets no_new_privs, which breaks sudo. Containment is instance_launch.sh's:
-/proc/sys and friends read-only, /proc/kcore and friends masked, a smaller capability bounding set
-(see its header); it stops a recipe's accidents, not a hostile guest (still root with CAP_SYS_ADMIN).
+An instance is its root volume (overlayfs) booted by systemd-nspawn (goldsmith.sandbox.nspawn: the
+image's /sbin/init as PID 1 in its own pid/mount/uts/ipc namespaces, the containment, what cloud-init
+does on EC2) inside a network namespace of its own (goldsmith.sandbox.network: its address on the
+sandbox's bridge, its security groups' ingress rules enforced by the host); the image's sshd listens
+on port 22 there. Data volumes appear as directories at their device names (/dev/sdf and /dev/xvdf),
+which Goldsmith bind-mounts through fstab (systemd mounts them at boot). One supervisor thread per
+running instance starts it, starts it again when the guest rebooted (nspawn exits with REBOOT_EXIT),
+and unmounts its volumes once it is down. Stop is systemd's clean poweroff. Everything lives under
+`state_dir` and is gone after shutdown().
 """
 
 from __future__ import annotations
@@ -26,21 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
+from goldsmith.sandbox import cgroups, nspawn
 from goldsmith.sandbox import network as net
 from goldsmith.sandbox.image import DEFAULT_USER
 from goldsmith.sandbox.volumes import VolumeStore, mounts_under, tree_bytes, unmount_path
 
 log = logging.getLogger(__name__)
-REBOOT_EXIT = 100  # instance_init.sh exits with this when the guest asked for a reboot
+REBOOT_EXIT = nspawn.REBOOT_EXIT
 BOOT_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 KILL_GRACE = 30.0  # after SIGKILL: the kernel tears the pid namespace down, then _finish unmounts
 BUSY_TIMEOUT = 600.0  # a live snapshot copy of a large volume
 SSH_PORT = 22
 FIRST_ADDRESS = 4  # AWS reserves a subnet's first four addresses (network, router, DNS, future use)
-_HERE = Path(__file__).resolve().parent
-_LAUNCH = _HERE / "instance_launch.sh"
-_INIT = _HERE / "instance_init.sh"
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,7 @@ class InstanceRuntime:
     def __init__(self, state_dir: Path, base_rootfs: Path, network: net.SandboxNetwork | None = None) -> None:
         """With `network` (claimed by the caller for this state_dir), use it; else claim one. shutdown() and
         cleanup_stale() release it."""
+        nspawn.prepare_host()
         self._state = state_dir.resolve()
         self._state.mkdir(parents=True, exist_ok=True)
         (self._state / "instances").mkdir(exist_ok=True)
@@ -227,7 +225,7 @@ class InstanceRuntime:
             if inst.state == "stopped":
                 return
             inst.stopping = True
-            self._signal_init(inst, signal.SIGTERM)
+            self._signal_launcher_child(inst, signal.SIGTERM)  # nspawn: poweroff through the guest's systemd
             if self._changed.wait_for(lambda: inst.state == "stopped", STOP_GRACE):
                 return
             deadline = time.monotonic() + KILL_GRACE
@@ -240,7 +238,7 @@ class InstanceRuntime:
                         f"sandbox instance {instance_id} did not stop within {STOP_GRACE + KILL_GRACE:.0f} s "
                         f"even after SIGKILL; see {inst.console} and `ps` for its processes"
                     )
-                self._signal_init(inst, signal.SIGKILL)
+                self._signal_launcher_child(inst, signal.SIGKILL)  # nspawn, and with it the whole instance
                 if inst.proc is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(inst.proc.pid, signal.SIGKILL)  # --kill-child takes init down too
@@ -253,7 +251,7 @@ class InstanceRuntime:
             if inst.state != "running":
                 raise ValueError(f"instance {instance_id} is not running, so it cannot be rebooted")
             before = inst.boots
-            self._signal_init(inst, signal.SIGUSR1)
+            self._signal_guest_init(inst, nspawn.REBOOT_SIGNAL)
             self._changed.wait_for(lambda: inst.boots > before or inst.state == "stopped", BOOT_TIMEOUT)
 
     def terminate_instance(self, instance_id: str) -> None:
@@ -292,7 +290,7 @@ class InstanceRuntime:
             return [self._info(inst) for inst in self._instances.values()]
 
     def console_output(self, instance_id: str) -> str:
-        """The instance's console (init and sshd messages), like GetConsoleOutput."""
+        """The instance's console (systemd's boot and shutdown messages, the host keys), like GetConsoleOutput."""
         with self._lock:
             path = self._instance(instance_id).console
         return path.read_text(errors="replace") if path.exists() else ""
@@ -369,10 +367,8 @@ class InstanceRuntime:
             for volume_id in mounted:
                 self._store.unmount(volume_id)
             raise
-        shutil.copyfile(_INIT, meta / "init")
-        (meta / "instance-id").write_text(instance_id + "\n")
-        (meta / "user").write_text(user + "\n")
-        (meta / "authorized_key").write_text(authorized_key_line(key) if key else "")
+        nspawn.write_meta(meta, instance_id, user, authorized_key_line(key) if key else "",
+                          self.network.dns_address if net.upstream_resolvers() else None)
         inst.state = "pending"
         self._instances[instance_id] = inst
         return inst
@@ -390,15 +386,11 @@ class InstanceRuntime:
         self.network.apply_ingress({i.address: i.ingress for i in self._instances.values() if i.state != "stopped"})
 
     def _launch_command(self, inst: _Instance) -> list[str]:
-        disks = [f"{dev}={inst.directory / 'disks' / dev.rsplit('/', 1)[1]}" for dev in sorted(inst.data_volumes)]
-        return [
-            "setpriv", "--pdeathsig", "KILL", "--",
-            "nsenter", f"--net={self.network.netns_path(inst.instance_id)}", "--",
-            "unshare", "--pid", "--mount", "--uts", "--ipc", "--fork", "--kill-child=SIGKILL",
-            "--propagation", "private", "--",
-            "/bin/sh", str(_LAUNCH), str(inst.directory / "root"), str(inst.directory / "meta"),
-            inst.instance_id, *disks,
-        ]  # fmt: skip
+        disks = {dev: inst.directory / "disks" / dev.rsplit("/", 1)[1] for dev in inst.data_volumes}
+        return nspawn.boot_command(nspawn.BootSpec(
+            inst.instance_id, inst.directory / "root", inst.directory / "meta",
+            self.network.netns_path(inst.instance_id), disks, cgroups.instance_groups(self._state, inst.instance_id),
+        ))  # fmt: skip
 
     def _supervise(self, inst: _Instance) -> None:
         """Run the instance until it halts: boot, restart on guest reboot, then unmount its volumes.
@@ -461,17 +453,27 @@ class InstanceRuntime:
                     with contextlib.suppress(ValueError):
                         self._store.unmount(volume_id)
                 self.network.detach(inst.instance_id)
+                if not cgroups.remove_instance(self._state, inst.instance_id):
+                    log.warning("the cgroups of sandbox instance %s still hold processes", inst.instance_id)
             finally:
                 inst.state, inst.stopping, inst.proc = "stopped", False, None
                 self._changed.notify_all()
             with contextlib.suppress(EnvironmentProblem):
                 self._apply_ingress()
 
-    def _signal_init(self, inst: _Instance, signum: int) -> None:
-        """Send a signal to the instance's PID 1 (the child of unshare)."""
+    def _signal_launcher_child(self, inst: _Instance, signum: int) -> None:
+        """Signal nspawn (the launcher's only child, PID 1 of the launcher's pid namespace)."""
         if inst.proc is None:
             return
         for pid in _children(inst.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def _signal_guest_init(self, inst: _Instance, signum: int) -> None:
+        """Signal the instance's PID 1, the image's systemd (nspawn's child)."""
+        if inst.proc is None:
+            return
+        for pid in (guest for child in _children(inst.proc.pid) for guest in _children(child)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
@@ -485,7 +487,7 @@ def authorized_key_line(key: str) -> str:
 
 
 def _kill_launcher(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGKILL an instance's launcher (unshare --kill-child then kills its init, and the pid namespace)."""
+    """SIGKILL an instance's launcher (unshare --kill-child then kills nspawn, and the pid namespace)."""
     if proc is None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -526,7 +528,7 @@ def _listening(pid: int, port: int) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    """Direct children of `pid` (the init of an instance is unshare's only child)."""
+    """Direct children of `pid` (nspawn is unshare's only child; the guest's init is nspawn's)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
@@ -548,7 +550,7 @@ def instance_processes(state_dir: Path) -> list[int]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            launcher = str(_LAUNCH) in cmdline and prefix in cmdline
+            launcher = nspawn.NSPAWN in cmdline and prefix in cmdline
             if launcher or (os.readlink(entry / "ns" / "mnt") != own_ns and _root_is_under(entry, prefix)):
                 found.append(int(entry.name))
         except OSError:
@@ -566,7 +568,8 @@ def _root_is_under(proc_entry: Path, prefix: str) -> bool:
 
 
 def _remove_state(state_dir: Path) -> None:
-    """Unmount everything under state_dir and delete what the runtime made there."""
+    """Unmount everything under state_dir and delete what the runtime made there (its cgroups too)."""
+    cgroups.remove_sandbox(state_dir)
     for point in mounts_under(state_dir):
         unmount_path(point)
     for name in ("instances", "store"):
@@ -579,7 +582,9 @@ def cleanup_stale(state_dir: Path) -> None:
     if not state_dir.exists():
         return
     for _ in range(50):
-        pids = instance_processes(state_dir)
+        pids = instance_processes(state_dir) + [
+            pid for root in cgroups.hierarchies() for pid in cgroups.processes(root / cgroups.group_root(state_dir))
+        ]
         if not pids:
             break
         for pid in pids:
