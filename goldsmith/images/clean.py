@@ -113,9 +113,13 @@ def journal_resources(policy: Policy) -> dict[str, Found]:
             continue
         for entry in journal.live():
             kind = KIND_OF_JOURNAL.get(entry.kind)
+            if not kind:
+                continue
+            # An intent without an id (killed between the request and its answer, e.g. a CopyImage to another
+            # region) still names a region where a resource may exist: that region is searched by tag.
+            found = by_region.setdefault(entry.region, Found(entry.region))
             resource_id = entry.id or (entry.name if entry.kind == "key-pair" else "")
-            if kind and resource_id:
-                found = by_region.setdefault(entry.region, Found(entry.region))
+            if resource_id:
                 found.resources.setdefault(kind, []).append((resource_id, journal.build_id))
     return by_region
 

@@ -152,6 +152,19 @@ def test_an_image_kept_by_on_failure_keep_survives_all_but_not_its_build_id(aws:
     assert snapshots_left(aws, region, [kept_snap]) == set()
 
 
+def test_a_copy_killed_before_its_answer_is_found_in_its_region_by_tag(aws: Aws, tmp_path: Path) -> None:
+    """SIGKILL between CopyImage and its answer: the journal holds the intent (region, no id) and the copy
+    exists, tagged. `clean --build-id` searches that region too, although it is not the build region."""
+    build_region, copy_region = "eu-north-1", "ap-northeast-2"
+    copy_image, copy_snap = image(aws, copy_region, "cut")
+    j = journal(tmp_path, "cut", "killed", build_region, {})
+    j.intent("image", copy_region, "cut-copy")
+    result, lines = run_clean(aws, tmp_path, build_region, build_id="cut")
+    assert result.failures == [], result.failures
+    assert images_left(aws, copy_region, [copy_image]) == set(), lines
+    assert snapshots_left(aws, copy_region, [copy_snap]) == set(), lines
+
+
 def test_build_id_of_a_succeeded_build_keeps_its_ami(aws: Aws, tmp_path: Path) -> None:
     region = "ap-south-1"
     good_image, good_snap = image(aws, region, "fine")
