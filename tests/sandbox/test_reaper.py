@@ -22,7 +22,7 @@ RECIPE = """\
 name: reap
 version: "1.0.0"
 variables:
-  nap: {default: "0"}
+  gate: {default: "/"}
 source:
   filter:
     name: debian-12-sandbox-amd64-*
@@ -32,18 +32,23 @@ build:
   ssh_username: admin
   timeouts: {ssh: 60}
 provision:
-  - {type: shell, inline: ["sleep {{ nap }}"]}
+  # The bake waits (up to 5 min) until the gate file exists in the instance: the test opens it.
+  - {type: shell, inline: ["timeout 300 sh -c 'until [ -e {{ gate }} ]; do sleep 0.2; done'"]}
 image:
   name: "reap-{{ timestamp }}-{{ build_id[-4:] }}"
 """
 
 
-def _instance_launched(work: Path, build_id: str) -> bool:
+GATE = "/var/tmp/reaper-go"
+
+
+def _instance_launched(work: Path, build_id: str) -> str | None:
+    """The id of the build's instance once its journal records it."""
     path = work / "builds" / f"{build_id}.json"
     if not path.exists():
-        return False
+        return None
     entries = json.loads(path.read_text()).get("entries", [])
-    return any(e["kind"] == "instance" and e.get("id") for e in entries)
+    return next((str(e["id"]) for e in entries if e["kind"] == "instance" and e.get("id")), None)
 
 
 def test_clean_older_than_0_removes_a_killed_bake_and_leaves_a_running_one(
@@ -56,7 +61,7 @@ def test_clean_older_than_0_removes_a_killed_bake_and_leaves_a_running_one(
     recipe.write_text(RECIPE)
     work = tmp_path / "work"
     env = {**os.environ, "INVOKE_GOLDSMITH_WORK_DIR": str(work), "INVOKE_GOLDSMITH_PLAIN": "true"}
-    running = subprocess.Popen([sys.executable, "-m", "invoke", "bake", str(recipe), "--var", "nap=20"], cwd=REPO,
+    running = subprocess.Popen([sys.executable, "-m", "invoke", "bake", str(recipe), "--var", f"gate={GATE}"], cwd=REPO,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -74,6 +79,9 @@ def test_clean_older_than_0_removes_a_killed_bake_and_leaves_a_running_one(
         assert leftovers(ec2, dead) == {}
         assert running.poll() is None, "the reaper ran after the running bake ended: the test proves nothing"
         assert set(leftovers(ec2, alive)) >= {"instances", "key-pairs", "security-groups"}
+        # Open the gate: the instance's root filesystem is a directory of the sandbox on this host.
+        instance_id = _instance_launched(work, alive)
+        (Path(sandbox.state_dir) / "runtime" / "instances" / str(instance_id) / "root" / GATE.lstrip("/")).touch()
         output, _ = running.communicate(timeout=300)
     finally:
         if running.poll() is None:
