@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from goldsmith.sandbox import moto_transport
 from goldsmith.sandbox.credentials import UNCHECKED, Credentials
 from goldsmith.sandbox.gateway_groups import group_members, ingress_rules
+from goldsmith.sandbox.image import BASE_IMAGE_OWNER
 from goldsmith.sandbox.latency import LatencyModel
-from goldsmith.sandbox.moto_fixes import BASE_IMAGE_OWNER
 
 log = logging.getLogger(__name__)
 DEFAULT_USER = "admin"  # the base AMI's login user, like Debian's cloud images

@@ -23,6 +23,7 @@ from pathlib import Path
 from goldsmith.errors import EnvironmentProblem
 
 BASE_IMAGE_NAME_PREFIX = "debian-12-sandbox-amd64"
+BASE_IMAGE_OWNER = "136693071363"  # Debian's real AWS account, so recipes can filter by owner
 DEFAULT_USER = "admin"
 
 SUITE = "bookworm"

@@ -37,7 +37,7 @@ from goldsmith.sandbox import (
     moto_fixes_network,
     moto_fixes_ssm,
 )
-from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX
+from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX, BASE_IMAGE_OWNER
 from goldsmith.sandbox.moto_fixes_ebs import (
     COPIED_SNAPSHOT_VOLUME_ID,
     Mapping,
@@ -49,7 +49,6 @@ from goldsmith.sandbox.moto_fixes_ebs import (
     original_create_snapshot,
 )
 
-BASE_IMAGE_OWNER = "136693071363"  # Debian's real AWS account, so recipes can filter by owner
 BASE_ROOT_DEVICE = "/dev/xvda"
 BASE_ROOT_SIZE_GIB = 8
 BASE_SNAPSHOT_DESCRIPTION = "Debian 12 sandbox root filesystem"
