@@ -82,8 +82,9 @@ def create_key_pair(ec2: EC2Client, name: str, tags: Mapping[str, str], *, waits
                                            TagSpecifications=tag_specs(["key-pair"], tags))
             return str(resp.get("KeyPairId", name)), str(resp["KeyMaterial"])
         except AwsError as exc:
-            if (tries >= KEY_PAIR_TRIES or not retried_duplicate(exc, "InvalidKeyPair.Duplicate")
-                    or not is_builds(found_soon(lambda: _key_pair_tags(ec2, name), waits), tags.get(BUILD_ID_TAG))):
+            if tries >= KEY_PAIR_TRIES or not retried_duplicate(exc, "InvalidKeyPair.Duplicate"):
+                raise
+            if not is_builds(found_soon(lambda: _key_pair_tags(ec2, name), waits), tags.get(BUILD_ID_TAG)):
                 raise
         ec2ops.delete_key_pair(ec2, name)
 

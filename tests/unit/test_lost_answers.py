@@ -118,11 +118,12 @@ def test_a_key_pair_of_a_lost_answer_not_yet_described_is_asked_for_again(
     ec2: EC2Client, control: SandboxClient, tags: dict[str, str]
 ) -> None:
     """Right after the create, DescribeKeyPairs may not know the key pair yet (eventual consistency): the
-    Duplicate's key pair is looked up again until it shows, not taken for someone else's."""
+    Duplicate's key pair is looked up again until it shows, not taken for someone else's. (The window
+    outlasts botocore's first backoff, at most 1 s.)"""
     name = f"kp-{tags[BUILD_ID_TAG]}"
     control.set_faults([{"action": "CreateKeyPair", "error": "InternalError", "nth": 1, "lose_answer": True},
-                        {"kind": "not_found_after_create", "action": "DescribeKeyPairs", "seconds": 0.5}])
-    creates.create_key_pair(ec2, name, tags, waits=WAITS)
+                        {"kind": "not_found_after_create", "action": "DescribeKeyPairs", "seconds": 2.0}])
+    creates.create_key_pair(ec2, name, tags, waits=ec2ops.Waits(delay=0.1, not_found=10.0))
     described = _faults(control, "DescribeKeyPairs")
     assert described[0] == "InvalidKeyPair.NotFound" and described[-1] is None, described
     assert len(control.requests(action="DeleteKeyPair")) == 1
