@@ -75,12 +75,15 @@ class BakeError(GoldsmithError):
 
 
 class AwsError(BakeError):
-    """An AWS API call failed."""
+    """An AWS API call failed. `retries`: how often botocore had retried the call before this answer
+    (ResponseMetadata.RetryAttempts); an earlier attempt may have been carried out with its answer lost."""
 
-    def __init__(self, message: str, *, operation: str = "", code: str = "", resource: str = "") -> None:
+    def __init__(self, message: str, *, operation: str = "", code: str = "", resource: str = "",
+                 retries: int = 0) -> None:
         self.operation = operation
         self.code = code
         self.resource = resource
+        self.retries = retries
         super().__init__(message)
 
 

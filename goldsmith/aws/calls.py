@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,8 @@ def aws_call(operation: str, resource: str = "") -> Iterator[None]:
         if code in DENIED_CODES:
             raise _denied(operation, target, code, message, resource) from exc
         raise AwsError(
-            f"{operation}{target} failed: {code}: {message}", operation=operation, code=code, resource=resource
+            f"{operation}{target} failed: {code}: {message}", operation=operation, code=code, resource=resource,
+            retries=retries_of(exc.response),
         ) from exc
     except BotoCoreError as exc:
         target = f" {resource}" if resource else ""
@@ -53,6 +54,11 @@ def _denied(operation: str, target: str, code: str, message: str, resource: str)
         f"{operation}{target} was refused ({code}): these credentials may not call {action}; "
         f"{advice_for([action])}. AWS said: {message}",
         operation=operation, code=code, resource=resource)
+
+
+def retries_of(response: Mapping[str, Any]) -> int:
+    """How often botocore retried the call before this answer (a response's, or a ClientError's)."""
+    return int(response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
 
 
 def error_code(exc: BaseException) -> str:

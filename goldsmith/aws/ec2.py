@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import (
         ImageTypeDef,
         InstanceTypeDef,
-        RegisterImageRequestTypeDef,
         ReservationTypeDef,
         RunInstancesRequestTypeDef,
     )
@@ -139,15 +138,6 @@ def images_named(ec2: EC2Client, name: str) -> list[ImageTypeDef]:
                                    IncludeDisabled=True)["Images"]
 
 
-def create_key_pair(ec2: EC2Client, name: str, tags: Mapping[str, str]) -> tuple[str, str]:
-    """An ed25519 key pair; returns (key pair id, private key material). The material is never logged."""
-    with aws_call("CreateKeyPair", name):
-        resp = ec2.create_key_pair(
-            KeyName=name, KeyType="ed25519", KeyFormat="pem", TagSpecifications=tag_specs(["key-pair"], tags)
-        )
-    return str(resp.get("KeyPairId", name)), str(resp["KeyMaterial"])
-
-
 def delete_key_pair(ec2: EC2Client, name: str) -> None:
     with aws_call("DeleteKeyPair", name):
         ec2.delete_key_pair(KeyName=name)
@@ -175,19 +165,6 @@ def subnet_vpc(ec2: EC2Client, subnet_id: str) -> str:
         raise PreflightError(f"Subnet {subnet_id} (build.subnet_id) is IPv6-only; Goldsmith reaches instances "
                              "over IPv4: pick a subnet with IPv4 addresses (a dual-stack one is fine).")
     return str(subnets[0]["VpcId"])
-
-
-def create_security_group(ec2: EC2Client, *, name: str, vpc_id: str, tags: Mapping[str, str]) -> str:
-    """An empty group; the caller records its id before any rule is added (so a failed rule can't leak it)."""
-    with aws_call("CreateSecurityGroup", name):
-        return str(
-            ec2.create_security_group(
-                GroupName=name,
-                Description="Goldsmith temporary builder access (SSH from the builder only)",
-                VpcId=vpc_id,
-                TagSpecifications=tag_specs(["security-group"], tags),
-            )["GroupId"]
-        )
 
 
 def allow_ssh_from(ec2: EC2Client, group_id: str, *, cidr: str, port: int, tags: Mapping[str, str],
@@ -316,22 +293,6 @@ def _instance_state(ec2: EC2Client, instance_id: str) -> str | None:
     return None
 
 
-def create_snapshots(ec2: EC2Client, instance_id: str, description: str, tags: Mapping[str, str]) -> dict[str, str]:
-    """Snapshot every volume of the instance at once (multi-volume, crash-consistent): volume -> snapshot.
-
-    The snapshots get `tags` (the build's, which RunInstances also gave the volumes) through
-    TagSpecifications only: with CopyTagsFromSource=volume as well the same keys would come twice,
-    which EC2 may refuse.
-    """
-    with aws_call("CreateSnapshots", instance_id):
-        resp = ec2.create_snapshots(
-            InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
-            Description=description,
-            TagSpecifications=tag_specs(["snapshot"], tags),
-        )
-    return {str(s["VolumeId"]): str(s["SnapshotId"]) for s in resp["Snapshots"]}
-
-
 def wait_snapshots(ec2: EC2Client, snapshot_ids: Sequence[str], waits: Waits) -> None:
     wait(ec2, "snapshot_completed", resource=", ".join(snapshot_ids), wanted="completed",
          timeout=waits.snapshot, **waits.args("snapshot"), SnapshotIds=list(snapshot_ids))
@@ -363,11 +324,6 @@ def instance_uefi_data(ec2: EC2Client, instance_id: str) -> str | None:
         if exc.code in UEFI_DATA_UNAVAILABLE:
             return None
         raise
-
-
-def register_image(ec2: EC2Client, params: RegisterImageRequestTypeDef) -> str:
-    with aws_call("RegisterImage", str(params.get("Name", ""))):
-        return str(ec2.register_image(**params)["ImageId"])
 
 
 def wait_image(ec2: EC2Client, image_id: str, waits: Waits) -> ImageTypeDef:

@@ -62,7 +62,8 @@ class SandboxClient:
         return list(self._call("GET", route))
 
     def set_faults(self, rules: list[dict[str, Any]], seed: int | None = None) -> None:
-        """Rules like ``{"action": "CopyImage", "error": "InternalError", "nth": 2}`` or ``rate``, or
+        """Rules like ``{"action": "CopyImage", "error": "InternalError", "nth": 2}`` or ``rate`` (with
+        ``"lose_answer": true``: carried out, then answered with the error), or
         ``{"kind": "not_found_after_create", "action": "RunInstances", "seconds": 1.0}`` (see faults.py)."""
         self._call("PUT", "faults", {"rules": rules, "seed": seed})
 

@@ -75,23 +75,27 @@ CREATES: dict[str, tuple[ResourceKind, tuple[str, ...]]] = {
 # NetworkInterface.1.SecurityGroupId.1, BlockDeviceMapping.1.Ebs.SnapshotId, ResourceId.1 (CreateTags), ...
 REFERENCE = re.compile(r"(?:^|\.)(InstanceId|GroupId|SecurityGroupId|KeyName|KeyPairId|SnapshotId|"
                        r"SourceSnapshotId|ImageId|SourceImageId|ResourceId)(?:\.\d+)?$")
+# Errors a call can be answered with after it was carried out (throttling and refusals happen before).
+LOSABLE_ANSWER_ERRORS = ("InternalError", "ServiceUnavailable")
 SOURCE_PARAMS = ("SourceSnapshotId", "SourceImageId")  # they name a resource of SourceRegion
 NAMING_KEYS = ("CreateKeyPair", "ImportKeyPair")  # their KeyName names the new key, it references none
 
 
 @dataclass(frozen=True)
 class FaultRule:
-    """An error rule; exactly one of rate and nth is used (nth wins when set); `region` limits it to one region."""
+    """An error rule; exactly one of rate and nth is used (nth wins when set); `region` limits it to one region;
+    `lose_answer`: the call is carried out and only its answer replaced by the error."""
 
     action: str
     error: str
     rate: float = 0.0
     nth: int | None = None
     region: str | None = None
+    lose_answer: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
-        unknown = set(data) - {"kind", "action", "error", "rate", "nth", "region"}
+        unknown = set(data) - {"kind", "action", "error", "rate", "nth", "region", "lose_answer"}
         if unknown:
             raise InputError(f"unknown field(s) of an error fault rule: {', '.join(sorted(unknown))}")
         error = str(data.get("error", "RequestLimitExceeded"))
@@ -102,12 +106,18 @@ class FaultRule:
             raise InputError(f"fault rate must be between 0 and 1, got {rate}")
         nth = data.get("nth")
         region = data.get("region")
+        lose_answer = data.get("lose_answer", False)
+        if not isinstance(lose_answer, bool):
+            raise InputError(f"fault lose_answer must be true or false, got {lose_answer!r}")
+        if lose_answer and error not in LOSABLE_ANSWER_ERRORS:
+            raise InputError(f"a lost answer is replaced by {' or '.join(LOSABLE_ANSWER_ERRORS)}, not {error} "
+                             "(AWS answers that one before carrying the call out)")
         return cls(str(data.get("action", "*")), error, rate, int(nth) if nth is not None else None,
-                   str(region) if region is not None else None)
+                   str(region) if region is not None else None, lose_answer)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "error", "action": self.action, "error": self.error, "rate": self.rate, "nth": self.nth,
-                "region": self.region}
+                "region": self.region, "lose_answer": self.lose_answer}
 
 
 @dataclass(frozen=True)
@@ -160,12 +170,14 @@ def _applies(rule_action: str, action: str, is_ec2: bool) -> bool:
 
 @dataclass(frozen=True)
 class Fault:
-    """The error the gateway answers instead of forwarding the request."""
+    """The error the gateway answers instead of forwarding the request (`lose_answer`: after carrying it out,
+    instead of its answer)."""
 
     error: str
     status: int
     message: str
     json_type: str
+    lose_answer: bool = False
 
     def ec2_body(self) -> bytes:
         """EC2's query-protocol error document, as botocore's EC2 parser reads it."""
@@ -225,7 +237,7 @@ class FaultInjector:
                 fired = count == rule.nth if rule.nth is not None else self._random.random() < rule.rate
                 if fired:
                     status, message, json_type = ERRORS[rule.error]
-                    return Fault(rule.error, status, message, json_type)
+                    return Fault(rule.error, status, message, json_type, rule.lose_answer)
             return None
 
     def _not_yet_visible(self, rule: NotFoundRule, action: str, region: str, params: dict[str, str]) -> Fault | None:

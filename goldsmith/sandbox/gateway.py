@@ -188,9 +188,18 @@ class Gateway:
         fault = self.faults.decide(call.action, call.is_ec2, call.region, call.params)
         self.stats.record(call, fault)
         log.debug("%s %s %s%s", call.service, call.action, call.region, f" -> {fault.error}" if fault else "")
-        if fault is not None:
+        if fault is not None and not fault.lose_answer:
             status, extra, data = fault_response(call, fault)
             return status, list(extra.items()), data
+        answer = self._carry_out(call, method, path, headers, body)
+        if fault is not None:  # carried out, and its answer lost: the client sees only the error
+            status, extra, data = fault_response(call, fault)
+            return status, list(extra.items()), data
+        return answer
+
+    def _carry_out(self, call: Call, method: str, path: str, headers: list[tuple[str, str]],
+                   body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Forward the call to moto and drive the instance runtime around it; moto's answer, rewritten."""
         context = None
         if call.is_ec2 and self.machines.handles(call.action):
             try:

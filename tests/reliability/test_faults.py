@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.helpers import FAST, REPO, BakeRun, bake, clean, tagged_leftovers
+from tests.reliability.helpers import FAST, REPO, BakeRun, bake, clean, inventory, tagged_leftovers
 from tests.reliability.slowssh import SlowSshProxy
 
 pytestmark = pytest.mark.sandbox
@@ -24,6 +24,9 @@ THROTTLING = [
     {"action": "*", "error": "RequestLimitExceeded", "rate": 0.20},
     {"action": "*", "error": "ServiceUnavailable", "rate": 0.05},
 ]
+# EC2 carries each create out, then its answer is lost (a 500): botocore sends the call again.
+LOST_ANSWERS = [{"action": action, "error": "InternalError", "nth": 1, "lose_answer": True}
+                for action in ("CreateKeyPair", "CreateSecurityGroup", "CreateSnapshots", "RegisterImage")]
 SEED = 20261125
 THROTTLED_BAKES = 20
 AT_ONCE = 10  # the bakes mostly wait in botocore's backoff: ten at a time keep the test short
@@ -64,6 +67,27 @@ def test_throttling_and_503s_from_ec2_do_not_fail_bakes(
     for run in runs:
         _only_artifacts_left(sandbox.gateway_url, run)
         assert clean(run.build_id, run.work, sandbox_dir).returncode == 0
+
+
+def test_creates_whose_answers_were_lost_neither_fail_the_bake_nor_leak(
+    control: Any, sandbox: Any, sandbox_dir: Path, tmp_path: Path
+) -> None:
+    """The build's key pair, security group, snapshots and image are each made by a call whose answer is lost
+    (then retried by botocore): the bake succeeds and leaves its image and its snapshots only, none untagged."""
+    url = sandbox.gateway_url
+    before = inventory(url)
+    control.reset_counts()
+    control.set_faults(LOST_ANSWERS)
+    run = bake(FAST, tmp_path, sandbox_dir)
+    control.clear_faults()
+    assert run.returncode == 0, run.output[-3000:]
+    for rule in LOST_ANSWERS:
+        assert [r["fault"] for r in control.requests(action=rule["action"])][:2] == ["InternalError", None], rule
+    left = tagged_leftovers(url, run.build_id)
+    assert sorted(left) == ["us-east-1/images", "us-east-1/snapshots", "us-west-2/images", "us-west-2/snapshots"]
+    assert (len(left["us-east-1/images"]), len(left["us-east-1/snapshots"])) == (1, 2), left
+    assert inventory(url) - before == {f"{key}/{rid}" for key, ids in left.items() for rid in ids}
+    assert clean(run.build_id, run.work, sandbox_dir).returncode == 0
 
 
 def test_bake_waits_for_an_ssh_server_that_refuses_connections_at_first(

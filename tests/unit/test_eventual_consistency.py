@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from goldsmith.aws import creates
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.session import Aws, AwsSettings
 from goldsmith.engine.cancel import Cancelled, CancelToken
@@ -70,7 +71,8 @@ def _young(action: str, seconds: float, *resources: str) -> dict[str, Any]:
 def test_authorizing_a_fresh_group_is_retried_and_cancellable(ec2: EC2Client, control: SandboxClient) -> None:
     """InvalidGroup.NotFound for 60 s: the retry pauses on the run's token, so a cancel ends it at once."""
     control.set_faults([_young("AuthorizeSecurityGroupIngress", 60.0)])
-    group = ec2ops.create_security_group(ec2, name="young-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS)
+    group = creates.create_security_group(ec2, name="young-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS,
+                                          waits=ec2ops.Waits(delay=0.1))
     token = CancelToken()
     raised: list[BaseException] = []
 
@@ -95,7 +97,8 @@ def test_authorizing_a_fresh_group_is_retried_and_cancellable(ec2: EC2Client, co
 
 def test_authorizing_a_group_that_shows_up_late_succeeds(ec2: EC2Client, control: SandboxClient) -> None:
     control.set_faults([_young("AuthorizeSecurityGroupIngress", 0.5)])
-    group = ec2ops.create_security_group(ec2, name="late-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS)
+    group = creates.create_security_group(ec2, name="late-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS,
+                                          waits=ec2ops.Waits(delay=0.1))
     ec2ops.allow_ssh_from(ec2, group, cidr="127.0.0.1/32", port=22, tags=TAGS, waits=ec2ops.Waits(delay=0.1))
     [described] = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
     assert [r["IpRanges"][0]["CidrIp"] for r in described["IpPermissions"]] == ["127.0.0.1/32"]
@@ -103,7 +106,8 @@ def test_authorizing_a_group_that_shows_up_late_succeeds(ec2: EC2Client, control
 
 def test_a_not_found_that_lasts_is_raised_when_the_time_is_up(ec2: EC2Client, control: SandboxClient) -> None:
     control.set_faults([_young("AuthorizeSecurityGroupIngress", 60.0)])
-    group = ec2ops.create_security_group(ec2, name="lost-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS)
+    group = creates.create_security_group(ec2, name="lost-group", vpc_id=ec2ops.default_vpc(ec2), tags=TAGS,
+                                          waits=ec2ops.Waits(delay=0.1))
     t0 = time.monotonic()
     with pytest.raises(AwsError, match=r"InvalidGroup\.NotFound"):
         ec2ops.allow_ssh_from(ec2, group, cidr="127.0.0.1/32", port=22, tags=TAGS,
@@ -148,8 +152,9 @@ def test_snapshot_wait_retries_a_snapshot_not_yet_known(ec2: EC2Client, control:
     """botocore's snapshot_completed fails at once on InvalidSnapshot.NotFound; our waiter retries it."""
     instance_id = _launch(ec2)
     control.set_faults([_young("DescribeSnapshots", 0.5)])
-    snapshots = ec2ops.create_snapshots(ec2, instance_id, "young", TAGS)
-    ec2ops.wait_snapshots(ec2, list(snapshots.values()), ec2ops.Waits(delay=0.1, snapshot=10))
+    waits = ec2ops.Waits(delay=0.1, snapshot=10)
+    snapshots = creates.create_snapshots(ec2, instance_id, "young", TAGS, waits=waits)
+    ec2ops.wait_snapshots(ec2, list(snapshots.values()), waits)
     assert {r["fault"] for r in control.requests(action="DescribeSnapshots")} == {"InvalidSnapshot.NotFound", None}
     [create] = control.requests(action="CreateSnapshots")[-1:]
     assert "CopyTagsFromSource" not in create["params"]

@@ -323,6 +323,48 @@ def test_a_fault_rule_can_be_limited_to_one_region(gateway: Gateway) -> None:
     client.clear_faults()
 
 
+def test_a_lost_answer_is_carried_out_and_botocore_retries_a_call_that_happened(
+    gateway: Gateway, runtime: FakeRuntime
+) -> None:
+    """lose_answer: moto makes the group, the client gets a 500, botocore retries, and the retry meets the
+    first attempt's group (InvalidGroup.Duplicate after one retry); a later call is answered as usual."""
+    ec2, client = ec2_client(gateway, attempts=3), SandboxClient(gateway.url, UNCHECKED)
+    client.set_faults([{"action": "CreateSecurityGroup", "error": "InternalError", "nth": 1, "lose_answer": True}])
+    client.reset_counts()
+    with pytest.raises(ClientError) as err:
+        ec2.create_security_group(GroupName="lost-answer", Description="made by the first attempt")
+    assert err.value.response["Error"]["Code"] == "InvalidGroup.Duplicate"
+    assert err.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [r["fault"] for r in client.requests(action="CreateSecurityGroup")] == ["InternalError", None]
+    [group] = ec2.describe_security_groups(GroupNames=["lost-answer"])["SecurityGroups"]
+    assert ec2.create_security_group(GroupName="lost-again", Description="no fault")["GroupId"] != group["GroupId"]
+    assert gateway.faults.describe()["rules"][0]["lose_answer"] is True
+    client.clear_faults()
+
+
+def test_a_lost_answer_drives_the_instance_runtime(gateway: Gateway, runtime: FakeRuntime) -> None:
+    """A RunInstances whose answer is lost still starts its machine, as EC2 would have launched it."""
+    ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
+    image_id = base_ami(ec2)
+    client.set_faults([{"action": "RunInstances", "error": "ServiceUnavailable", "nth": 1, "lose_answer": True}])
+    with pytest.raises(ClientError) as err:
+        ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)
+    assert err.value.response["Error"]["Code"] == "ServiceUnavailable"
+    assert len(runtime.named("start_instance")) == 1
+    client.clear_faults()
+
+
+@pytest.mark.parametrize("error", ["RequestLimitExceeded", "AccessDenied", "ResourceLimitExceeded"])
+def test_only_errors_of_a_carried_out_call_can_replace_its_answer(gateway: Gateway, error: str) -> None:
+    """Throttling and refusals are answered before AWS does anything: a lost answer is a 500 or a 503."""
+    with pytest.raises(InputError, match="a lost answer is replaced by InternalError or ServiceUnavailable"):
+        gateway.faults.configure({"rules": [{"action": "CreateKeyPair", "error": error, "nth": 1,
+                                             "lose_answer": True}]})
+    with pytest.raises(InputError, match="lose_answer must be true or false"):
+        gateway.faults.configure({"rules": [{"action": "CreateKeyPair", "error": "InternalError",
+                                             "lose_answer": "yes"}]})
+
+
 def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
     ec2, client = ec2_client(gateway), SandboxClient(gateway.url, UNCHECKED)
     client.set_latency("aws", scale=0.25)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from goldsmith.aws import ec2 as ec2ops
+from goldsmith.aws import creates
 from goldsmith.bake.machines import InstanceSpec, kept_on_error, remove_key_pair
 from goldsmith.engine.signals import create_then_record
 from goldsmith.ssh.keys import PrivateKey
@@ -24,7 +24,7 @@ class CreateKeyPair:
         name = self.spec.resource_name(state.build_id)
         entry = ctx.journal.intent("key-pair", state.region, name)
         with create_then_record():
-            key_id, material = ec2ops.create_key_pair(ctx.aws.ec2(state.region), name, state.tags)
+            key_id, material = creates.create_key_pair(ctx.aws.ec2(state.region), name, state.tags, waits=ctx.waits)
             machine.key_name = name
             ctx.journal.created(entry, key_id)
         machine.private_key = PrivateKey.from_openssh(material)

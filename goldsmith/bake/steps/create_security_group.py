@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goldsmith.aws import creates
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.bake.machines import InstanceSpec, kept_on_error, remove_security_group
 from goldsmith.engine.signals import create_then_record
@@ -28,7 +29,8 @@ class CreateSecurityGroup:
         ec2 = ctx.aws.ec2(state.region)
         entry = ctx.journal.intent("security-group", state.region, name)
         with create_then_record():
-            group_id = ec2ops.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags)
+            group_id = creates.create_security_group(ec2, name=name, vpc_id=state.vpc_id, tags=state.tags,
+                                                    waits=ctx.waits)
             machine.security_group_id = group_id
             ctx.journal.created(entry, group_id)
         extra = tuple(p for p in self.spec.ingress if p != build.ssh_port)

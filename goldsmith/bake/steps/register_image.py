@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goldsmith.aws import creates
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.tags import VALIDATION_TAG, tag_specs
 from goldsmith.bake.billing import check_image_billing
@@ -71,7 +72,7 @@ class RegisterImage:
         params = register_params(state, ctx, build_uefi_data(state, ctx), validated=self.validated)
         entry = ctx.journal.intent("image", state.region, params["Name"])
         with create_then_record():
-            state.image_id = ec2ops.register_image(ec2, params)
+            state.image_id = creates.register_image(ec2, params, waits=ctx.waits)
             ctx.journal.created(entry, state.image_id)
         state.artifacts[state.region] = Artifact(state.region, state.image_id, dict(state.snapshots))
         state.image = ec2ops.wait_image(ec2, state.image_id, ctx.waits)

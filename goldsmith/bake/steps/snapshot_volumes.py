@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goldsmith.aws import creates
 from goldsmith.aws import ec2 as ec2ops
 from goldsmith.aws.images import delete_snapshot_retrying
 from goldsmith.bake.machines import build_uefi_data, start_removing_instance
@@ -32,8 +33,8 @@ class SnapshotVolumes:
         entry = ctx.journal.intent("snapshot", state.region, f"snapshots of {instance_id}")
         device_of = {vol: dev for dev, vol in volumes.items()}
         with create_then_record():
-            by_volume = ec2ops.create_snapshots(
-                ec2, instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags
+            by_volume = creates.create_snapshots(
+                ec2, instance_id, f"goldsmith {ctx.loaded.recipe.name} {state.build_id}", state.tags, waits=ctx.waits
             )
             ctx.journal.created_many(entry, {f"{instance_id}:{v}": snap for v, snap in by_volume.items()})
             for volume_id, snapshot_id in by_volume.items():
