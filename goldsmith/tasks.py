@@ -13,6 +13,7 @@ then task flags.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -325,10 +326,13 @@ def lint(c: Context, fix: bool = False) -> None:
         c.run("mypy goldsmith tasks.py", pty=False)
 
 
-@task(help={"k": "only tests matching this expression", "quick": "skip the slow kill matrix"})
-def test(c: Context, k: str | None = None, quick: bool = False) -> None:
+@task(help={"k": "only tests matching this expression", "quick": "skip the slow kill matrix",
+            "workers": "pytest processes, each with its own sandbox (default: the CPUs, at least 2; 1: this one)"})
+def test(c: Context, k: str | None = None, quick: bool = False, workers: int = 0) -> None:
     """Run the whole test suite (unit + sandbox end to end)."""
-    args = ["-m 'not slow'" if quick else "", f"-k {k!r}" if k else ""]
+    count = workers or max(2, os.cpu_count() or 1)
+    args = ["-m 'not slow'" if quick else "", f"-k {k!r}" if k else "",
+            f"-n {count} --dist worksteal" if count > 1 else ""]
     with c.cd(_checkout()):
         result = c.run(f"{sys.executable} -m pytest {' '.join(a for a in args if a)}", pty=False, warn=True)
     if result is not None and result.exited:

@@ -39,6 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     which would then never see the tests' Ctrl-C: restore Python's handler (children start with the default)."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    from tests.reliability.matrix import MatrixCollector
+
+    if not hasattr(config, "workerinput"):  # pytest-xdist's workers send their reports to this process
+        config.pluginmanager.register(MatrixCollector(), "kill-matrix")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

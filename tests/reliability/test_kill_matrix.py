@@ -24,8 +24,8 @@ import pytest
 from goldsmith.bake.sequences import Features, step_names
 from goldsmith.engine.runner import FAULT_ENV
 from goldsmith.recipe.loader import load_recipe
-from tests.reliability.conftest import Cell, Matrix
 from tests.reliability.helpers import FAST, FAST_REGIONS, bake, run_cells
+from tests.reliability.matrix import Cell, CellRecorder
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ def test_every_step_of_the_plan_is_in_the_matrix() -> None:
 
 @pytest.mark.parametrize("step", STEP_NAMES)
 def test_fault_at_step_leaves_nothing(step: str, sandbox: Any, sandbox_dir: Path, tmp_path: Path,
-                                      kill_matrix: Matrix) -> None:
+                                      kill_matrix: CellRecorder) -> None:
     """The step's four cells run at the same time, each a bake of its own (see run_cells)."""
 
     def run(fault: str, work: Path) -> tuple[int, str, str]:

@@ -16,8 +16,8 @@ import pytest
 from goldsmith.bake import sequences
 from goldsmith.engine.runner import FAULT_ENV
 from goldsmith.recipe.model import Build
-from tests.reliability.conftest import Cell, Matrix
 from tests.reliability.helpers import FAST, bake, run_cells, tagged_leftovers
+from tests.reliability.matrix import Cell, CellRecorder
 from tests.sandbox.helpers import REPO, build_ids, run_invoke
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -44,7 +44,7 @@ def test_the_sequence_is_what_the_matrix_covers() -> None:
 
 @pytest.mark.parametrize("step", STEPS)
 def test_fault_in_invoke_validate_leaves_nothing(step: str, image_id: str, sandbox: Any, sandbox_dir: Path,
-                                                 tmp_path: Path, kill_matrix: Matrix) -> None:
+                                                 tmp_path: Path, kill_matrix: CellRecorder) -> None:
     """The step's four cells run at the same time (see helpers.run_cells)."""
 
     def run(fault: str, work: Path) -> tuple[int, str, str]:
