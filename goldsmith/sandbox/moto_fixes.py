@@ -72,7 +72,7 @@ def _check_name_free(backend: Any, name: str | None) -> None:
     """AWS: an AMI name is unique per account and region (InvalidAMIName.Duplicate)."""
     if not name:
         raise MissingParameterError("name")
-    for ami in backend.amis.values():
+    for ami in list(backend.amis.values()):  # a copy: other requests add AMIs meanwhile
         if ami.name == name and ami.owner_id == backend.account_id:
             raise ec2_error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
 

@@ -27,7 +27,7 @@ def delete_associated_snapshots(backend: Any, snapshot_ids: list[str]) -> list[d
     results = []
     for snapshot_id in dict.fromkeys(snapshot_ids):
         snapshot = backend.snapshots.get(snapshot_id)
-        in_use = any(snapshot_id in _snapshots_of(ami) for ami in backend.amis.values())
+        in_use = any(snapshot_id in _snapshots_of(ami) for ami in list(backend.amis.values()))
         if snapshot is None or in_use or snapshot.owner_id != backend.account_id:
             results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
             continue

@@ -288,7 +288,7 @@ original_create_snapshot = EBSBackend.create_snapshot
 
 def _delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
     """AWS: a snapshot that backs a registered AMI cannot be deleted (InvalidSnapshot.InUse)."""
-    for ami in self.amis.values():
+    for ami in list(self.amis.values()):  # a copy: moto serves requests in threads that add AMIs
         for mapping in getattr(ami, "gs_mappings", None) or []:
             if mapping["Ebs"].get("SnapshotId") == snapshot_id:
                 raise InvalidSnapshotInUse(snapshot_id, ami.id)
