@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -131,6 +132,19 @@ class FakeRuntime:
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         return [c for c in self.calls if c[0] == name]
+
+
+@contextlib.contextmanager
+def gateway_on_own_moto(runtime: FakeRuntime) -> Iterator[Gateway]:
+    """A gateway in front of a moto server of its own, both stopped afterwards (a module fixture's body)."""
+    server = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
+    gw = Gateway(server.url, runtime, credentials=UNCHECKED)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

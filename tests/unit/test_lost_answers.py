@@ -19,9 +19,8 @@ from goldsmith.errors import AwsError
 from goldsmith.sandbox.client import SandboxClient
 from goldsmith.sandbox.credentials import UNCHECKED
 from goldsmith.sandbox.gateway import Gateway
-from goldsmith.sandbox.moto_server import MotoProcess
 from goldsmith.ssh.keys import PrivateKey
-from tests.unit.test_gateway import FakeRuntime, base_ami
+from tests.unit.test_gateway import FakeRuntime, base_ami, gateway_on_own_moto
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -32,12 +31,8 @@ WAITS = ec2ops.Waits(delay=0.05, not_found=2.0)
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Gateway]:
-    moto = MotoProcess.start(base_image_name="debian-12-sandbox-amd64-20260101")
-    gw = Gateway(moto.url, FakeRuntime(), credentials=UNCHECKED)
-    gw.start()
-    yield gw
-    gw.stop()
-    moto.stop()
+    with gateway_on_own_moto(FakeRuntime()) as gw:
+        yield gw
 
 
 @pytest.fixture
