@@ -85,6 +85,10 @@ STATEMENTS: tuple[Statement, ...] = (
 _BY_SID = {s.sid: s for s in STATEMENTS}
 
 
+UNLISTED_CALLS: tuple[str, ...] = ("sts:GetCallerIdentity",)
+"""Calls Goldsmith makes that need no statement: AWS answers GetCallerIdentity for any valid credentials."""
+
+
 def policy_document(*, sharing: bool) -> dict[str, Any]:
     """The IAM policy document: the base statements, plus the sharing ones for the sharing variant."""
     return {"Version": "2012-10-17",

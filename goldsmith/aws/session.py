@@ -47,6 +47,7 @@ class AwsSettings:
 
 
 _LOADER: botocore.loaders.Loader | None = None
+_FULL_LOADER: botocore.loaders.Loader | None = None
 _LOADER_LOCK = threading.Lock()
 # Client creation, one at a time in the process: the loader's cache has no lock, so ten bakes starting together
 # each parsed EC2's model and endpoint rules themselves (10 bakes x 3 regions: 4.5 s of CPU instead of 0.9 s).
@@ -55,23 +56,37 @@ _CREATE_LOCK = threading.Lock()
 
 
 def shared_loader() -> botocore.loaders.Loader:
-    """One botocore data loader for the process: it caches the service models it parses, so the bakes of
-    a pipeline (each with its own session) parse EC2's large model once, not once each (~25 MB apiece)."""
+    """One botocore data loader for the process: it caches the service models it reads, so the bakes of
+    a pipeline (each with its own session) read EC2's model once, not once each. The models are trimmed to
+    the operations Goldsmith calls (goldsmith/aws/models.py)."""
     global _LOADER
     with _LOADER_LOCK:
         if _LOADER is None:
-            _LOADER = botocore.loaders.create_loader()
+            from goldsmith.aws.models import TrimmedLoader, operations_called
+
+            _LOADER = TrimmedLoader(operations_called())
         return _LOADER
+
+
+def full_loader() -> botocore.loaders.Loader:
+    """One loader of botocore's whole models, for `Aws(full_models=True)`."""
+    global _FULL_LOADER
+    with _LOADER_LOCK:
+        if _FULL_LOADER is None:
+            _FULL_LOADER = botocore.loaders.create_loader(os.environ.get("AWS_DATA_PATH"))
+        return _FULL_LOADER
 
 
 @dataclass
 class Aws:
     """A thread-safe cache of clients sharing one session and one retry configuration.
 
-    Each accessor returns its stub type (`EC2Client`, ...).
+    Each accessor returns its stub type (`EC2Client`, ...). Clients know only the operations Goldsmith
+    calls; `full_models` gives them every operation (tests preparing resources the product never creates).
     """
 
     settings: AwsSettings
+    full_models: bool = False
     _session: botocore.session.Session = field(init=False)
     _clients: dict[tuple[str, str], BaseClient] = field(init=False, default_factory=dict)
     _identity: Identity | None = field(init=False, default=None)
@@ -82,7 +97,7 @@ class Aws:
     def __post_init__(self) -> None:
         s = self.settings
         core = botocore.session.Session(profile=s.profile)
-        core.register_component("data_loader", shared_loader())
+        core.register_component("data_loader", full_loader() if self.full_models else shared_loader())
         core.user_agent_extra = "goldsmith"
         core.register("before-send", self._count)  # every client of this session inherits it
         if s.region:

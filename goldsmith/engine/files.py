@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a killed writer) never leaves half a file behind."""
+"""Atomic file writes (a reader, or a killed writer, never leaves half a file behind) and the user's cache
+directory."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def user_cache_dir(name: str) -> Path:
+    """$XDG_CACHE_HOME/goldsmith/NAME (~/.cache by default): derived files that are safe to delete."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "goldsmith" / name

@@ -11,7 +11,7 @@ class StrictModel(BaseModel):
     """Unknown keys are mistakes; loaded recipes never change; numbers may be written unquoted. The
     fields' docstrings become their descriptions only when the docs are generated (recipe/field_docs.py)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, defer_build=True)
 
 
 Positive = Annotated[int, Field(gt=0)]

@@ -15,6 +15,7 @@ from goldsmith.aws.permissions import (
     POLICY_FILE,
     SHARING_POLICY_FILE,
     STATEMENTS,
+    UNLISTED_CALLS,
     Needs,
     advice_for,
     needed_statements,
@@ -24,7 +25,7 @@ from goldsmith.aws.permissions import (
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"ec2": "ec2", "kms": "kms", "sts": "sts", "iam": "iam", "ssm": "ssm"}
-ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # AWS answers it for any valid credentials
+ALWAYS_ALLOWED = set(UNLISTED_CALLS)
 
 
 def _operations() -> dict[str, set[str]]:

@@ -172,6 +172,32 @@ def test_a_failed_bakes_report_shows_every_part(tmp_path: Path, junit: str) -> N
     assert SECRET not in text and "***" in text
 
 
+
+@pytest.mark.parametrize("cache", ["writable", "unwritable"])
+def test_report_templates_are_compiled_once_into_the_users_cache(
+        tmp_path: Path, junit: str, monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
+    """Later bakes load the compiled templates; with no usable cache directory the report is still written."""
+    from goldsmith.report import html
+
+    home = tmp_path / "cache"
+    if cache == "unwritable":
+        home.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    html._environment.cache_clear()
+    try:
+        work = tmp_path / "work"
+        _bake_files(work, junit)
+        def undated(text: str) -> str:
+            return re.sub(r"[\d-]+ \d\d:\d\d:\d\d UTC", "", text)
+
+        first = undated(write_build_report(work, BUILD).read_text())
+        compiled = sorted(home.glob("goldsmith/jinja2-*/__jinja2_*.cache")) if cache == "writable" else []
+        assert len(compiled) == (3 if cache == "writable" else 0)  # build.html, its layout and its timeline
+        html._environment.cache_clear()  # a new process: the templates come from the cache
+        assert undated(write_build_report(work, BUILD).read_text()) == first
+    finally:
+        html._environment.cache_clear()
+
 def test_a_killed_bake_without_manifest_is_reported_from_its_log(tmp_path: Path, junit: str) -> None:
     work = tmp_path / "work"
     _bake_files(work, junit)
