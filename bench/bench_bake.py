@@ -35,7 +35,8 @@ PAYLOAD_SIZE = 20 * 2**20
 
 
 def one_bake(info: Any, work: Path, *, reuse: bool = False) -> tuple[float, dict[str, int], list[dict[str, Any]]]:
-    """Wall seconds of `invoke bake`, the gateway's counts for it, and the manifest's step records.
+    """Wall seconds of `invoke bake`, the gateway's counts for it (per action, and per service as
+    "service:ec2"...), and the manifest's step records.
 
     A real bake (--force) unless `reuse`: then the build cache must reuse an earlier bake's image."""
     client = info.client()
@@ -53,7 +54,8 @@ def one_bake(info: Any, work: Path, *, reuse: bool = False) -> tuple[float, dict
     entry = json.loads(manifest.read_text())["builds"][0]
     if entry.get("reused", False) != reuse:
         raise SystemExit(f"expected {'a cache hit' if reuse else 'a bake'}, got the opposite:\n{done.stdout}")
-    return wall, client.counts(), entry.get("steps", [])
+    counts = client.counts() | {f"service:{k}": v for k, v in client.service_counts().items()}
+    return wall, counts, entry.get("steps", [])
 
 
 def bakes(info: Any, work: Path, reps: int, *, reuse: bool = False
@@ -76,8 +78,11 @@ def step_table(runs: list[tuple[float, dict[str, int], list[dict[str, Any]]]]) -
 
 
 def counts_table(counts: dict[str, int]) -> str:
-    lines = [f"EC2 requests of the last bake by action ({sum(counts.values())}):"]
-    lines += [f"  {action:<32}{n:4d}" for action, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    services = {k.removeprefix("service:"): n for k, n in counts.items() if k.startswith("service:")}
+    actions = {k: n for k, n in counts.items() if not k.startswith("service:")}
+    by_service = ", ".join(f"{service} {n}" for service, n in sorted(services.items()))
+    lines = [f"requests of the last bake by action ({sum(actions.values())}: {by_service}):"]
+    lines += [f"  {action:<32}{n:4d}" for action, n in sorted(actions.items(), key=lambda kv: (-kv[1], kv[0]))]
     return "\n".join(lines)
 
 
@@ -117,7 +122,7 @@ def analyse_hits(hits: list[tuple[float, dict[str, int], list[dict[str, Any]]]])
         Figure("cache hit: RunInstances on an unchanged re-bake", "requests",
                [float(c.get("RunInstances", 0)) for _, c, _ in hits], goal=0.0, better="at most",
                note="gateway counts, reset before each bake"),
-        Figure("cache hit: EC2 requests", "requests", [float(sum(c.values())) for _, c, _ in hits],
+        Figure("cache hit: EC2 requests", "requests", [float(c.get("service:ec2", 0)) for _, c, _ in hits],
                note="source, cache lookup in both regions, launch permissions in both regions"),
     ]
     return figures, "cache hit: " + counts_table(hits[-1][1])
@@ -126,14 +131,14 @@ def analyse_hits(hits: list[tuple[float, dict[str, int], list[dict[str, Any]]]])
 def analyse(instant: list[tuple[float, dict[str, int], list[dict[str, Any]]]], aws: list[Bake],
             scale: float) -> tuple[list[Figure], str]:
     walls = [w for w, _, _ in instant]
-    totals = [float(sum(c.values())) for _, c, _ in instant]
+    totals = [float(c.get("service:ec2", 0)) for _, c, _ in instant]
     late = [lateness for bake in aws for lateness in overshoots(bake)]
     where = f"aws profile x {scale:g}, reference recipe + validation, one copy region"
     figures = [
         Figure("bake overhead (instant latency)", "s", walls, goal=1.0,
                note="`invoke bake` subprocess wall time, interpreter start-up included"),
         Figure("EC2 requests per bake", "requests", totals, goal=30, better="at most",
-               note="gateway counts, reset before each bake"),
+               note="gateway counts of EC2 requests, reset before each bake (IAM and STS: see the table below)"),
         Figure("aws-profile wall / critical-path bound", "x", [b.wall / bound(b) for b in aws], goal=1.15,
                better="at most", note=f"{where}; bound: own work + longest chain of modelled waits"),
         Figure("aws-profile wall", "s", [b.wall for b in aws], note=where),

@@ -74,7 +74,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "ssm:DeleteParameter")),
     # retention (image.retention, `invoke prune`, `invoke images --enable`): disable, re-enable, and see which
     # images launch templates still name
-    Statement("RetireImages", ("ec2:DisableImage", "ec2:EnableImage", "ec2:DescribeLaunchTemplateVersions")),
+    Statement("RetireImages", ("ec2:DisableImage", "ec2:EnableImage", "ec2:DescribeLaunchTemplates",
+                               "ec2:DescribeLaunchTemplateVersions")),
     # sharing: launch permissions (accounts, organizations, OUs, public) and snapshot permissions
     Statement("ShareImagesAndSnapshots", (
         "ec2:ModifyImageAttribute", "ec2:DescribeImageAttribute", "ec2:ModifySnapshotAttribute",

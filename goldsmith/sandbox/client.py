@@ -53,6 +53,10 @@ class SandboxClient:
         route = f"counts?region={region}" if region else "counts"
         return {str(k): int(v) for k, v in self._call("GET", route)["actions"].items()}
 
+    def service_counts(self) -> dict[str, int]:
+        """Requests per service (ec2, iam, sts, ...) since the last reset."""
+        return {str(k): int(v) for k, v in self._call("GET", "counts")["services"].items()}
+
     def reset_counts(self) -> None:
         self._call("POST", "counts/reset", {})
 

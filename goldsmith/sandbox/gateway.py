@@ -80,12 +80,13 @@ def redact(call: Call) -> dict[str, str]:
 
 
 class RequestStats:
-    """Counts per action (and per region) and an in-memory request log."""
+    """Counts per action (and per region, and per service) and an in-memory request log."""
 
     def __init__(self, max_log: int = 100_000) -> None:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.by_region: dict[str, Counter[str]] = {}
+        self.by_service: Counter[str] = Counter()
         self.log: deque[dict[str, Any]] = deque(maxlen=max_log)
         self._seq = 0
 
@@ -94,6 +95,7 @@ class RequestStats:
             self._seq += 1
             self.counts[call.action] += 1
             self.by_region.setdefault(call.region, Counter())[call.action] += 1
+            self.by_service[call.service] += 1
             self.log.append({"seq": self._seq, "time": time.time(), "service": call.service,
                              "action": call.action, "region": call.region, "params": redact(call),
                              "fault": fault.error if fault else None})
@@ -102,7 +104,8 @@ class RequestStats:
         with self._lock:
             counts = dict(self.by_region.get(region, Counter()) if region else self.counts)
             regions = {r: dict(c) for r, c in self.by_region.items()}
-        return {"total": sum(counts.values()), "actions": counts, "regions": regions}
+            services = dict(self.by_service)
+        return {"total": sum(counts.values()), "actions": counts, "regions": regions, "services": services}
 
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -112,6 +115,7 @@ class RequestStats:
         with self._lock:
             self.counts.clear()
             self.by_region.clear()
+            self.by_service.clear()
             self.log.clear()
 
 

@@ -195,8 +195,10 @@ def test_counts_and_request_log_see_only_client_calls(gateway: Gateway) -> None:
     assert client.counts(region="eu-west-1") == {}
     [run] = client.requests(action="RunInstances")
     assert (run["region"], run["params"]["ImageId"], run["service"]) == ("us-east-1", image_id, "ec2")
+    ec2_client(gateway, service="sts").get_caller_identity()
+    assert client.service_counts() == {"ec2": 3, "sts": 1}
     client.reset_counts()
-    assert client.counts() == {}
+    assert client.counts() == {} and client.service_counts() == {}
 
 
 def test_secret_parameters_are_redacted_in_the_log(gateway: Gateway) -> None:

@@ -41,18 +41,20 @@ def _operations() -> dict[str, set[str]]:
 
 def called_actions() -> dict[str, set[str]]:
     """IAM action -> files: method calls on clients anywhere in the product (the sandbox aside: it signs with its
-    own administrator key), and operation names given as strings in goldsmith/aws (paginators, waiters)."""
+    own administrator key), operation names given as strings in goldsmith/aws (paginators, waiters), and
+    CamelCase operation names given as strings anywhere (helpers like aws.pagination.pages take those)."""
     operations = _operations()
     found: dict[str, set[str]] = {}
     for path in sorted((REPO / "goldsmith").rglob("*.py")):
-        if "sandbox" in path.relative_to(REPO).parts:
+        if "sandbox" in path.relative_to(REPO).parts or path.name == "permissions.py":
             continue
-        in_aws = path.parent.name == "aws" and path.name != "permissions.py"
+        in_aws = path.parent.name == "aws"
         for node in ast.walk(ast.parse(path.read_text())):
             name = None
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 name = node.func.attr
-            elif in_aws and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    in_aws or node.value[:1].isupper()):
                 name = node.value
             for action in operations.get(name or "", ()):
                 found.setdefault(action, set()).add(str(path.relative_to(REPO)))
