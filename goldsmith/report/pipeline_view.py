@@ -13,11 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-
 from goldsmith.report.events import Display
 
 STYLE = {"pending": "dim", "running": "cyan", "baked": "green", "reused": "green", "failed": "red",
@@ -48,7 +43,7 @@ class PipelineView(Protocol):
 class _BakeDisplay:
     """One bake's Display, forwarding to the view with its recipe's name."""
 
-    def __init__(self, view: _ViewBase, name: str) -> None:
+    def __init__(self, view: ViewBase, name: str) -> None:
         self._view = view
         self._name = name
 
@@ -65,7 +60,7 @@ class _BakeDisplay:
         return None  # the view outlives each bake
 
 
-class _ViewBase:
+class ViewBase:
     def __init__(self, names: list[str]) -> None:
         self.rows = {name: Row() for name in names}
         self.t0 = time.monotonic()
@@ -99,7 +94,7 @@ class _ViewBase:
         raise NotImplementedError
 
 
-class PlainPipelineView(_ViewBase):
+class PlainPipelineView(ViewBase):
     """`[  12.34s] hardened: ==> launch-instance`, one line per event, for logs."""
 
     def __init__(self, names: list[str], stream: TextIO | None = None) -> None:
@@ -133,46 +128,12 @@ class PlainPipelineView(_ViewBase):
         return None
 
 
-class RichPipelineView(_ViewBase):
-    """A live table of the recipes under the step results, which scroll above it."""
-
-    def __init__(self, names: list[str], console: Console | None = None) -> None:
-        super().__init__(names)
-        self._console = console or Console(stderr=True)
-        self._live = Live(get_renderable=self._table, console=self._console, refresh_per_second=4, transient=False)
-        self._live.start()
-
-    def _table(self) -> Table:
-        now = time.monotonic()
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        for column in ("recipe", "status", "step", "time", ""):
-            table.add_column(column)
-        for name, row in self.rows.items():
-            seconds = row.elapsed(now)
-            table.add_row(name, Text(row.status, style=STYLE.get(row.status, "")), row.step,
-                          f"{seconds:.1f} s" if seconds else "", Text(row.note, style="dim"))
-        return table
-
-    def status_changed(self, name: str, row: Row) -> None:
-        self._live.refresh()
-
-    def step_finished(self, recipe: str, step: str, status: str, duration: float) -> None:
-        mark = "[green]✓[/]" if status == "ok" else "[red]✗[/]"
-        self._console.print(f"{mark} [bold]{recipe}[/] {step} [dim]{duration:.2f} s[/]")
-
-    def bake_line(self, recipe: str, text: str) -> None:
-        if text.startswith("WARNING"):
-            self._console.print(Text(f"  {recipe}: {text}", style="yellow"))
-
-    def line(self, text: str) -> None:
-        self._console.print(text)
-
-    def close(self) -> None:
-        self._live.stop()
-
-
 def make_pipeline_view(names: list[str], plain: bool | None = None) -> PipelineView:
     """Rich on a terminal, plain prefixed lines in CI and pipes."""
     if plain is None:
         plain = not sys.stderr.isatty()
-    return PlainPipelineView(names) if plain else RichPipelineView(names)
+    if plain:
+        return PlainPipelineView(names)  # rich is imported only for a terminal
+    from goldsmith.report.live import RichPipelineView
+
+    return RichPipelineView(names)

@@ -88,3 +88,27 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
 def test_alias_loops_do_not_hang() -> None:
     doc, problems = parse_text("a: &x [*x]\n", "r.yaml")
     assert problems == [] and doc is not None
+
+
+def test_libyaml_parses_valid_files_without_the_pure_python_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast parser must succeed on its own: it once failed on every file (a super() call in a method
+    shared with the pure-Python loader), and the silent fallback made every recipe parse ~10x slower."""
+    import yaml
+
+    from goldsmith.recipe import yaml_source
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml")
+    parsed: list[str] = []
+    real = yaml_source._parse
+
+    def spy(text: str, label: str, loader_class: type[yaml.SafeLoader]) -> object:
+        parsed.append(loader_class.__name__)
+        return real(text, label, loader_class)
+
+    monkeypatch.setattr(yaml_source, "_parse", spy)
+    doc, problems = parse_text(TEXT + "created: 2025-01-02\nsize: 8\n", "r.yaml")
+    assert parsed == ["_FastLoader"] and problems == [] and doc is not None
+    assert doc.position(("provision", 1, "source")) == (6, 26)
+    _, problems = real("name: web\ncreated: 2025-13-01\n", "r.yaml", yaml_source._FastLoader)
+    assert [(p.line, p.column) for p in problems] == [(2, 10)] and "quote it" in problems[0].message
