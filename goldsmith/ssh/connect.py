@@ -13,13 +13,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import SshError
 from goldsmith.ssh import hostkeys
 from goldsmith.ssh.endpoint import SshTarget
+
+if TYPE_CHECKING:
+    import paramiko  # imported by the functions that connect: a bake that reuses an image never does
 
 # Big windows keep SFTP and streamed output from stalling on window adjustments.
 WINDOW_SIZE = 2**27
@@ -55,6 +57,8 @@ class Connection:
 
 def describe_error(exc: BaseException) -> str:
     """A short reason for a failed attempt, safe to log (paramiko errors carry no secrets)."""
+    import paramiko
+
     if isinstance(exc, paramiko.AuthenticationException):
         return "authentication failed (the key is not authorized yet, or the user name is wrong)"
     if isinstance(exc, ConnectionRefusedError):
@@ -91,6 +95,8 @@ def open_connection(
     its own ``known_host_key``. Either mismatch raises HostKeyChanged at once. The pauses between
     attempts sleep on ``cancel``.
     """
+    import paramiko
+
     known_host_key = known_host_key or target.known_host_key
     pin = hostkeys.pin_fingerprint(known_host_key) if known_host_key else None
     pin_types = hostkeys.pin_key_types(known_host_key) if known_host_key else None
@@ -157,6 +163,8 @@ def _attempt_pinned(
 ) -> Connection:
     """An attempt that asks for the pinned key's type; a bare fingerprint that does not match the key the
     server prefers is tried against its other key types before the key counts as changed."""
+    import paramiko
+
     if pin is None or pin_types is not None:
         return _attempt(target, pin, jump, left, pin_types)
     started = time.monotonic()
@@ -179,6 +187,8 @@ def _attempt(
     key_types: tuple[str, ...] | None = None,
 ) -> Connection:
     """One connection attempt: socket, handshake, host-key check, public-key authentication."""
+    import paramiko
+
     limit = min(left, ATTEMPT_TIMEOUT)
     sock = _open_socket(target, jump, limit)
     transport = paramiko.Transport(sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from goldsmith.errors import InputError
+
+if TYPE_CHECKING:
+    import paramiko
 
 
 def key_line(key: paramiko.PKey) -> str:

@@ -14,12 +14,15 @@ import os
 import sys
 import threading
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from goldsmith.ssh.connect import open_connection
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.keys import PrivateKey
+
+if TYPE_CHECKING:
+    import paramiko
+
 
 CHUNK = 1 << 16
 
@@ -43,6 +46,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def relay(channel: paramiko.Channel, stdin: int, stdout: int) -> None:
     """Copy stdin -> channel (in a thread) and channel -> stdout until the channel closes."""
+
 
     def upstream() -> None:
         try:

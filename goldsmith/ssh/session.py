@@ -20,15 +20,16 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
-
-import paramiko
+from typing import TYPE_CHECKING, BinaryIO
 
 from goldsmith.engine.cancel import NEVER, CancelToken
 from goldsmith.errors import SshError
 from goldsmith.ssh.connect import Connection, RetryHook, open_connection
 from goldsmith.ssh.endpoint import SshTarget
 from goldsmith.ssh.scripts import SCRIPT_NAME, place, run_file, wrapper
+
+if TYPE_CHECKING:
+    import paramiko  # imported where a session uses it: a bake that reuses an image never connects
 
 TAIL_LINES = 40
 PRIVATE_DIR_PREFIX = "/tmp/goldsmith-"  # + kind + "-" + random: scripts and uploads on their way
@@ -151,6 +152,8 @@ class SshSession:
         return sudo and not self.is_root
 
     def _open_channel(self) -> paramiko.Channel:
+        import paramiko
+
         try:
             return self._connection.transport.open_session(timeout=30)
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -172,6 +175,8 @@ class SshSession:
 
         With ``env`` the command goes through :meth:`run_script`, so the values stay off command lines.
         """
+        import paramiko
+
         if env:
             return self.run_script(
                 command, env=env, sudo=sudo, timeout=timeout, on_output=on_output, secrets=secrets
@@ -233,6 +238,8 @@ class SshSession:
     # --- uploads -------------------------------------------------------------------------------
 
     def _sftp_client(self) -> paramiko.SFTPClient:
+        import paramiko
+
         if self._sftp is None or self._sftp.sock.closed:
             try:
                 self._sftp = paramiko.SFTPClient.from_transport(
@@ -282,6 +289,8 @@ class SshSession:
         body as ``"${0%/*}/NAME"``) are uploaded over SFTP into a 0700 directory that the same command
         removes after the run; the command line only names the file, and stdin is /dev/null.
         """
+        import paramiko
+
         text = wrapper(body, env, alone=not files).encode()
         folder = ""
         try:
@@ -305,6 +314,8 @@ class SshSession:
         """Write into a private (0700) temp directory with ``write``, then run ``finish`` with $TMP set
         to the file; the directory is removed whatever happens. Private, because uploads may hold
         rendered secrets and /tmp is shared."""
+        import paramiko
+
         folder = ""
         try:
             folder = self._private_dir("upload")
@@ -411,6 +422,8 @@ class SshSession:
 
     def close(self) -> None:
         """Close SFTP, the connection and any bastion connection; safe to call twice."""
+        import paramiko
+
         if self._sftp is not None:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._sftp.close()
