@@ -35,6 +35,7 @@ from goldsmith.sandbox import (
     moto_fixes_kms,
     moto_fixes_launched,
     moto_fixes_network,
+    moto_fixes_speed,
     moto_fixes_ssm,
 )
 from goldsmith.sandbox.image import BASE_IMAGE_NAME_PREFIX, BASE_IMAGE_OWNER
@@ -498,3 +499,4 @@ def apply_all(base_image_name: str | None = None, vpc_cidr: str | None = None) -
     moto_fixes_attributes.install()  # after launched and billing: it wraps their DescribeImageAttribute
     moto_fixes_ssm.install()
     moto_fixes_network.install(vpc_cidr)  # last: it wraps every RunInstances above
+    moto_fixes_speed.install()

@@ -307,3 +307,25 @@ def test_describe_regions_lists_only_the_accounts_partition(moto: MotoProcess) -
     names = {r["RegionName"] for r in client(moto).describe_regions()["Regions"]}
     assert {"us-east-1", "us-west-2", "eu-west-1"} <= names
     assert not [n for n in names if n.startswith(("cn-", "us-gov-", "us-iso"))], names
+
+
+def test_a_resources_tags_are_its_own_in_the_same_order_as_describe_tags(moto: MotoProcess) -> None:
+    """moto_fixes_speed reads a resource's tags directly instead of scanning the region's: every answer that
+    carries tags must say what DescribeTags says of that resource, and nothing of its neighbours."""
+    ec2 = client(moto)
+    tagged = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "z", "Value": "1"}, {"Key": "a", "Value": "2"}]}])["VolumeId"]
+    neighbour = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "z", "Value": "other"}]}])["VolumeId"]
+    bare = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    ec2.create_tags(Resources=[tagged], Tags=[{"Key": "m", "Value": "3"}])
+    volumes = {v["VolumeId"]: v for v in ec2.describe_volumes(VolumeIds=[tagged, neighbour, bare])["Volumes"]}
+    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [tagged]}])["Tags"]
+    assert volumes[tagged]["Tags"] == [{"Key": t["Key"], "Value": t["Value"]} for t in described]
+    assert [t["Key"] for t in volumes[tagged]["Tags"]] == ["z", "a", "m"]
+    assert volumes[neighbour]["Tags"] == [{"Key": "z", "Value": "other"}]
+    assert not volumes[bare].get("Tags")
+    image = base_image(ec2)["ImageId"]  # another kind of resource, through the same accessor
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "speed", "Value": "fix"}])
+    [shown] = ec2.describe_images(ImageIds=[image])["Images"]
+    assert {"Key": "speed", "Value": "fix"} in shown["Tags"]
