@@ -66,7 +66,10 @@ class TrimmedLoader(botocore.loaders.Loader):
         extra = [os.path.expanduser(p) for p in os.environ.get("AWS_DATA_PATH", "").split(os.pathsep) if p]
         super().__init__(extra_search_paths=extra)
         self._operations = operations
-        self._directory = directory or user_cache_dir(f"botocore-{botocore.__version__}")
+        if directory is None:
+            with contextlib.suppress(OSError):  # no home directory: trimmed in memory, every time
+                directory = user_cache_dir(f"botocore-{botocore.__version__}")
+        self._directory = directory
         self._trimmed: dict[tuple[str, str], Any] = {}
 
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
@@ -80,14 +83,16 @@ class TrimmedLoader(botocore.loaders.Loader):
 
     def _load_trimmed(self, service_name: str, version: str, operations: frozenset[str]) -> Any:
         digest = hashlib.sha256("\n".join(sorted(operations)).encode()).hexdigest()[:16]
-        path = self._directory / f"{service_name}-{version}-{digest}.json"
-        try:
-            with path.open(encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            pass
+        path = self._directory / f"{service_name}-{version}-{digest}.json" if self._directory else None
+        if path is not None:
+            try:
+                with path.open(encoding="utf-8") as handle:
+                    return json.load(handle)
+            except (OSError, ValueError):
+                pass
         model = trim(super().load_service_model(service_name, "service-2", version), operations)
-        with contextlib.suppress(OSError):  # processes starting together may each write it: the last rename wins
-            write_text_atomic(path, json.dumps(model, separators=(",", ":")))
+        if path is not None:
+            with contextlib.suppress(OSError):  # processes starting together may each write it: the last rename wins
+                write_text_atomic(path, json.dumps(model, separators=(",", ":")))
         return model
 

@@ -35,6 +35,13 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def user_cache_dir(name: str) -> Path:
-    """$XDG_CACHE_HOME/goldsmith/NAME (~/.cache by default): derived files that are safe to delete."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    """$XDG_CACHE_HOME/goldsmith/NAME (~/.cache by default): derived files that are safe to delete. Raises
+    OSError when there is no home directory: a cache is never put in a shared place like /tmp, where another
+    user could plant what it loads."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and is ignored
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            raise OSError("no home directory for a cache")
+        base = os.path.join(home, ".cache")
     return Path(base) / "goldsmith" / name

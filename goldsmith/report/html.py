@@ -28,9 +28,9 @@ def _environment() -> jinja2.Environment:
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """The templates compiled once per jinja2 release, not by every bake (~0.1 s each time on a 2-core EPYC);
     jinja2 checks each cached template's source checksum. None (compile each time) when there is no cache."""
-    directory = user_cache_dir(f"jinja2-{jinja2.__version__}")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = user_cache_dir(f"jinja2-{jinja2.__version__}")
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # compiled code is loaded from here: ours only
     except OSError:
         return None
     return jinja2.FileSystemBytecodeCache(str(directory))

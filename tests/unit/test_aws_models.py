@@ -111,3 +111,22 @@ def test_a_corrupt_cache_file_is_replaced(tmp_path: Path) -> None:
 def test_services_goldsmith_does_not_trim_load_whole(tmp_path: Path) -> None:
     client = _client(TrimmedLoader({"ec2": frozenset({"DescribeImages"})}, tmp_path), "kms")
     assert hasattr(client, "create_key")
+
+
+def test_the_cache_lives_under_the_users_home_or_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """XDG_CACHE_HOME (absolute: a relative one is ignored, as the XDG spec says), else ~/.cache; with no home
+    directory there is no cache at all rather than one in a shared place, and clients are still trimmed."""
+    from goldsmith.engine.files import user_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir("x") == tmp_path / "xdg" / "goldsmith" / "x"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_cache_dir("x") == tmp_path / "home" / ".cache" / "goldsmith" / "x"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr("os.path.expanduser", lambda path: path)  # no HOME and no passwd entry
+    with pytest.raises(OSError):
+        user_cache_dir("x")
+    client = _client(TrimmedLoader(operations_called()))
+    assert hasattr(client, "describe_images") and not hasattr(client, "create_vpc")
+    assert not (tmp_path / "home").exists()
