@@ -70,8 +70,8 @@ STATEMENTS: tuple[Statement, ...] = (
               condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
     # channels (image.channel, source.channel, `invoke promote` / `rollback`): SSM parameters of type aws:ec2:image
     Statement("Channels", (
-        "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParametersByPath", "ssm:PutParameter",
-        "ssm:DeleteParameter")),
+        "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory", "ssm:GetParametersByPath",
+        "ssm:PutParameter", "ssm:DeleteParameter")),
     # retention (image.retention, `invoke prune`, `invoke images --enable`): disable, re-enable, and see which
     # images launch templates still name
     Statement("RetireImages", ("ec2:DisableImage", "ec2:EnableImage", "ec2:DescribeLaunchTemplates",

@@ -9,7 +9,7 @@ back as they were. Launch templates, CloudFormation and Terraform read a channel
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,9 +128,27 @@ def promote(aws: Aws, *, recipe: str, reference: str, channel: str, regions: lis
 
 
 def promote_images(aws: Aws, *, recipe: str, channel: str, images: dict[str, str], note: str, where: Where,
-                   report: Callable[[str], None]) -> list[Change]:
-    """Point the channel at these AMIs (region -> AMI id): a bake's own images, just validated."""
-    return set_all(aws, recipe=recipe, channel=channel, targets=images, where=where, note=note, report=report)
+                   report: Callable[[str], None],
+                   before: Mapping[str, parameters.Version | None] | None = None) -> list[Change]:
+    """Point the channel at these AMIs (region -> AMI id): a bake's own images, just validated. `before`
+    (region -> the channel's value there) when the caller read it already (`read_channels`)."""
+    return set_all(aws, recipe=recipe, channel=channel, targets=images, where=where, note=note, report=report,
+                   before=before)
+
+
+def read_channels(aws: Aws, where: Where, channel: str, recipes: Mapping[str, list[str]]
+                  ) -> dict[str, dict[str, parameters.Version | None]]:
+    """The channel's value for many recipes (recipe -> its regions), read with GetParameters: one request per
+    region for up to ten recipes. Returns recipe -> region -> value (None: the channel is new there)."""
+    check_channel(channel)
+    names = {recipe: parameter_name(where.prefix, recipe, channel) for recipe in recipes}
+    regions = sorted({r for wanted in recipes.values() for r in wanted})
+    by_region = {region: parameters.current_many(aws.ssm(region),
+                                                 [names[recipe] for recipe, wanted in recipes.items()
+                                                  if region in wanted])
+                 for region in regions}
+    return {recipe: {region: by_region[region][names[recipe]] for region in wanted}
+            for recipe, wanted in recipes.items()}
 
 
 def previous_value(versions: list[parameters.Version]) -> str:
@@ -177,10 +195,13 @@ def rollback(aws: Aws, *, recipe: str, channel: str, to: str | None, regions: li
 
 
 def set_all(aws: Aws, *, recipe: str, channel: str, targets: dict[str, str], where: Where, note: str,
-            report: Callable[[str], None]) -> list[Change]:
-    """Write the channel in every region, or in none: a failure (or Ctrl-C) puts back the regions done."""
+            report: Callable[[str], None],
+            before: Mapping[str, parameters.Version | None] | None = None) -> list[Change]:
+    """Write the channel in every region, or in none: a failure (or Ctrl-C) puts back the regions done.
+    `before`: the values read just now by the caller (else each region's is read here)."""
     name = parameter_name(where.prefix, recipe, channel)
-    before = {r: parameters.current(aws.ssm(r), name) for r in targets}
+    if before is None or any(r not in before for r in targets):
+        before = {r: parameters.current(aws.ssm(r), name) for r in targets}
     changes: list[Change] = []
     try:
         for region, image_id in targets.items():
@@ -206,7 +227,7 @@ def set_all(aws: Aws, *, recipe: str, channel: str, targets: dict[str, str], whe
     return changes
 
 
-def _put_back(aws: Aws, name: str, changes: list[Change], before: dict[str, parameters.Version | None],
+def _put_back(aws: Aws, name: str, changes: list[Change], before: Mapping[str, parameters.Version | None],
               where: Where) -> tuple[list[str], list[str]]:
     """Undo the writes in reverse order: the old value again, or delete a parameter that was new."""
     undone: list[str] = []

@@ -26,7 +26,7 @@ from goldsmith.engine.cancel import CancelToken
 from goldsmith.engine.files import write_json_atomic
 from goldsmith.engine.signals import CancelScope
 from goldsmith.errors import GoldsmithError, InputError, Interrupted
-from goldsmith.images.channels import Where, promote_images
+from goldsmith.images.channels import Where, promote_images, read_channels
 from goldsmith.pipeline.record import DONE, RecipeRun, RunRecord, load_record
 from goldsmith.pipeline.run_report import write_run_report
 from goldsmith.recipe.hints import did_you_mean
@@ -254,13 +254,19 @@ class PipelineRunner:
         aws = Aws(self.target.aws_settings())
         where = Where(prefix=self.options.channel_prefix, delay=self.target.waits(Build()).delay)
         for channel in self.loaded.pipeline.channels:
-            for name, run in self.record.recipes.items():
-                if run.status not in DONE or not run.images:
-                    continue
+            ready = {name: run for name, run in self.record.recipes.items() if run.status in DONE and run.images}
+            try:  # every recipe's current value at once: a request per region, not per recipe and region
+                before = read_channels(aws, where, channel, {name: sorted(run.images) for name, run in ready.items()})
+            except GoldsmithError as exc:
+                self.view.line(f"reading channel {channel} failed: {exc}")
+                for run in ready.values():
+                    run.reason = f"not promoted to {channel}: {_first_line(exc)}"
+                return False
+            for name, run in ready.items():
                 try:
                     promote_images(aws, recipe=name, channel=channel, images=dict(run.images),
                                    note=f"{name} (pipeline run {self.record.run_id})", where=where,
-                                   report=self.view.line)
+                                   report=self.view.line, before=before[name])
                 except GoldsmithError as exc:
                     self.view.line(f"{name}: promoting to {channel} failed: {exc}")
                     run.reason = f"not promoted to {channel}: {_first_line(exc)}"

@@ -10,7 +10,7 @@ import pytest
 from goldsmith.aws import parameters
 from goldsmith.aws.session import Aws
 from goldsmith.errors import AwsError, InputError
-from goldsmith.images.channels import PUT_BACK, Where, previous_value, resolve, set_all
+from goldsmith.images.channels import PUT_BACK, Where, previous_value, read_channels, resolve, set_all
 from tests.unit.test_clean_moto import image
 
 WHERE = Where(prefix="/goldsmith", timeout=0.5, delay=0.05)
@@ -70,3 +70,27 @@ def test_resolving_a_channel_without_a_value_in_the_region_says_how_to_give_it_o
     assert resolve(aws, "us-east-1", name, "stable", WHERE) == east
     with pytest.raises(InputError, match=rf"no value in us-west-2: promote an image first \(invoke promote {name}"):
         resolve(aws, "us-west-2", name, "stable", WHERE)
+
+
+def test_a_pipeline_reads_all_its_channels_in_a_region_with_one_request_per_ten(aws: Aws) -> None:
+    """read_channels: GetParameters, ten names a request; a channel missing in a region is None; set_all
+    given those values reads nothing more and still writes, skips and puts back as before."""
+    names = [recipe() for _ in range(12)]
+    east = image(aws, "us-east-1", "rc")[0]
+    for name in names[:11]:
+        set_all(aws, recipe=name, channel="stable", targets={"us-east-1": east}, where=WHERE, note="v1",
+                report=print)
+    before = aws.requests()
+    found = read_channels(aws, WHERE, "stable", {name: ["us-east-1"] for name in names} | {names[0]: REGIONS})
+    sent = {k: v - before.get(k, 0) for k, v in aws.requests().items() if v != before.get(k, 0)}
+    assert sent == {"ssm:GetParameters": 3}  # 12 names in us-east-1 (two requests), one in us-west-2
+    assert [found[n]["us-east-1"].value for n in names[:11]] == [east] * 11  # type: ignore[union-attr]
+    assert found[names[11]] == {"us-east-1": None} and found[names[0]]["us-west-2"] is None
+    before = aws.requests()
+    changes = set_all(aws, recipe=names[0], channel="stable", targets={"us-east-1": east}, where=WHERE,
+                      note="again", report=print, before=found[names[0]])
+    assert changes == [] and aws.requests() == before  # already there: not read again, not written
+    newer = image(aws, "us-east-1", "rc2")[0]
+    set_all(aws, recipe=names[11], channel="stable", targets={"us-east-1": newer}, where=WHERE, note="new",
+            report=print, before=found[names[11]])
+    assert value(aws, "us-east-1", f"/goldsmith/{names[11]}/stable") == newer
