@@ -33,8 +33,8 @@ from goldsmith.report.manifest import write_manifest
 from goldsmith.report.redact import Redactor
 from goldsmith.report.view import time_sentence
 from goldsmith.targets.base import Target
-from goldsmith.validate import SuiteResult
 from goldsmith.validate.plan import SuitePlan, plan_for
+from goldsmith.validate.suites import SuiteResult
 
 ImageHook = Callable[[str, str], None]
 

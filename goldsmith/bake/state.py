@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from goldsmith.ssh.keys import PrivateKey
     from goldsmith.ssh.session import SshSession
-    from goldsmith.validate import SuiteResult
+    from goldsmith.validate.suites import SuiteResult
 
 Role = Literal["build", "validation"]
 BUILD: Role = "build"

@@ -10,11 +10,10 @@ import pytest
 from goldsmith.bake.steps.launch_instance import deletable_mappings
 from goldsmith.errors import ValidationFailed
 from goldsmith.ssh.keys import PrivateKey
-from goldsmith.validate import Connection, SuiteResult, parse_junit
-from goldsmith.validate.junit import MESSAGE_LIMIT, Failure
+from goldsmith.validate.junit import MESSAGE_LIMIT, Failure, parse_junit
 from goldsmith.validate.plan import failure_message
 from goldsmith.validate.plugin import load_vars
-from goldsmith.validate.suites import pytest_command, suite_environment
+from goldsmith.validate.suites import Connection, SuiteResult, pytest_command, suite_environment
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5">

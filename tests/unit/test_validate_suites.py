@@ -17,7 +17,8 @@ import pytest
 
 from goldsmith.errors import InputError
 from goldsmith.ssh.localsshd import LocalSshd
-from goldsmith.validate import Connection, SuiteResult, parse_junit, run_suites
+from goldsmith.validate.junit import parse_junit
+from goldsmith.validate.suites import Connection, SuiteResult, run_suites
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"), reason="needs root and /usr/sbin/sshd"
@@ -207,7 +208,7 @@ def test_a_missing_suite_is_an_input_error(tmp_path: Path, sshd: LocalSshd) -> N
 def test_suites_reach_the_instance_through_a_pinned_bastion(tmp_path: Path, sshd: LocalSshd) -> None:
     """ProxyCommand = our relay: the bastion's pin is enforced (a wrong one means no suite reaches the
     instance, which proves the tunnel is the path), and the instance's own pin still holds behind it."""
-    from goldsmith.validate import Jump
+    from goldsmith.validate.suites import Jump
 
     with LocalSshd(tmp_path / "jump") as jump:
         def through(pin: str) -> SuiteResult:

@@ -17,7 +17,7 @@ from goldsmith.validate.plan import SuitePlan, failure_message, run_plan
 if TYPE_CHECKING:
     from goldsmith.bake.context import MachineContext
     from goldsmith.bake.state import BuildState
-    from goldsmith.validate import SuiteResult
+    from goldsmith.validate.suites import SuiteResult
 
 
 class ValidateImage:
