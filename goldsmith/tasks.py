@@ -331,8 +331,10 @@ def lint(c: Context, fix: bool = False) -> None:
 def test(c: Context, k: str | None = None, quick: bool = False, workers: int = 0) -> None:
     """Run the whole test suite (unit + sandbox end to end)."""
     count = workers or max(2, os.cpu_count() or 1)
+    # loadgroup: tests spread by load, except those marked xdist_group("name"), which share one worker in file
+    # order (test_lifecycle's steps build on each other: promote, roll back, then bake on the channel)
     args = ["-m 'not slow'" if quick else "", f"-k {k!r}" if k else "",
-            f"-n {count} --dist worksteal" if count > 1 else ""]
+            f"-n {count} --dist loadgroup" if count > 1 else ""]
     with c.cd(_checkout()):
         result = c.run(f"{sys.executable} -m pytest {' '.join(a for a in args if a)}", pty=False, warn=True)
     if result is not None and result.exited:

@@ -20,7 +20,8 @@ import pytest
 from tests.sandbox.helpers import aws_keys, build_ids, manifest_of, run_invoke
 from tests.sandbox.lifecycle_project import make_project, set_version
 
-pytestmark = pytest.mark.sandbox
+# One worker runs this module in file order: each test builds on the channels the ones before it set.
+pytestmark = [pytest.mark.sandbox, pytest.mark.xdist_group("lifecycle")]
 
 REGIONS = ("us-east-1", "us-west-2")
 VERSIONS = ("1.0.0", "2.0.0", "3.0.0", "4.0.0")
@@ -66,7 +67,9 @@ def changes_since(sandbox_client: Any, since: int) -> list[str]:
     return [r["action"] for r in sandbox_client.requests() if r["seq"] > since and r["action"] in MUTATING]
 
 
-@pytest.fixture(scope="module")
+# Session scope: once per sandbox. A worker that ran this module's tests in two stretches made a module fixture
+# twice, and the second lab's bakes of `lc` added to the first's channel history in the same sandbox.
+@pytest.fixture(scope="session")
 def lab(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = make_project(tmp_path_factory.mktemp("lifecycle"))
     work = root / ".goldsmith"
