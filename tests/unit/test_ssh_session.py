@@ -38,6 +38,21 @@ def session(sshd: LocalSshd) -> Iterator[SshSession]:
         yield live
 
 
+@pytest.fixture
+def private_dirs(session: SshSession, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The private temp directories this session makes (/tmp is shared with the other workers' tests,
+    so counting names there races with them)."""
+    made: list[str] = []
+    original = session._private_dir
+
+    def recording(kind: str) -> str:
+        made.append(original(kind))
+        return made[-1]
+
+    monkeypatch.setattr(session, "_private_dir", recording)
+    return made
+
+
 def test_connect_waits_for_a_server_that_starts_late(tmp_path: Path) -> None:
     server = LocalSshd(tmp_path / "late")
     retries: list[tuple[int, str]] = []
@@ -116,8 +131,9 @@ def test_run_reports_a_dropped_connection(sshd: LocalSshd, session: SshSession) 
     assert not session.active
 
 
-def test_upload_file_bytes_and_tree_with_mode_and_owner(session: SshSession, tmp_path: Path) -> None:
-    before = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail  # /tmp is shared
+def test_upload_file_bytes_and_tree_with_mode_and_owner(
+    session: SshSession, private_dirs: list[str], tmp_path: Path
+) -> None:
     local = tmp_path / "local.bin"
     local.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     local.chmod(0o750)
@@ -144,17 +160,17 @@ def test_upload_file_bytes_and_tree_with_mode_and_owner(session: SshSession, tmp
     assert (copied / "sub" / "b.txt").read_text() == "b"
     assert stat.S_IMODE((copied / "a.sh").stat().st_mode) == 0o755
     assert (copied / "sub" / "b.txt").stat().st_uid == 65534
-    leftovers = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail
-    assert leftovers == before
+    assert len(private_dirs) == 4
+    assert not [folder for folder in private_dirs if Path(folder).exists()]
 
 
-def test_failed_upload_leaves_no_temp_file(session: SshSession, tmp_path: Path) -> None:
+def test_failed_upload_leaves_no_temp_file(session: SshSession, private_dirs: list[str], tmp_path: Path) -> None:
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
-    before = session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail
     with pytest.raises(SshError, match="placing"):
         session.upload_bytes(b"data", str(blocker / "below" / "x"))
-    assert session.run("ls /tmp | grep -c goldsmith-upload- || true").output_tail == before
+    assert len(private_dirs) == 1
+    assert not Path(private_dirs[0]).exists()
 
 
 def test_upload_into_a_directory_keeps_its_mode_and_uses_the_source_name(session: SshSession, tmp_path: Path) -> None:
