@@ -5,6 +5,7 @@ from the console only if the console is parsed and polled as AWS requires."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ def recipe(tmp_path: Path) -> Iterator[Any]:
     made: list[Path] = []
 
     def make(build_lines: str) -> Path:
-        path = REPO / "recipes" / f".test-hostkey-{tmp_path.name}-{len(made)}.yaml"
+        # Unique across xdist workers: tmp_path's name is cut to 30 characters and numbered per worker, so two
+        # parametrized cases on two workers got the same name and one removed the other's recipe.
+        path = REPO / "recipes" / f".test-hostkey-{secrets.token_hex(6)}.yaml"
         path.write_text(BASE.read_text().replace("build:\n", f"build:\n{build_lines}", 1))
         made.append(path)
         return path
