@@ -154,8 +154,9 @@ def analyse(instant: list[tuple[float, dict[str, int], list[dict[str, Any]]]], a
     lines += [f"  {k:<20}{statistics.median([100 * s / m for kk, m, s in late if kk == k and m > 0]):6.1f}"
               f"  (n={sum(1 for kk, _, _ in late if kk == k)})" for k in kinds]
     per_action: Counter[str] = Counter(instant[-1][1])
-    extra = [step_table(instant), counts_table(dict(per_action)), *lines,
-             "timeline of the last aws-profile bake:", timeline(aws[-1])]
+    extra = [step_table(instant), counts_table(dict(per_action)), *lines]
+    if aws:  # --aws-reps 0 measures the instant profile only
+        extra += ["timeline of the last aws-profile bake:", timeline(aws[-1])]
     return figures, "\n".join(extra)
 
 

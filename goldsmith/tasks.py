@@ -28,6 +28,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 from invoke.tasks import task
 
+from goldsmith.engine.fast_exit import fast_exit_after
 from goldsmith.tasks_adopt import adopt_tasks
 from goldsmith.tasks_contents import contents_tasks
 from goldsmith.tasks_lifecycle import lifecycle_tasks
@@ -74,6 +75,7 @@ def exit_2_on_parse_errors() -> None:
 
 
 exit_2_on_parse_errors()  # bad arguments exit 2, like every other kind of bad input
+Program.execute = fast_exit_after(Program.execute)  # type: ignore[method-assign,assignment]  # no teardown
 
 
 def _cfg(c: Context, key: str, value: Any = None) -> Any:
