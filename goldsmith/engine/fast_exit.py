@@ -23,14 +23,32 @@ from typing import Any, NoReturn
 from invoke.exceptions import Exit
 
 COMMAND_NAMES = frozenset({"invoke", "inv", "goldsmith"})
+COMMAND_MODULES = frozenset({"invoke", "invoke.__main__", "goldsmith.cli"})
+OPTIONS_WITH_VALUE = frozenset({"-X", "-W", "--check-hash-based-pycs"})
 
 
-def launched_as_command() -> bool:
-    """True when this process is a command-line run of invoke or goldsmith (not a test or a library user)."""
-    main = sys.modules.get("__main__")
-    if getattr(main, "__spec__", None) is not None and main.__spec__.name in ("invoke.__main__", "invoke"):  # type: ignore[union-attr]
-        return True
-    return bool(sys.argv) and os.path.basename(sys.argv[0]) in COMMAND_NAMES
+def launched_as_command(orig_argv: list[str] | None = None) -> bool:
+    """True when the interpreter itself was started to run invoke or goldsmith, and nothing traces it.
+
+    Judged from the interpreter's own command line (`sys.orig_argv`), not `sys.argv` or `__main__`, which a
+    wrapper such as `coverage run -m invoke` or `python -m pyinstrument -m invoke` rewrites: those wrappers
+    write their results after the program returns, so it must return. A debugger, profiler or tracer in
+    the process keeps the normal exit too.
+    """
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return False
+    args = list(sys.orig_argv if orig_argv is None else orig_argv)[1:]
+    while args:
+        arg = args.pop(0)
+        if arg == "-m":
+            return bool(args) and args[0] in COMMAND_MODULES
+        if arg == "-c" or arg == "-":
+            return False
+        if arg in OPTIONS_WITH_VALUE:
+            args = args[1:]
+        elif not arg.startswith("-"):
+            return os.path.basename(arg) in COMMAND_NAMES
+    return False
 
 
 def others_running() -> bool:

@@ -98,11 +98,35 @@ def test_a_program_run_from_other_code_exits_as_usual(probe: Path) -> None:
     assert "teardown" in result.stderr
 
 
-@pytest.mark.parametrize(("argv0", "expected"), [
-    ("/usr/local/bin/invoke", True), ("inv", True), ("/root/.local/bin/goldsmith", True),
-    ("/usr/bin/pytest", False), ("-c", False), ("goldsmith-helper", False),
+def test_a_wrapper_running_invoke_gets_control_back(probe: Path) -> None:
+    """`coverage run -m invoke`, `python -m pyinstrument -m invoke`: the wrapper writes its results after invoke
+    returns, so invoke must return (here a wrapper of our own, run the way those are)."""
+    code = ("import runpy, sys\n"
+            "sys.argv = ['invoke', '-r', sys.argv[1], 'done']\n"
+            "try:\n    runpy.run_module('invoke', run_name='__main__', alter_sys=True)\n"
+            "finally:\n    sys.stderr.write('wrapper saved its results\\n')\n")
+    result = subprocess.run([sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "wrapper saved its results" in result.stderr
+
+
+def test_a_profiled_command_exits_as_usual(probe: Path, tmp_path: Path) -> None:
+    profile = tmp_path / "invoke.prof"
+    result = run(probe, "done", command=(sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "invoke"))
+    assert result.returncode == 0, result.stderr
+    assert profile.stat().st_size > 0  # cProfile writes it after invoke returns
+
+
+@pytest.mark.parametrize(("orig_argv", "expected"), [
+    (["python3", "/usr/local/bin/invoke", "bake"], True),
+    (["python3", "-X", "importtime", "/usr/local/bin/inv", "check"], True),
+    (["python3", "-u", "-m", "invoke", "check"], True),
+    (["python3", "/root/.local/bin/goldsmith", "bake"], True),
+    (["python3", "-m", "pyinstrument", "-m", "invoke", "bake"], False),
+    (["python3", "/usr/bin/coverage", "run", "-m", "invoke"], False),
+    (["python3", "/usr/bin/pytest"], False), (["python3", "-c", "import invoke"], False),
+    (["python3", "goldsmith-helper"], False), (["python3"], False),
 ])
-def test_launched_as_command_by_program_name(monkeypatch: pytest.MonkeyPatch, argv0: str, expected: bool) -> None:
-    monkeypatch.setattr(sys, "argv", [argv0])
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules[__name__])
-    assert fast_exit.launched_as_command() is expected
+def test_launched_as_command_from_the_interpreter_command_line(orig_argv: list[str], expected: bool) -> None:
+    assert fast_exit.launched_as_command(orig_argv) is expected
