@@ -388,7 +388,10 @@ def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
     states = [ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
               ["State"]["Name"]]
     client.reset_counts()
-    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 0.02})
+    # Attempts are generous: how long a transition takes is the model's business (an image costs its
+    # snapshots, which grow with the base image), and a fast idle machine polls 40 times in under a second.
+    patient = {"Delay": 0.02, "MaxAttempts": 1500}
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=patient)
     assert states == ["pending"] and client.counts()["DescribeInstances"] > 1
     ec2.stop_instances(InstanceIds=[instance_id])
     assert ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"] == \
@@ -396,7 +399,7 @@ def test_latency_profile_makes_waiters_wait(gateway: Gateway) -> None:
     client.reset_counts()
     image_id = ec2.create_image(InstanceId=instance_id, Name="gw-latency-image")["ImageId"]
     assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
-    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 0.02})
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig=patient)
     assert client.counts()["DescribeImages"] > 2
     client.set_latency("instant")
 
