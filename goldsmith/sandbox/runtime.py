@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from goldsmith.errors import EnvironmentProblem
-from goldsmith.sandbox import cgroups, nspawn
+from goldsmith.sandbox import cgroups, nspawn, sockdiag
 from goldsmith.sandbox import network as net
 from goldsmith.sandbox.image import DEFAULT_USER
 from goldsmith.sandbox.volumes import VolumeStore, mounts_under, tree_bytes, unmount_path
@@ -496,10 +496,25 @@ def _kill_launcher(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float, netns: Path) -> bool:
-    """Wait until something listens on TCP `port` in the instance's network namespace `netns` (seen through the
-    launcher's /proc/PID/net, so whatever its security groups allow), or the instance exits. Until the launcher
-    has joined that namespace its /proc/PID/net is the host's, whose own sshd must not count."""
+    """Wait until something listens on TCP `port` in the instance's network namespace `netns` (asked of the
+    kernel there, so whatever its security groups allow), or the instance exits."""
     deadline = time.monotonic() + timeout
+    try:
+        diag = sockdiag.open_in_netns(netns)
+    except OSError as exc:  # no sock_diag in this kernel: read /proc, which costs ~100x the CPU per poll
+        log.debug("sock_diag unavailable in %s (%s); polling /proc/PID/net", netns, exc)
+        return _wait_ready_by_proc(proc, port, deadline, netns)
+    with diag:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if port in sockdiag.listening_tcp_ports(diag):
+                return True
+            time.sleep(0.01)
+    return False
+
+
+def _wait_ready_by_proc(proc: subprocess.Popen[bytes], port: int, deadline: float, netns: Path) -> bool:
+    """`_wait_ready` through the launcher's /proc/PID/net. Until the launcher has joined the instance's
+    namespace its /proc/PID/net is the host's, whose own sshd must not count."""
     while time.monotonic() < deadline and proc.poll() is None:
         if _in_netns(proc.pid, netns) and _listening(proc.pid, port):
             return True
