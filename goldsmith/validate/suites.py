@@ -1,4 +1,5 @@
-"""Run pytest-testinfra suites against one instance, in a pytest subprocess.
+"""Run pytest-testinfra suites against one instance, in a pytest process of its own (forked from a warm
+server: goldsmith.validate.forkserver; a plain subprocess where it cannot be).
 
 A subprocess keeps the suites' output and failures apart from the bake's own, and a hung suite can be
 killed (its whole process group) at the timeout. The summary is read from the JUnit XML report.
@@ -28,7 +29,9 @@ from goldsmith.errors import InputError
 from goldsmith.report.redact import Redactor
 from goldsmith.ssh.keys import PrivateKey
 from goldsmith.ssh.relay import proxy_command
+from goldsmith.validate import forkserver
 from goldsmith.validate.channel import HOST_KEY_ENV, VARS_ENV
+from goldsmith.validate.forkserver import ForkedProcess
 from goldsmith.validate.junit import Failure, Summary, parse_junit
 
 VAR_PREFIX = "GOLDSMITH_VAR_"
@@ -208,8 +211,10 @@ def _run_pytest(command: list[str], env: dict[str, str], timeout: float, on_line
     """Run pytest in its own process group; stream its lines; kill the group at the timeout, on Ctrl-C
     or when the run is cancelled."""
     run = _Run()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc: subprocess.Popen[bytes] | ForkedProcess | None = forkserver.spawn(command, env)
+    if proc is None:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     reader = threading.Thread(target=_pump, args=(proc, on_line, run.tail), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
@@ -230,7 +235,7 @@ def _run_pytest(command: list[str], env: dict[str, str], timeout: float, on_line
     return run
 
 
-def _pump(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail: list[str]) -> None:
+def _pump(proc: subprocess.Popen[bytes] | ForkedProcess, on_line: Callable[[str], None], tail: list[str]) -> None:
     assert proc.stdout is not None
     for raw in proc.stdout:
         line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -239,7 +244,7 @@ def _pump(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail: l
         on_line(line)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes] | ForkedProcess) -> None:
     """SIGTERM the suites' process group, then SIGKILL what is left after a moment."""
     for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         try:
