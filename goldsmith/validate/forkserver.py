@@ -90,12 +90,15 @@ class ForkedProcess:
 class _Server:
     """One warm server process and the control socket that requests go through."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, settings: tuple[tuple[str, str], ...]) -> None:
+        # This process's environment with the requests' start-up settings: never a request's own variables
+        # (they may hold secrets), which each run gets when it is forked.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | dict(settings)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "goldsmith.validate.forkserver", str(theirs.fileno())],
-                env=dict(env), pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                env=env, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self.control = ours
@@ -148,7 +151,7 @@ def spawn(command: Sequence[str], env: Mapping[str, str]) -> ForkedProcess | Non
         with _servers_lock:
             server = _servers.get(key)
             if server is None or not server.alive():
-                server = _servers[key] = _Server(env)
+                server = _servers[key] = _Server(key)
         return server.spawn(command[3:], env, os.getcwd())
     except OSError as exc:
         log.debug("suite fork server unavailable (%s); starting pytest as a subprocess", exc)
@@ -158,12 +161,15 @@ def spawn(command: Sequence[str], env: Mapping[str, str]) -> ForkedProcess | Non
 
 
 def warm_up(env: Mapping[str, str]) -> None:
-    """Start the server for `env` now, so its imports overlap other work (e.g. an instance's boot)."""
+    """Start the server for runs with `env` now, so its imports overlap other work (the validation
+    instance's boot); nothing if it runs already or cannot start (the first run then starts it)."""
     key = _startup_settings(env)
     with _servers_lock:
         if key not in _servers or not _servers[key].alive():
-            with contextlib.suppress(OSError):
-                _servers[key] = _Server(env)
+            try:
+                _servers[key] = _Server(key)
+            except OSError as exc:
+                log.debug("suite fork server did not start (%s)", exc)
 
 
 @atexit.register

@@ -43,7 +43,8 @@ import os, pathlib, time
 
 def test_takes_its_time(host):
     host.run("true")
-    pathlib.Path(MARKER).write_text(str(os.getpid()))
+    parent = pathlib.Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+    pathlib.Path(MARKER).write_text(f"{os.getpid()} {os.getppid()} {parent}")
     time.sleep(120)
 '''
 
@@ -225,13 +226,19 @@ def test_ctrl_c_during_validation_exits_130_and_removes_the_validation_instance(
         env={**os.environ, "INVOKE_GOLDSMITH_WORK_DIR": str(work), "INVOKE_GOLDSMITH_PLAIN": "true", **env},
     )
     wait_for(marker, proc)
+    suite_pid, server_pid, parent = marker.read_text().split(" ", 2)
+    assert "goldsmith.validate.forkserver" in parent  # the suites run forked from the warm server
     instance_id = validation_instance(work)
     described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert described["State"]["Name"] == "running"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 130, out
-    assert not Path(f"/proc/{marker.read_text()}").exists(), "the suites' pytest process outlived the bake"
+    assert not running(suite_pid), "the suites' pytest process outlived the bake"
+    deadline = time.monotonic() + 5
+    while running(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(server_pid), "the suites' fork server outlived the bake"
     (build_id,) = build_ids(work)
     assert leftovers(ec2, build_id) == {}
     state = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
@@ -266,11 +273,21 @@ def wait_for(marker: Path, proc: subprocess.Popen[str], timeout: float = 180) ->
     """Until the suite is running on the validation instance (it writes the marker)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the bake ended before the suite started"
-        if marker.exists():
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"the bake ended before the suite started:\n{output}")
+        if marker.exists() and marker.read_text():
             return
         time.sleep(0.1)
     raise AssertionError("the slow suite never started")
+
+
+def running(pid: str) -> bool:
+    """True while `pid` runs (a zombie its new parent has not reaped yet counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def validation_instance(work: Path) -> str:

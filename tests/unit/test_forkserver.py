@@ -151,3 +151,14 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_a_warmed_up_server_serves_the_next_run_and_holds_none_of_its_variables(tmp_path: Path) -> None:
+    (tmp_path / "test_report.py").write_text(REPORT)
+    forkserver.warm_up(_env())
+    [server] = forkserver._servers.values()
+    code, output = _run(_pytest(str(tmp_path / "test_report.py")), _env(GS_MARK="s3cr3t-value"))
+    assert code == 0, output
+    assert _report(output)[:3] == [str(server.proc.pid), "True", "s3cr3t-value"]
+    assert list(forkserver._servers.values()) == [server]
+    assert b"s3cr3t-value" not in Path(f"/proc/{server.proc.pid}/environ").read_bytes()

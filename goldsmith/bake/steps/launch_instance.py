@@ -7,6 +7,7 @@ gets that image's own volumes. Every volume is deleted with the instance: the sn
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
@@ -15,7 +16,9 @@ from goldsmith.aws.tags import client_token as make_token
 from goldsmith.aws.tags import tag_specs
 from goldsmith.bake.machines import InstanceSpec, keep_message, kept_on_error, remove_instance
 from goldsmith.bake.mappings import ebs_of, inherited
+from goldsmith.bake.state import VALIDATION
 from goldsmith.engine.signals import create_then_record
+from goldsmith.validate import forkserver
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import InstanceTypeType
@@ -134,6 +137,8 @@ class LaunchInstance:
     def run(self, state: BuildState, ctx: MachineContext) -> None:
         spec = self.spec
         machine = state.instances[spec.role]
+        if spec.role == VALIDATION:  # the suites' pytest imports, done while the instance boots
+            forkserver.warm_up(os.environ)
         image = self._image(state)
         # The key pair and security group steps come first in every instance sequence.
         assert machine.key_name is not None and machine.security_group_id is not None
