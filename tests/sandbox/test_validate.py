@@ -23,6 +23,7 @@ from goldsmith.bake.context import BakeOptions
 from goldsmith.errors import ValidationFailed
 from goldsmith.recipe.loader import load_recipe
 from goldsmith.targets.sandbox import SandboxTarget
+from tests.processes import running
 from tests.sandbox.helpers import REPO, build_ids, leftovers, manifest_of, run_invoke
 
 pytestmark = pytest.mark.sandbox
@@ -280,14 +281,6 @@ def wait_for(marker: Path, proc: subprocess.Popen[str], timeout: float = 180) ->
             return
         time.sleep(0.1)
     raise AssertionError("the slow suite never started")
-
-
-def running(pid: str) -> bool:
-    """True while `pid` runs (a zombie its new parent has not reaped yet counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def validation_instance(work: Path) -> str:

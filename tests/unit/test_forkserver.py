@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from goldsmith.validate import forkserver
+from tests.processes import running
 
 REPORT = '''
 import os, sys
@@ -107,7 +108,7 @@ def test_a_hung_run_can_be_timed_out_and_its_whole_group_killed(tmp_path: Path) 
     os.killpg(proc.pid, signal.SIGKILL)  # what suites._kill_group does
     assert proc.wait(timeout=10) == -signal.SIGKILL
     time.sleep(0.2)
-    assert not _alive(grandchild)
+    assert not running(grandchild)
 
 
 def test_when_goldsmith_goes_the_server_kills_its_runs_and_exits(tmp_path: Path) -> None:
@@ -116,13 +117,13 @@ def test_when_goldsmith_goes_the_server_kills_its_runs_and_exits(tmp_path: Path)
     assert proc is not None
     server = next(iter(forkserver._servers.values()))
     time.sleep(0.5)
-    assert _alive(proc.pid)
+    assert running(proc.pid)
     server.close()  # what happens when the process holding the control socket ends
     assert server.proc.returncode == 0
     deadline = time.monotonic() + 5
-    while _alive(proc.pid) and time.monotonic() < deadline:
+    while running(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(proc.pid)
+    assert not running(proc.pid)
     assert proc.wait(timeout=5) == -signal.SIGKILL  # no status came: reported as killed
 
 
@@ -133,9 +134,9 @@ def test_a_caller_that_gives_up_on_a_run_gets_it_killed(tmp_path: Path) -> None:
     time.sleep(0.3)
     proc._channel.close()
     deadline = time.monotonic() + 5
-    while _alive(proc.pid) and time.monotonic() < deadline:
+    while running(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(proc.pid)
+    assert not running(proc.pid)
 
 
 def test_only_python_m_pytest_is_forked() -> None:
@@ -143,14 +144,6 @@ def test_only_python_m_pytest_is_forked() -> None:
     assert forkserver.spawn(["/usr/bin/python3", "-m", "pytest"], _env()) is None or sys.executable == \
         "/usr/bin/python3"
     assert not forkserver._servers
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its parent's wait counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def test_a_warmed_up_server_serves_the_next_run_and_holds_none_of_its_variables(tmp_path: Path) -> None:
