@@ -21,9 +21,11 @@ from goldsmith.sandbox.network import (
     ALLOW_ALL,
     IngressRule,
     SandboxNetwork,
+    claim,
     outbound_ports,
     pool,
     probe,
+    release,
     upstream_resolvers,
 )
 from goldsmith.sandbox.runtime import InstanceRuntime, _Instance, _wait_ready
@@ -159,3 +161,22 @@ def test_a_daemon_from_before_the_sandbox_network_is_refused(tmp_path: Path, mon
     monkeypatch.setattr(manage, "status", lambda state_dir: old)
     with pytest.raises(EnvironmentProblem, match=r"pid 4242.*older Goldsmith.*`invoke sandbox.down`"):
         manage.up(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a sandbox network makes a bridge, namespaces and veth pairs")
+def test_the_gateway_mac_stays_the_same_while_instances_come_and_go(tmp_path: Path) -> None:
+    """A bridge left to choose takes its lowest port MAC, so each instance that came or went could change the
+    gateway's MAC under the running ones (their connections stalled until their ARP entries expired)."""
+    network = claim(tmp_path)
+    bridge_mac = Path(f"/sys/class/net/{network.bridge}/address")
+    try:
+        assert bridge_mac.read_text().strip() == network.bridge_mac
+        ids = [f"i-mac{i:012d}" for i in range(6)]
+        for n, instance_id in enumerate(ids):
+            network.attach(instance_id, str(network.cidr.network_address + 10 + n))
+            assert bridge_mac.read_text().strip() == network.bridge_mac
+        for instance_id in ids:
+            network.detach(instance_id)
+            assert bridge_mac.read_text().strip() == network.bridge_mac
+    finally:
+        release(tmp_path)
