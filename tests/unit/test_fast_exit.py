@@ -86,14 +86,20 @@ def test_a_running_thread_gets_the_normal_exit(probe: Path) -> None:
     assert "teardown" in result.stderr  # ... through Python's own exit
 
 
+def _run_python(code: str, probe: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE PROBE_DIR` with this tree importable; it must succeed."""
+    result = subprocess.run([sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_a_program_run_from_other_code_exits_as_usual(probe: Path) -> None:
     """A test or library calling Program.run is not a command process: its interpreter is not cut short."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import tasks; from invoke import Program, Collection; "
             "Program(namespace=Collection.from_module(tasks)).run(['x', 'done'], exit=False); "
             "sys.stderr.write('after run\\n')")
-    result = subprocess.run([sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
+    result = _run_python(code, probe)
     assert "after run" in result.stderr
     assert "teardown" in result.stderr
 
@@ -105,9 +111,7 @@ def test_a_wrapper_running_invoke_gets_control_back(probe: Path) -> None:
             "sys.argv = ['invoke', '-r', sys.argv[1], 'done']\n"
             "try:\n    runpy.run_module('invoke', run_name='__main__', alter_sys=True)\n"
             "finally:\n    sys.stderr.write('wrapper saved its results\\n')\n")
-    result = subprocess.run([sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
+    result = _run_python(code, probe)
     assert "wrapper saved its results" in result.stderr
 
 
